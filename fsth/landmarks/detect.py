@@ -1,0 +1,230 @@
+"""68-point landmark detection: one API for an image and for a stream of video frames.
+
+    detector = create_detector("auto")          # "fan", "dlib" or "auto"
+    points = detector.detect(image)             # (68, 2) float32, x then y, input pixels
+    for points in detector.detect_frames(frames, source="clip.mp4", on_missing="skip"):
+        ...                                     # (68, 2) or None where no face was found
+
+Backends: ``dlib`` (offline: HOG face detector + dlib's 68-point shape predictor from
+``face_recognition_models``) and ``fan`` (face-alignment's 2D-FAN, batched; its weights
+download on first use where a network exists). ``auto`` picks FAN when its weights are
+already in the torch hub cache, else dlib, and logs which.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from ..data.images import to_rgb
+
+log = logging.getLogger(__name__)
+
+FAN_WEIGHTS_FILE = "2DFAN4-11f355bf06.pth.tar"  # the name face-alignment caches it under
+BACKENDS = ("auto", "dlib", "fan")
+
+
+class NoFaceError(ValueError):
+    """No face was found; names the input and, for videos, the frame index."""
+
+    def __init__(self, source: str, frame_index: int | None = None):
+        where = f"{source}" if frame_index is None else f"{source}, frame {frame_index}"
+        super().__init__(f"no face found in {where}")
+        self.source = source
+        self.frame_index = frame_index
+
+
+class FaceBoxes:
+    """Face boxes from dlib's HOG detector, returned largest first as float (x0, y0, x1, y1).
+
+    The image is first searched at a size where its long side is ``detect_side`` pixels
+    (fast; small images are enlarged so faces reach HOG's ~80 px minimum); if no face is
+    found, at sqrt(2) times that size, and so on up to ``max_side``.
+    """
+
+    def __init__(self, detect_side: int = 640, max_side: int = 2048, max_upscale: float = 4.0):
+        import dlib
+
+        self._detector = dlib.get_frontal_face_detector()
+        self.detect_side = detect_side
+        self.max_side = max_side
+        self.max_upscale = max_upscale
+
+    def __call__(self, image: np.ndarray) -> list[np.ndarray]:
+        import cv2
+
+        height, width = image.shape[:2]
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        scale = min(self.detect_side / max(height, width), self.max_upscale)
+        while True:
+            resized = gray
+            if abs(scale - 1.0) > 1e-3:
+                interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+                resized = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
+                                     interpolation=interp)
+            rects = self._detector(resized, 0)
+            bigger = scale * 2 ** 0.5
+            if rects or bigger * max(height, width) > self.max_side or bigger > self.max_upscale:
+                break
+            scale = bigger
+        boxes = [np.array([r.left(), r.top(), r.right(), r.bottom()], np.float32) / scale
+                 for r in rects]
+        return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+
+
+class LandmarkDetector:
+    """Base class: subclasses implement ``_points(images, boxes)`` for a batch."""
+
+    name = "base"
+    batch_size = 1
+
+    def __init__(self):
+        self.boxes = FaceBoxes()
+
+    def _points(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def detect(self, image: np.ndarray, source: str = "image") -> np.ndarray:
+        """Landmarks of the largest face in one RGB (or grayscale/RGBA) image: (68, 2) float32."""
+        return next(self.detect_frames([image], source=source, video=False))
+
+    def detect_frames(self, frames: Iterable[np.ndarray], source: str = "video",
+                      on_missing: str = "raise", video: bool = True) -> Iterator[np.ndarray | None]:
+        """Yield (68, 2) float32 landmarks per frame, in order.
+
+        on_missing: "raise" raises :class:`NoFaceError` naming ``source`` and the frame index;
+        "skip" yields None for that frame.
+        """
+        if on_missing not in ("raise", "skip"):
+            raise ValueError(f"on_missing must be 'raise' or 'skip', got {on_missing!r}")
+        warned = False
+        batch: list[tuple[int, np.ndarray, np.ndarray | None]] = []
+
+        def flush():
+            found = [(img, box) for _, img, box in batch if box is not None]
+            points = iter(self._points([f[0] for f in found], [f[1] for f in found]) if found else [])
+            for index, _, box in batch:
+                if box is not None:
+                    yield next(points)
+                elif on_missing == "raise":
+                    raise NoFaceError(source, index if video else None)
+                else:
+                    yield None
+            batch.clear()
+
+        for index, frame in enumerate(frames):
+            image = to_rgb(frame, f"{source} frame {index}")
+            boxes = self.boxes(image)
+            if len(boxes) > 1 and not warned:
+                log.warning("%s: %d faces found%s; using the largest", source, len(boxes),
+                            f" in frame {index}" if video else "")
+                warned = True
+            batch.append((index, image, boxes[0] if boxes else None))
+            if len(batch) >= self.batch_size:
+                yield from flush()
+        yield from flush()
+
+
+class DlibDetector(LandmarkDetector):
+    """dlib's 68-point shape predictor (trained on iBUG 300-W; non-commercial terms)."""
+
+    name = "dlib"
+
+    def __init__(self, model_path: str | None = None):
+        import dlib
+
+        super().__init__()
+        self._predictor = dlib.shape_predictor(model_path or dlib_model_path(
+            "shape_predictor_68_face_landmarks.dat"))
+        self._dlib = dlib
+
+    def _points(self, images, boxes):
+        out = []
+        for image, box in zip(images, boxes):
+            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            shape = self._predictor(image, self._dlib.rectangle(x0, y0, x1, y1))
+            out.append(np.array([[p.x, p.y] for p in shape.parts()], np.float32))
+        return out
+
+
+class FanDetector(LandmarkDetector):
+    """face-alignment's 2D-FAN on faces boxed by dlib's HOG detector, run in batches."""
+
+    name = "fan"
+
+    def __init__(self, device: str | None = None, weights: str | None = None,
+                 batch_size: int = 8):
+        import torch
+        from face_alignment.api import models_urls
+        from face_alignment.models import FAN
+        from face_alignment.utils import load_file_from_url
+
+        super().__init__()
+        self.batch_size = batch_size
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        path = weights or load_file_from_url(models_urls["2DFAN-4"])  # downloads if missing
+        net = FAN(4)
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        self.net = net.eval().to(self.device)
+
+    def _points(self, images, boxes):
+        import torch
+        from face_alignment.utils import crop, get_preds_fromhm
+
+        centers, scales, crops = [], [], []
+        for image, (x0, y0, x1, y1) in zip(images, boxes):
+            # face-alignment's own box -> (centre, scale) convention
+            center = np.array([(x0 + x1) / 2, (y0 + y1) / 2 - (y1 - y0) * 0.12])
+            scale = ((x1 - x0) + (y1 - y0)) / 195.0
+            centers.append(center)
+            scales.append(scale)
+            crops.append(crop(image, center, scale).transpose(2, 0, 1))
+        batch = torch.from_numpy(np.stack(crops)).to(self.device, torch.float32) / 255.0
+        with torch.inference_mode():
+            heatmaps = self.net(batch)
+            heatmaps = (heatmaps[-1] if isinstance(heatmaps, list) else heatmaps).float().cpu().numpy()
+        out = []
+        for i, (center, scale) in enumerate(zip(centers, scales)):
+            _, points, _ = get_preds_fromhm(heatmaps[i:i + 1], center, scale)
+            out.append(points.reshape(68, 2).astype(np.float32))
+        return out
+
+
+def dlib_model_path(name: str) -> str:
+    """Locate a dlib model file: ``face_recognition_models`` (pip) or Debian's libdlib-data."""
+    import importlib.util
+
+    candidates = []
+    spec = importlib.util.find_spec("face_recognition_models")  # its import fails on new setuptools
+    if spec and spec.submodule_search_locations:
+        candidates += [os.path.join(p, "models", name) for p in spec.submodule_search_locations]
+    candidates.append(os.path.join("/usr/share/dlib", name))
+    for path in candidates:
+        if os.path.exists(path):
+            return path
+    raise FileNotFoundError(f"dlib model {name} not found (looked in {candidates}); "
+                            "pip install 'face_recognition_models>=0.3.0'")
+
+
+def fan_weights_cached() -> str | None:
+    """Path of face-alignment's 2D-FAN weights in the torch hub cache, or None."""
+    import torch
+
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", FAN_WEIGHTS_FILE)
+    return path if os.path.exists(path) else None
+
+
+def create_detector(backend: str = "auto", **kwargs) -> LandmarkDetector:
+    """Create a landmark detector by name: ``auto``, ``dlib`` or ``fan``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown landmark backend {backend!r}; choose from {BACKENDS}")
+    if backend == "auto":
+        cached = fan_weights_cached()
+        backend = "fan" if cached else "dlib"
+        log.info("landmarks: using %s (%s)", backend,
+                 f"FAN weights found at {cached}" if cached else "no FAN weights in the torch hub cache")
+    if backend == "fan":
+        return FanDetector(**kwargs)
+    return DlibDetector(**kwargs)

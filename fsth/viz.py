@@ -1,0 +1,48 @@
+"""Pictures people would rather look at than read: contact sheets of clips and landmarks."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .data.clips import load_clip, read_meta
+from .landmarks.draw import draw_landmarks, overlay_landmarks
+
+
+def clip_row(path: str | os.PathLike, frames: int = 3, size: int = 128, overlay: bool = False) -> np.ndarray:
+    """One row for a clip: ``frames`` evenly spaced frames, each followed by its landmark image.
+
+    overlay: draw the landmarks on the frame too (to check they sit on the face).
+    """
+    total = read_meta(path)["num_frames"]
+    indices = np.unique(np.linspace(0, total - 1, frames).round().astype(int))
+    clip = load_clip(path, indices)
+    scale = size / clip.frames.shape[1]
+    tiles = []
+    for frame, points in zip(clip.frames, clip.landmarks):
+        frame = np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.LANCZOS))
+        points = (points + 0.5) * scale - 0.5
+        tiles += [overlay_landmarks(frame, points) if overlay else frame, draw_landmarks(points, size)]
+    while len(tiles) < 2 * frames:  # clips shorter than ``frames``
+        tiles.append(np.zeros((size, size, 3), np.uint8))
+    return np.concatenate(tiles, axis=1)
+
+
+def contact_sheet(paths: Sequence[str | os.PathLike], frames: int = 3, size: int = 128,
+                  overlay: bool = False, label: bool = True) -> np.ndarray:
+    """Stack :func:`clip_row` for each clip, each labelled with its identity."""
+    rows = []
+    for path in paths:
+        row = clip_row(path, frames, size, overlay)
+        if label:
+            im = Image.fromarray(row)
+            meta = read_meta(path)
+            ImageDraw.Draw(im).text((4, 2), f"{meta.get('identity', Path(path).stem)}", fill=(255, 255, 0))
+            row = np.asarray(im)
+        rows.append(row)
+    if not rows:
+        raise ValueError("no clips to show")
+    return np.concatenate(rows, axis=0)

@@ -50,9 +50,12 @@ def save_clip(path: str | os.PathLike, frames: np.ndarray, landmarks: np.ndarray
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, jpeg=np.concatenate(encoded), offsets=offsets, landmarks=landmarks, meta=meta_bytes)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, jpeg=np.concatenate(encoded), offsets=offsets, landmarks=landmarks, meta=meta_bytes)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,10 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     """Read an image file as uint8 RGB (H, W, 3); huge images are shrunk to ``max_pixels``."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we shrink it below
+            im = Image.open(path)
+        with im:
             if im.width * im.height > max_pixels:
                 factor = (im.width * im.height / max_pixels) ** 0.5
                 target = (max(1, int(im.width / factor)), max(1, int(im.height / factor)))

@@ -145,11 +145,15 @@ _WORKER: dict = {}
 
 
 def _init_worker(backend: str, threads: int):
-    import torch
+    import cv2
 
     from ..landmarks import create_detector
 
-    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    if backend != "dlib":  # only FAN runs torch; importing it costs each worker seconds
+        import torch
+
+        torch.set_num_threads(threads)
     _WORKER["detector"] = create_detector(backend)
 
 

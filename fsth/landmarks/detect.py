@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -174,7 +175,8 @@ class FanDetector(LandmarkDetector):
         from face_alignment.utils import crop, get_preds_fromhm
 
         centers, scales, crops = [], [], []
-        for image, (x0, y0, x1, y1) in zip(images, boxes):
+        for image, box in zip(images, boxes):
+            x0, y0, x1, y1 = (float(v) for v in box)
             # face-alignment's own box -> (centre, scale) convention
             center = np.array([(x0 + x1) / 2, (y0 + y1) / 2 - (y1 - y0) * 0.12])
             scale = ((x1 - x0) + (y1 - y0)) / 195.0
@@ -210,9 +212,12 @@ def dlib_model_path(name: str) -> str:
 
 def fan_weights_cached() -> str | None:
     """Path of face-alignment's 2D-FAN weights in the torch hub cache, or None."""
-    import torch
-
-    path = os.path.join(torch.hub.get_dir(), "checkpoints", FAN_WEIGHTS_FILE)
+    if "torch" in sys.modules:  # honours torch.hub.set_dir()
+        hub = sys.modules["torch"].hub.get_dir()
+    else:  # the same rule as torch.hub.get_dir(), without the cost of importing torch
+        cache = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+        hub = os.path.join(os.environ.get("TORCH_HOME", os.path.join(cache, "torch")), "hub")
+    path = os.path.join(hub, "checkpoints", FAN_WEIGHTS_FILE)
     return path if os.path.exists(path) else None
 
 

@@ -1,0 +1,80 @@
+"""The generator G(y, ê) -> image: landmark image in, the person's face out.
+
+An encoder (residual downsampling with instance norm) and a decoder (residual
+upsampling) with AdaIN everywhere in the decoder and the bottleneck. All AdaIN scales
+and biases come from one projection ψ̂ = P·ê; after ``personalize`` they are ψ′,
+trainable parameters of their own (few-shot fine-tuning).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import AdaIN, ResBlock, ResBlockDown, ResBlockUp, SelfAttention, sn_conv, sn_linear
+from .config import ModelConfig
+
+
+class Generator(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        widths = [config.width(i) for i in range(config.generator_downs)]
+        size = config.image_size
+
+        down, cin = [], 3
+        for i, cout in enumerate(widths):
+            down.append(ResBlockDown(cin, cout, norm="instance", preactivate=i > 0))
+            size //= 2
+            if size == config.attention_size:
+                down.append(SelfAttention(cout))
+            cin = cout
+        self.down = nn.ModuleList(down)
+        self.bottleneck = nn.ModuleList(ResBlock(cin) for _ in range(config.generator_res_blocks))
+
+        up = []
+        for cout in reversed([widths[0]] + widths[:-1]):
+            up.append(ResBlockUp(cin, cout))
+            size *= 2
+            if size == config.attention_size:
+                up.append(SelfAttention(cout))
+            cin = cout
+        self.up = nn.ModuleList(up)
+        self.out_norm = AdaIN(cin)
+        self.to_rgb = sn_conv(cin, 3)
+
+        # Every AdaIN, in the order forward() meets it, and where its ψ slice starts.
+        self.adain_sizes = [b.adain_params for b in self.bottleneck] + \
+            [b.adain_params for b in self.up if isinstance(b, ResBlockUp)] + [self.out_norm.num_params]
+        self.num_adain_params = sum(self.adain_sizes)
+        self.projection = sn_linear(config.embed_dim, self.num_adain_params)  # P
+        self.psi = None  # ψ′ after personalize()
+
+    def adain_params(self, e_hat: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """ψ: (B, num_adain_params) — P·ê, or the personalised ψ′."""
+        if e_hat is None:
+            if self.psi is None:
+                raise ValueError("Generator needs e_hat unless it was personalised with personalize()")
+            return self.psi.expand(batch, -1)
+        return self.projection(e_hat.float())
+
+    @torch.no_grad()
+    def personalize(self, e_hat: torch.Tensor) -> None:
+        """Turn ψ′ = P·ê into a trainable parameter (the paper's fine-tuning initialisation).
+
+        e_hat: (embed_dim,) or (1, embed_dim). Afterwards call the generator without ê.
+        """
+        self.psi = nn.Parameter(self.projection(e_hat.reshape(1, -1).float()).clone())
+
+    def forward(self, landmarks: torch.Tensor, e_hat: torch.Tensor | None = None) -> torch.Tensor:
+        """landmarks: (B, 3, S, S) in [-1, 1]; e_hat: (B, embed_dim) -> image (B, 3, S, S) in [-1, 1]."""
+        psi = iter(self.adain_params(e_hat, landmarks.shape[0]).split(self.adain_sizes, dim=1))
+        x = landmarks
+        for block in self.down:
+            x = block(x)
+        for block in self.bottleneck:
+            x = block(x, next(psi))
+        for block in self.up:
+            x = block(x, next(psi)) if isinstance(block, ResBlockUp) else block(x)
+        x = F.relu(self.out_norm(x, next(psi)))
+        return torch.tanh(self.to_rgb(x))

@@ -57,10 +57,10 @@ class ModelConfig:
 
 PRESETS: dict[str, ModelConfig] = {
     # CPU classroom scale: a training step (batch 8, K = 8) in well under a second on 2 cores
-    "tiny": ModelConfig(image_size=64, channels=16, max_channels=128, embed_dim=128,
-                        generator_downs=2, generator_res_blocks=2, attention_size=16),
-    "small": ModelConfig(image_size=128, channels=32, max_channels=256, embed_dim=256,
-                         generator_downs=3, generator_res_blocks=3, attention_size=32),
+    "tiny": ModelConfig(image_size=64, channels=32, max_channels=256, embed_dim=256,
+                        generator_downs=3, generator_res_blocks=4, attention_size=16),
+    "small": ModelConfig(image_size=128, channels=32, max_channels=512, embed_dim=512,
+                         generator_downs=4, generator_res_blocks=4, attention_size=32),
     # the paper: E ~15M, G ~38M, D ~20M parameters at 256 px
     "paper": ModelConfig(image_size=256, channels=64, max_channels=512, embed_dim=512,
                          generator_downs=4, generator_res_blocks=5, attention_size=32),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from .blocks import ResBlockDown, SelfAttention
@@ -26,12 +27,16 @@ class DownTrunk(nn.Module):
             cin = cout
         self.layers = nn.ModuleList(layers)
         self.out_channels = cin
+        self.checkpoint = False  # recompute activations in backward: less memory, ~1/3 more compute
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """All intermediate activations, last one (B, C, 4, 4) included."""
         features = []
         for layer in self.layers:
-            x = layer(x)
+            if self.checkpoint and self.training and torch.is_grad_enabled():
+                x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False)
+            else:
+                x = layer(x)
             features.append(x)
         return features
 

@@ -1,0 +1,127 @@
+"""Network figures on this CPU, per preset: parameters, forward FLOPs, one meta-learning
+step (E+G+D updates, K = 8) in fp32 and in bf16 + channels_last, peak memory, and
+generator frames/s at inference (embedding computed once).
+
+    python benchmarks/bench_nn.py [--presets tiny small paper] [--json out.json]
+
+Each measurement runs in its own process so peak memory (max RSS) is its own. The
+``paper`` step uses the public re-implementation's settings: batch 2, K = 8, 256 px, with
+a content loss through VGG19-sized random-weight features, and the embedder's
+activations recomputed in backward (``checkpoint_embedder``) to stay under 4 GiB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+PEAK_CONV_GFLOPS = 740.0  # a 3x3 conv, bf16, channels_last, measured on these machines (DESIGN.md)
+BATCH = {"tiny": 8, "small": 8, "paper": 2}
+
+
+def measure(preset: str, mode: str, what: str, steps: int) -> dict:
+    import resource
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import fsth.nn as fnn
+    from fsth.losses import ContentLoss, LossWeights
+    from fsth.train.step import MetaStep, OptimConfig
+
+    torch.manual_seed(0)
+    bf16 = mode == "bf16"
+    model = fnn.create(preset, num_videos=1000)
+    fmt = torch.channels_last if bf16 else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    size, k, b = model.config.image_size, 8, BATCH[preset]
+    rand = lambda *s: (torch.rand(*s) * 2 - 1)  # noqa: E731
+    out = {"preset": preset, "mode": mode, "what": what}
+    if what == "step":
+        content = ContentLoss(vgg19="random") if preset == "paper" else None
+        optim = OptimConfig(amp="bf16" if bf16 else "none", channels_last=bf16,
+                            checkpoint_embedder=preset == "paper")
+        step = MetaStep(model, content, LossWeights(), optim)
+        batch = dict(shots=rand(b, k, 3, size, size), shot_landmarks=rand(b, k, 3, size, size),
+                     target=rand(b, 3, size, size), target_landmarks=rand(b, 3, size, size),
+                     video=torch.randint(0, 1000, (b,)))
+        with FlopCounterMode(display=False) as counter:
+            step(batch)
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            step(batch)
+            times.append(time.perf_counter() - start)
+        out.update(batch=b, k=k, step_s=min(times), step_gflop=counter.get_total_flops() / 1e9)
+    else:
+        model.eval()
+        G = model.generator
+        frames = 16 if preset != "paper" else 4
+        y = rand(frames, 3, size, size).contiguous(memory_format=fmt)
+        with torch.no_grad():
+            e_hat = model.embedder.embed(rand(1, k, 3, size, size), rand(1, k, 3, size, size)).expand(frames, -1)
+            with FlopCounterMode(display=False) as counter:
+                G(y[:1], e_hat[:1])
+            ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
+            with ctx:
+                G(y, e_hat)
+                times = []
+                for _ in range(steps):
+                    start = time.perf_counter()
+                    G(y, e_hat)
+                    times.append(time.perf_counter() - start)
+        out.update(frame_s=min(times) / frames, g_forward_gflop=counter.get_total_flops() / 1e9)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model.embedder(rand(1, 3, size, size), rand(1, 3, size, size))
+        out["e_forward_gflop"] = counter.get_total_flops() / 1e9
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model.discriminator(rand(1, 3, size, size), rand(1, 3, size, size), torch.tensor([0]))
+        out["d_forward_gflop"] = counter.get_total_flops() / 1e9
+        out["params_m"] = {k: v / 1e6 for k, v in model.parameter_counts().items()}
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--presets", nargs="+", default=["tiny", "small", "paper"])
+    parser.add_argument("--modes", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--json")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(*args.child[:2], args.child[2], args.steps)))
+        return
+    rows = []
+    for preset in args.presets:
+        for mode in args.modes:
+            for what in ("generator", "step"):
+                cmd = [sys.executable, __file__, "--steps", str(args.steps), "--child", preset, mode, what]
+                result = subprocess.run(cmd, capture_output=True, text=True)
+                if result.returncode:
+                    print(result.stderr[-2000:], file=sys.stderr)
+                    continue
+                row = json.loads(result.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                if what == "generator":
+                    p = row["params_m"]
+                    print(f"{preset:5s} {mode}: params E {p['embedder']:.2f}M G {p['generator']:.2f}M "
+                          f"D {p['discriminator']:.2f}M | forward GFLOP E {row['e_forward_gflop']:.2f} "
+                          f"G {row['g_forward_gflop']:.2f} D {row['d_forward_gflop']:.2f} | generator "
+                          f"{row['frame_s'] * 1e3:.1f} ms/frame = {1 / row['frame_s']:.1f} frames/s "
+                          f"({row['g_forward_gflop'] / row['frame_s'] / PEAK_CONV_GFLOPS:.0%} of peak)")
+                else:
+                    rate = row["step_gflop"] / row["step_s"]
+                    print(f"{preset:5s} {mode}: train step batch {row['batch']} K {row['k']}: "
+                          f"{row['step_s']:.3f} s, {row['step_gflop']:.0f} GFLOP, {rate:.0f} GFLOP/s "
+                          f"({rate / PEAK_CONV_GFLOPS:.0%} of peak), peak RSS {row['peak_rss_gib']:.2f} GiB")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

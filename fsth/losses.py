@@ -1,0 +1,160 @@
+"""The paper's losses as small functions, and the content loss's feature networks.
+
+Generator side: content (VGG19 and VGGFace activations), adversarial (−D), feature
+matching over D's activations, and L_MCH (‖Wᵢ − êᵢ‖₁); discriminator side: hinge.
+Images are (B, 3, H, W) in [-1, 1]. Scores go into the hinge raw — never through a sigmoid.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights, as the torch hub caches them
+VGG_LAYERS = (1, 6, 11, 20, 29)  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Loss weights; defaults are the paper's ICCV values, plus a pixel L1 term that
+    carries the reconstruction on machines without VGG weights."""
+
+    pixel: float = 10.0
+    vgg19: float = 1.5e-1
+    vggface: float = 2.5e-2
+    adversarial: float = 1.0
+    feature_matching: float = 10.0
+    embedding_match: float = 10.0
+
+
+def hinge_d_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
+    """Discriminator hinge loss: relu(1 − D(real)) + relu(1 + D(fake)), raw scores."""
+    return F.relu(1 - real_score).mean() + F.relu(1 + fake_score).mean()
+
+
+def adversarial_g_loss(fake_score: torch.Tensor) -> torch.Tensor:
+    """Generator adversarial loss: −D(x̂)."""
+    return -fake_score.mean()
+
+
+def feature_matching_loss(fake_features: list[torch.Tensor], real_features: list[torch.Tensor]) -> torch.Tensor:
+    """Mean L1 between D's activations on fake and real images, summed over layers."""
+    return sum(F.l1_loss(f.float(), r.float().detach()) for f, r in zip(fake_features, real_features))
+
+
+def embedding_match_loss(w_rows: torch.Tensor, e_hat: torch.Tensor) -> torch.Tensor:
+    """L_MCH: mean |Wᵢ − êᵢ| over the batch's videos."""
+    return (w_rows.float() - e_hat.float()).abs().mean()
+
+
+class FeatureNet(nn.Module):
+    """A frozen VGG-style feature extractor returning activations at chosen layers.
+
+    normalize: maps [-1, 1] RGB to what the network was trained on.
+    """
+
+    def __init__(self, features: nn.Sequential, layers=VGG_LAYERS, mean=(0.485, 0.456, 0.406),
+                 std=(0.229, 0.224, 0.225), scale: float = 1.0):
+        super().__init__()
+        self.features = features[: max(layers) + 1]
+        self.layers = set(layers)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.scale = scale
+        self.requires_grad_(False).eval()
+
+    def train(self, mode: bool = True):  # always frozen
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        x = ((images + 1) / 2 * self.scale - self.mean) / self.std
+        out = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.layers:
+                out.append(x)
+        return out
+
+
+def vgg19_net(weights: str | None = "auto") -> FeatureNet | None:
+    """VGG19 features with ImageNet normalisation.
+
+    weights: a file path; "auto" for torchvision's file in the torch hub cache (None if it
+    isn't there — never downloads); "random" for random weights (benchmarks).
+    """
+    from torchvision.models import vgg19
+
+    if weights == "auto":
+        path = os.path.join(torch.hub.get_dir(), "checkpoints", VGG19_FILE)
+        if not os.path.exists(path):
+            return None
+        weights = path
+    model = vgg19()
+    if weights != "random":
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return FeatureNet(model.features)
+
+
+def vggface_net(weights: str | None) -> FeatureNet | None:
+    """VGGFace (VGG16 trunk) from a user-supplied state dict: torchvision-style keys
+    (``features.N.weight``) or vgg_face_dag-style (``conv1_1.weight`` ...). Inputs are
+    RGB in 0-255 minus the VGGFace mean. Returns None without a file."""
+    from torchvision.models import vgg16
+
+    if not weights:
+        return None
+    model = vgg16()
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+    if any(k.startswith("features.") for k in state):
+        model.features.load_state_dict({k[len("features."):]: v for k, v in state.items()
+                                        if k.startswith("features.")})
+    else:
+        names = sorted({k.rsplit(".", 1)[0] for k in state if k.startswith("conv")},
+                       key=lambda n: tuple(int(x) for x in n[4:].split("_")))
+        if len(names) != len(convs):
+            raise ValueError(f"{weights}: expected {len(convs)} conv layers, found {len(names)}")
+        for conv, name in zip(convs, names):
+            conv.weight.data.copy_(state[f"{name}.weight"])
+            conv.bias.data.copy_(state[f"{name}.bias"])
+    return FeatureNet(model.features, layers=(1, 6, 11, 18, 25), mean=(129.186, 104.762, 93.594),
+                      std=(1.0, 1.0, 1.0), scale=255.0)
+
+
+class ContentLoss(nn.Module):
+    """Σ weight · L1 between feature-network activations of generated and real images.
+
+    Each network is optional: when its weights are missing it is switched off with one
+    logged notice, and the loss dict simply lacks its term.
+    """
+
+    def __init__(self, vgg19: str | None = "auto", vggface: str | None = None, weights: LossWeights = LossWeights()):
+        super().__init__()
+        self.nets = nn.ModuleDict()
+        self.weights = {}
+        for name, net, weight in (("vgg19", vgg19_net(vgg19) if vgg19 else None, weights.vgg19),
+                                  ("vggface", vggface_net(vggface), weights.vggface)):
+            if net is None:
+                log.info("content loss: %s off (no weights%s)", name,
+                         f"; put {VGG19_FILE} in {torch.hub.get_dir()}/checkpoints" if name == "vgg19" else
+                         "; pass a VGGFace state dict to use it")
+            elif weight > 0:
+                self.nets[name] = net
+                self.weights[name] = weight
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        losses = {}
+        for name, net in self.nets.items():
+            with torch.no_grad():
+                real_feats = net(real)
+            fake_feats = net(fake)
+            losses[name] = self.weights[name] * sum(F.l1_loss(f.float(), r.float())
+                                                    for f, r in zip(fake_feats, real_feats))
+        return losses

@@ -1,0 +1,228 @@
+"""Meta-learning (and feed-forward) training: ``fsth train`` — on a CPU or on several GPUs.
+
+    python -m fsth train --data data/synth --out runs/tiny --preset tiny --steps 2000
+    torchrun --nproc_per_node 4 -m fsth train --config paper.yaml
+
+Resumes from the newest checkpoint in ``out``: model, optimisers, scaler, EMA, step,
+data position and RNG states, so an interrupted run continues as if never stopped.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..data.images import save_image
+from ..losses import ContentLoss
+from ..nn import TalkingHeads, create, get_config
+from .checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, prune_checkpoints,
+                         save_checkpoint, step_path)
+from .config import TrainConfig
+from .episodes import EpisodeDataset, EpisodeSampler, to_uint8
+from .step import MetaStep
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def split_identities(dataset_root: str, holdout: int, seed: int) -> tuple[set[str] | None, list[str]]:
+    """Training identities and ``holdout`` identities kept out (chosen by ``seed``)."""
+    if holdout <= 0:
+        return None, []
+    everyone = EpisodeDataset(dataset_root, k=1).identities
+    if holdout >= len(everyone):
+        raise ValueError(f"holdout {holdout} leaves no identity to train on ({len(everyone)} in {dataset_root})")
+    held = sorted(np.random.default_rng(seed).choice(everyone, size=holdout, replace=False).tolist())
+    return set(everyone) - set(held), held
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((3, tuple(state["python"]), None))
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def build_model(config: TrainConfig, num_videos: int, checkpoint: dict | None, path=None) -> TalkingHeads:
+    """The model for ``config``; from a checkpoint, the same preset is required and W grows
+    to ``num_videos`` if the dataset is larger."""
+    wanted = get_config(config.preset, **config.model)
+    if checkpoint is None:
+        return create(wanted, num_videos=num_videos)
+    saved = dict(checkpoint["model_config"])
+    if {**saved, "num_videos": 0} != {**wanted.to_dict(), "num_videos": 0}:
+        raise CheckpointError(f"{path}: trained with model {checkpoint['train_config']['preset']!r} "
+                              f"{saved}, but this run asks for {config.preset!r} {wanted.to_dict()}")
+    model = create(saved)
+    model.load_state_dict(checkpoint["model"])
+    if num_videos > model.config.num_videos:
+        log.info("growing W from %d to %d videos", model.config.num_videos, num_videos)
+        model.grow(num_videos)
+    return model
+
+
+def sample_grid(batch: dict, fake: torch.Tensor, rows: int = 4) -> np.ndarray:
+    """landmarks | generated | target, one row per episode: uint8 (rows*S, 3*S, 3)."""
+    tiles = [batch["target_landmarks"][:rows], fake[:rows], batch["target"][:rows]]
+    images = to_uint8(torch.cat([t.float().cpu() for t in tiles], dim=3))
+    return np.concatenate(list(images), axis=0)
+
+
+def train(config: TrainConfig, progress: bool = True) -> dict:
+    """Run (or resume) training; returns a summary with the last losses and timings."""
+    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    rank, world, local_rank = 0, 1, 0
+    if distributed:
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        device = pick_device(config.device, local_rank)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    else:
+        device = pick_device(config.device)
+    main_process = rank == 0
+    out = Path(config.out)
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+
+    train_ids, held = split_identities(config.data, config.holdout, config.seed)
+    model_cfg = get_config(config.preset, **config.model)
+    dataset = EpisodeDataset(config.data, k=config.k, size=model_cfg.image_size, identities=train_ids)
+
+    ckpt_path = latest_checkpoint(out)
+    checkpoint = load_checkpoint(ckpt_path) if ckpt_path else None
+    model = build_model(config, dataset.num_videos, checkpoint, ckpt_path).to(device)
+    if config.optim.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    content = ContentLoss(config.vgg19, config.vggface, config.loss).to(device) if (config.vgg19 or config.vggface) else None
+    step_fn = MetaStep(model, content if content is not None and len(content.nets) else None,
+                       config.loss_weights, config.optim, distributed=distributed, compile=config.compile)
+    ema = None
+    if config.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+    step, start_time_spent = 0, 0.0
+    if checkpoint is not None:
+        step_fn.load_state_dict(checkpoint["optim"])
+        if ema is not None and "ema" in checkpoint:
+            ema.load_state_dict(checkpoint["ema"])
+        step, start_time_spent = checkpoint["step"], checkpoint.get("seconds", 0.0)
+        set_rng_state(checkpoint["rng"])
+        log.info("resumed from %s at step %d", ckpt_path, step)
+
+    sampler = EpisodeSampler(len(dataset), seed=config.seed, start=step * config.batch_size * world,
+                             rank=rank, world=world)
+    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+                        persistent_workers=config.workers > 0, pin_memory=device.type == "cuda")
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+        if held:
+            (out / "holdout.txt").write_text("\n".join(held) + "\n")
+    writer = _tensorboard(out) if main_process else None
+    csv_file = open(out / "metrics.csv", "a", newline="") if main_process else None
+    csv_writer = None
+
+    def save(at_step: int, seconds: float):
+        if not main_process:
+            return
+        state = {"step": at_step, "seconds": seconds, "model": model.state_dict(),
+                 "model_config": model.config.to_dict(), "train_config": config.to_dict(),
+                 "optim": step_fn.state_dict(), "rng": rng_state(), "num_clips": len(dataset),
+                 "video_index": list(dataset.video_index), "holdout": held}
+        if ema is not None:
+            state["ema"] = ema.state_dict()
+        save_checkpoint(step_path(out, at_step), state)
+        prune_checkpoints(out, config.keep_last)
+
+    started = time.perf_counter()
+    losses: dict[str, float] = {}
+    bar = tqdm(total=config.steps, initial=step, desc="train", disable=not (progress and main_process))
+    batches = iter(loader)
+    try:
+        while step < config.steps:
+            batch = next(batches)
+            step_started = time.perf_counter()
+            losses = step_fn(batch)
+            step += 1
+            if ema is not None:
+                ema.update_parameters(model.generator)
+            seconds = start_time_spent + time.perf_counter() - started
+            bar.update()
+            if main_process and (step % config.log_every == 0 or step == config.steps):
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+                row = {"step": step, "seconds": round(seconds, 2),
+                       "step_seconds": round(time.perf_counter() - step_started, 4), **losses}
+                if csv_writer is None:
+                    csv_writer = csv.DictWriter(csv_file, fieldnames=list(row))
+                    if csv_file.tell() == 0:
+                        csv_writer.writeheader()
+                csv_writer.writerow(row)
+                csv_file.flush()
+                if writer:
+                    for k, v in losses.items():
+                        writer.add_scalar(f"loss/{k}", v, step)
+            if main_process and config.image_every and step % config.image_every == 0:
+                _write_samples(model, batch, device, out / "samples" / f"step-{step:08d}.png", writer, step)
+            out_of_time = config.max_minutes and seconds >= 60 * config.max_minutes
+            if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
+                save(step, seconds)
+            if out_of_time:
+                log.info("time budget of %.1f min reached at step %d", config.max_minutes, step)
+                break
+    finally:
+        bar.close()
+        if csv_file:
+            csv_file.close()
+        if writer:
+            writer.close()
+        if distributed:
+            dist.destroy_process_group()
+    return {"step": step, "losses": losses, "seconds": start_time_spent + time.perf_counter() - started,
+            "num_videos": dataset.num_videos, "clips": len(dataset), "device": str(device), "world": world}
+
+
+@torch.no_grad()
+def _write_samples(model, batch, device, path, writer, step):
+    model.eval()
+    shots = batch["shots"][:4].to(device)
+    e_hat = model.embedder.embed(shots, batch["shot_landmarks"][:4].to(device))
+    fake = model.generator(batch["target_landmarks"][:4].to(device), e_hat)
+    grid = sample_grid(batch, fake.cpu())
+    save_image(path, grid, synthetic=True)
+    if writer:
+        writer.add_image("samples", grid, step, dataformats="HWC")
+    model.train()
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional at run time
+        return None
+    return SummaryWriter(str(out / "tensorboard"))

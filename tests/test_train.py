@@ -1,0 +1,140 @@
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from fsth.data.clips import save_clip
+from fsth.train.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from fsth.train.config import TrainConfig
+from fsth.train.episodes import EpisodeDataset, EpisodeSampler
+from fsth.train.meta import train
+
+SMALL_MODEL = {"image_size": 32, "channels": 8, "max_channels": 32, "embed_dim": 32,
+               "generator_downs": 2, "generator_res_blocks": 1, "attention_size": 8}
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory):
+    """Six tiny clips of three identities: coloured squares with jittered landmarks."""
+    root = tmp_path_factory.mktemp("clips")
+    rng = np.random.default_rng(0)
+    base = rng.uniform(8, 24, (68, 2)).astype(np.float32)
+    for identity in range(3):
+        for clip in range(2):
+            frames = np.full((10, 32, 32, 3), 40 * identity + 60, np.uint8)
+            frames[:, 8:24, 8:24] = rng.integers(0, 255, 3)
+            landmarks = base + rng.normal(0, 0.5, (10, 68, 2)).astype(np.float32)
+            save_clip(root / f"id{identity}" / f"clip{clip}.npz", frames, landmarks,
+                      {"identity": f"id{identity}", "video": f"v{clip}"})
+    return root
+
+
+def config(clip_folder, out, **overrides):
+    base = dict(data=str(clip_folder), out=str(out), model=SMALL_MODEL, k=3, batch_size=2, steps=4,
+                vgg19=None, log_every=1, image_every=2, checkpoint_every=2, optim={"amp": "none"})
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_episodes_hold_the_target_out_of_the_shots(clip_folder):
+    dataset = EpisodeDataset(clip_folder, k=3, size=32)
+    assert len(dataset) == 6 and dataset.num_videos == 6
+    sampler = EpisodeSampler(len(dataset), seed=1)
+    keys = [sampler.key(p) for p in range(12)]
+    assert sorted(k[0] for k in keys[:6]) == list(range(6))  # each epoch visits every clip once
+    item = dataset[keys[0]]
+    assert item["shots"].shape == (3, 3, 32, 32) and item["target"].shape == (3, 32, 32)
+    frames = np.random.default_rng(keys[0][1]).choice(10, 4, replace=False)
+    assert len(set(frames.tolist())) == 4  # K + 1 distinct frames: the target is never a shot
+    again = dataset[keys[0]]
+    assert torch.equal(item["target"], again["target"])  # a key always gives the same episode
+    assert item["shots"].min() >= -1 and item["shots"].max() <= 1
+
+
+def test_training_writes_logs_checkpoints_and_samples(clip_folder, tmp_path):
+    summary = train(config(clip_folder, tmp_path), progress=False)
+    assert summary["step"] == 4 and np.isfinite(list(summary["losses"].values())).all()
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4] and "embedding_match" in rows[0]
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000002.pt", "step-00000004.pt"]
+    assert len(list((tmp_path / "samples").glob("*.png"))) == 2
+    state = load_checkpoint(tmp_path / "step-00000004.pt")
+    assert state["train_config"]["model"] == SMALL_MODEL and state["model_config"]["num_videos"] == 6
+
+
+def test_kill_and_resume_reproduces_the_uninterrupted_run(clip_folder, tmp_path):
+    whole = train(config(clip_folder, tmp_path / "whole", steps=4), progress=False)
+    train(config(clip_folder, tmp_path / "split", steps=2), progress=False)
+    resumed = train(config(clip_folder, tmp_path / "split", steps=4), progress=False)
+    assert resumed["step"] == 4
+    for key, value in whole["losses"].items():
+        assert resumed["losses"][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+    a = load_checkpoint(tmp_path / "whole" / "step-00000004.pt")["model"]
+    b = load_checkpoint(tmp_path / "split" / "step-00000004.pt")["model"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+
+
+def test_feed_forward_variant_has_no_embedding_match(clip_folder, tmp_path):
+    summary = train(config(clip_folder, tmp_path, variant="ff", steps=1), progress=False)
+    assert "embedding_match" not in summary["losses"] and "d_embedding_match" not in summary["losses"]
+
+
+def test_other_preset_or_corrupt_checkpoint_fails_and_keeps_the_good_one(clip_folder, tmp_path):
+    train(config(clip_folder, tmp_path, steps=2), progress=False)
+    good = tmp_path / "step-00000002.pt"
+    before = good.read_bytes()
+    other = {**SMALL_MODEL, "channels": 16}
+    with pytest.raises(CheckpointError, match="asks for"):
+        train(config(clip_folder, tmp_path, steps=4, model=other), progress=False)
+    (tmp_path / "step-00000003.pt").write_bytes(before[:1000])  # a torn file from a crash
+    with pytest.raises(CheckpointError, match="step-00000003.pt"):
+        train(config(clip_folder, tmp_path, steps=4), progress=False)
+    assert good.read_bytes() == before
+
+
+def test_checkpoints_refuse_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    torch.save({"format": "fsth-checkpoint-1", "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="evil.pt"):
+        load_checkpoint(tmp_path / "evil.pt")
+    save_checkpoint(tmp_path / "ok.pt", {"step": 3})
+    assert load_checkpoint(tmp_path / "ok.pt")["step"] == 3
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_growing_dataset_grows_w(clip_folder, tmp_path):
+    import shutil
+
+    small = tmp_path / "data"
+    shutil.copytree(clip_folder / "id0", small / "id0")
+    train(config(small, tmp_path / "run", steps=1, checkpoint_every=1), progress=False)
+    shutil.copytree(clip_folder / "id1", small / "id1")
+    before = load_checkpoint(tmp_path / "run" / "step-00000001.pt")["model"]["discriminator.W.weight"]
+    train(config(small, tmp_path / "run", steps=2, checkpoint_every=1), progress=False)
+    after = load_checkpoint(tmp_path / "run" / "step-00000002.pt")["model"]["discriminator.W.weight"]
+    assert before.shape[0] == 2 and after.shape[0] == 4
+
+
+def test_ddp_with_two_gloo_processes(clip_folder, tmp_path):
+    script = tmp_path / "run_ddp.py"
+    script.write_text(
+        "import sys, json\n"
+        "from fsth.train.config import TrainConfig\nfrom fsth.train.meta import train\n"
+        f"cfg = TrainConfig(data={str(clip_folder)!r}, out={str(tmp_path / 'ddp')!r}, model={SMALL_MODEL!r},"
+        " k=3, batch_size=2, steps=3, vgg19=None, checkpoint_every=3, image_every=0, optim={'amp': 'none'})\n"
+        "print('RESULT', json.dumps(train(cfg, progress=False)))\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             "--master_port", "29517", str(script)], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT")]
+    assert len(lines) == 2 and all('"world": 2' in l for l in lines)
+    state = load_checkpoint(tmp_path / "ddp" / "step-00000003.pt")
+    assert state["step"] == 3

@@ -99,6 +99,80 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .train.config import TrainConfig
+    from .train.meta import train
+
+    overrides = {k: v for k, v in {
+        "data": args.data, "out": args.out, "preset": args.preset, "steps": args.steps,
+        "max_minutes": args.minutes, "batch_size": args.batch_size, "k": args.k, "variant": args.variant,
+        "seed": args.seed, "workers": args.workers, "holdout": args.holdout, "device": args.device,
+        "compile": args.compile or None}.items() if v is not None}
+    if args.amp:
+        overrides["optim"] = {"amp": args.amp}
+    config = TrainConfig.from_yaml(args.config, **overrides) if args.config else TrainConfig(**overrides)
+    if args.config and "optim" in overrides:
+        config = TrainConfig.from_dict({**config.to_dict(), "optim": {**config.to_dict()["optim"], **overrides["optim"]}})
+    if not config.data:
+        raise ValueError("no training data: give --data or 'data:' in the config")
+    summary = train(config)
+    losses = ", ".join(f"{k} {v:.3f}" for k, v in summary["losses"].items())
+    print(f"step {summary['step']} after {summary['seconds']:.0f} s on {summary['device']} "
+          f"({summary['clips']} clips, {summary['num_videos']} videos): {losses}")
+    print(f"checkpoints in {config.out}")
+    return 0
+
+
+def _person_from_args(args, detector_backend="auto"):
+    """A Person from --person, or from --checkpoint with --shots/--clip (fine-tuned --steps)."""
+    import numpy as np
+
+    from .data.clips import load_clip
+    from .data.images import read_image
+    from .landmarks import create_detector
+    from .train.finetune import crop_shots, finetune, load_model, load_person
+
+    if getattr(args, "person", None):
+        return load_person(args.person)
+    if not args.checkpoint:
+        raise ValueError("give --person, or --checkpoint with --shots or --clip")
+    model = load_model(args.checkpoint)
+    size = model.config.image_size
+    if args.clip:
+        clip = load_clip(args.clip)
+        pick = np.linspace(0, len(clip.frames) - 1, min(args.k, len(clip.frames))).round().astype(int)
+        shots, landmarks = clip.frames[pick], clip.landmarks[pick]
+    elif args.shots:
+        detector = create_detector(detector_backend)
+        shots, landmarks = crop_shots([read_image(p) for p in args.shots], size, detector, names=args.shots)
+    else:
+        raise ValueError("give --shots IMAGE [IMAGE ...] or --clip CLIP with --checkpoint")
+    return finetune(model, shots, landmarks, steps=args.steps, seed=args.seed)
+
+
+def cmd_finetune(args) -> int:
+    from .train.finetune import save_person
+
+    person = _person_from_args(args, args.backend)
+    save_person(args.out, person)
+    print(f"wrote {args.out} ({len(person.shots)} shot(s), {person.steps} fine-tuning steps)")
+    return 0
+
+
+def cmd_animate(args) -> int:
+    from .animate import animate
+    from .landmarks import create_detector
+
+    person = _person_from_args(args, args.backend)
+    reference = "best" if args.reference == "best" else int(args.reference)
+    result = animate(person, args.driving, args.out, create_detector(args.backend), adapt=args.adapt,
+                     reference=reference, side_by_side=args.side_by_side, max_frames=args.max_frames,
+                     gif=args.gif)
+    for path in result["files"]:
+        print(f"wrote {path} ({result['frames']} frames, synthetic-media mark in its metadata)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fsth", description="Few-shot talking heads (Zakharov et al., ICCV 2019): "
@@ -139,6 +213,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=128, help="tile size in pixels")
     p.add_argument("--overlay", action="store_true", help="draw the landmarks on the frames too")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("train", help="meta-learn (or feed-forward train) E, G and D; resumes from OUT")
+    p.add_argument("--config", help="YAML file of TrainConfig fields (flags below override it)")
+    p.add_argument("--data", help="folder of clips (fsth preprocess / fsth synth)")
+    p.add_argument("--out", help="run folder (checkpoints, metrics.csv, samples, tensorboard)")
+    p.add_argument("--preset", choices=["tiny", "small", "paper"])
+    p.add_argument("--steps", type=int)
+    p.add_argument("--minutes", type=float, help="stop after this much wall time (resumable)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--k", type=int, help="shots per episode")
+    p.add_argument("--variant", choices=["meta", "ff"], help="meta (with L_MCH) or feed-forward")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int, help="DataLoader processes")
+    p.add_argument("--holdout", type=int, help="identities kept out of training")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"])
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    p.set_defaults(func=cmd_train)
+
+    def person_args(p, need_out=True):
+        p.add_argument("--checkpoint", help="training checkpoint (meta-learned model)")
+        p.add_argument("--shots", nargs="+", help="portrait image(s) of the new person")
+        p.add_argument("--clip", help="a preprocessed clip to take the shots from")
+        p.add_argument("--k", type=int, default=8, help="shots taken from --clip")
+        p.add_argument("--steps", type=int, default=100, help="fine-tuning steps (0: feed-forward)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--backend", default="auto", choices=["auto", "dlib", "fan"])
+
+    p = sub.add_parser("finetune", help="personalise a meta-learned model from K shots of a new person")
+    person_args(p)
+    p.add_argument("--out", required=True, help="person file (.pt)")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("animate", help="drive a portrait with a video's facial landmarks (marked synthetic)")
+    p.add_argument("--person", help="person file from fsth finetune")
+    person_args(p)
+    p.add_argument("--driving", required=True, help="driving video (or folder of frames)")
+    p.add_argument("--out", required=True, help="output .mp4")
+    p.add_argument("--gif", help="also write this .gif")
+    p.add_argument("--adapt", default="relative", choices=["relative", "none"],
+                   help="relative: keep the portrait's face shape; none: driving landmarks as they are")
+    p.add_argument("--reference", default="0", help="driving frame matching the portrait's expression, or 'best'")
+    p.add_argument("--side-by-side", action="store_true", help="driving | landmarks | result")
+    p.add_argument("--max-frames", type=int, default=0)
+    p.set_defaults(func=cmd_animate)
     return parser
 
 

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+
+from fsth.data.video import read_metadata, probe, write_video
+from fsth.losses import LossWeights
+from fsth.nn import create
+from fsth.train.finetune import finetune, load_person, personalize, save_person
+from fsth.train.episodes import to_tensor, to_uint8
+from fsth.landmarks.draw import draw_landmarks
+from tests.test_train import SMALL_MODEL
+
+
+@pytest.fixture(scope="module")
+def shots():
+    rng = np.random.default_rng(0)
+    frames = np.full((4, 32, 32, 3), 90, np.uint8)
+    frames[:, 10:22, 10:22] = [200, 120, 60]
+    base = rng.uniform(8, 24, (68, 2)).astype(np.float32)
+    return frames, base + rng.normal(0, 0.3, (4, 68, 2)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return create(SMALL_MODEL, num_videos=3).eval()
+
+
+def test_zero_steps_is_the_feed_forward_output(model, shots):
+    frames, landmarks = shots
+    person = finetune(model, frames, landmarks, steps=0, progress=False)
+    with torch.no_grad():
+        e_hat = model.embedder.embed(to_tensor(frames)[None], to_tensor(draw_landmarks(landmarks, 32))[None])
+        expected = to_uint8(model.generator(to_tensor(draw_landmarks(landmarks, 32)), e_hat.expand(4, -1)))
+    assert np.array_equal(person.render(landmarks), expected)
+    assert person.steps == 0
+
+
+def test_fine_tuning_fits_the_shots(model, shots):
+    frames, landmarks = shots
+    pixel_only = LossWeights(adversarial=0, feature_matching=0)
+    before = finetune(model, frames, landmarks, steps=0, progress=False).render(landmarks)
+    after = finetune(model, frames, landmarks, steps=30, lr_g=2e-3, weights=pixel_only, progress=False)
+    err = lambda x: np.abs(x.astype(float) - frames).mean()  # noqa: E731
+    assert err(after.render(landmarks)) < 0.7 * err(before)
+    # the meta-learned model itself is untouched
+    tuned, _ = personalize(model, frames, landmarks)
+    assert model.generator.psi is None and tuned.generator.psi is not None
+
+
+def test_person_file_round_trip(model, shots, tmp_path):
+    frames, landmarks = shots
+    person = finetune(model, frames, landmarks, steps=2, progress=False)
+    save_person(tmp_path / "p.pt", person)
+    again = load_person(tmp_path / "p.pt")
+    assert np.array_equal(again.render(landmarks), person.render(landmarks))
+    assert np.array_equal(again.landmarks, person.landmarks)
+
+
+def test_animate_writes_a_marked_side_by_side_video(model, shots, samples, dlib_detector, tmp_path):
+    from fsth.animate import animate
+    from fsth.data.video import read_frames
+
+    frames, landmarks = shots
+    person = finetune(model, frames, landmarks, steps=0, progress=False)
+    driving = write_video(tmp_path / "drive.mp4", list(read_frames(samples.fetch("single_face"), range(5))))
+    for mode in ("relative", "none"):
+        result = animate(person, driving, tmp_path / f"{mode}.mp4", dlib_detector, adapt=mode,
+                         side_by_side=True, gif=tmp_path / f"{mode}.gif")
+        info = probe(tmp_path / f"{mode}.mp4")
+        assert (info.frames, info.width, info.height) == (5, 96, 32)
+        assert "SYNTHETIC" in read_metadata(tmp_path / f"{mode}.mp4")["comment"]
+        assert "SYNTHETIC" in read_metadata(tmp_path / f"{mode}.gif")["comment"]
+        assert result["landmarks"].shape == (5, 68, 2)
+    rel = animate(person, driving, tmp_path / "r.mp4", dlib_detector, adapt="relative")["landmarks"]
+    assert np.allclose(rel[0], landmarks[0], atol=1e-3)  # frame 0 is the reference: the portrait's own face

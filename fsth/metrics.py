@@ -1,0 +1,173 @@
+"""Image and identity metrics of the paper's evaluation, on uint8 RGB frames (T, H, W, 3).
+
+SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03), PSNR, L1;
+CSIM (cosine similarity of face-identity embeddings; dlib's 128-d ResNet offline); NME
+(landmark error normalised by the outer-eye-corner distance); FID and KID from Inception
+pool features when Inception weights are available.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-x**2 / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> np.ndarray:
+    """Per-image SSIM, averaged over channels and the valid (unpadded) window positions.
+
+    a, b: (T, H, W, 3) or (H, W, 3). Matches scikit-image's structural_similarity with
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False.
+    """
+    x = torch.as_tensor(np.asarray(a), dtype=torch.float64)
+    y = torch.as_tensor(np.asarray(b), dtype=torch.float64)
+    single = x.dim() == 3
+    x, y = (t.reshape(-1, *t.shape[-3:]).permute(0, 3, 1, 2) for t in (x, y))
+    c = x.shape[1]
+    g = _gaussian_window()
+    kernel = (g[:, None] * g[None, :]).expand(c, 1, 11, 11)
+    blur = lambda t: F.conv2d(t, kernel, groups=c)  # noqa: E731  (valid positions only)
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    out = s.mean(dim=(1, 2, 3)).numpy()
+    return out[0] if single else out
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> np.ndarray:
+    """Per-image PSNR in dB."""
+    diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    axes = tuple(range(diff.ndim - 3, diff.ndim))
+    mse = np.maximum((diff ** 2).mean(axis=axes), 1e-12)
+    return 10 * np.log10(data_range ** 2 / mse)
+
+
+def l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image mean absolute difference on the 0-1 scale."""
+    diff = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) / 255.0
+    return diff.mean(axis=tuple(range(diff.ndim - 3, diff.ndim)))
+
+
+def nme(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Mean point error over 68 points / outer-eye-corner distance of ``truth`` (points 36, 45).
+
+    predicted, truth: (..., 68, 2). NaN where a prediction is missing (NaN).
+    """
+    predicted, truth = np.asarray(predicted, np.float64), np.asarray(truth, np.float64)
+    ocular = np.linalg.norm(truth[..., 36, :] - truth[..., 45, :], axis=-1)
+    return np.linalg.norm(predicted - truth, axis=-1).mean(axis=-1) / ocular
+
+
+class IdentityEmbedder:
+    """128-d face-identity embeddings from dlib's ResNet (99.38 % on LFW), offline.
+
+    Faces are located by known landmarks (the ones that drove or were detected on the
+    frame), so small or generated faces need no face detector. Images below 150 px are
+    enlarged first (dlib aligns faces into 150x150 chips).
+    """
+
+    def __init__(self, model_path: str | None = None):
+        import dlib
+
+        from .landmarks.detect import dlib_model_path
+
+        self._dlib = dlib
+        self._net = dlib.face_recognition_model_v1(
+            model_path or dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"))
+
+    def __call__(self, images: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """images (T, H, W, 3) uint8, landmarks (T, 68, 2) -> unit vectors (T, 128)."""
+        import cv2
+
+        out = []
+        for image, points in zip(images, landmarks):
+            scale = max(1.0, 192 / image.shape[0])
+            if scale > 1:
+                image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+                points = (points + 0.5) * scale - 0.5
+            left, top = points.min(axis=0)
+            right, bottom = points.max(axis=0)
+            rect = self._dlib.rectangle(int(left), int(top), int(right), int(bottom))
+            shape = self._dlib.full_object_detection(rect, [self._dlib.point(int(round(x)), int(round(y)))
+                                                            for x, y in points])
+            vector = np.array(self._net.compute_face_descriptor(np.ascontiguousarray(image), shape))
+            out.append(vector / np.linalg.norm(vector))
+        return np.stack(out)
+
+
+def csim(embeddings_a: np.ndarray, embeddings_b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of paired embeddings (T, D) -> (T,)."""
+    a = embeddings_a / np.linalg.norm(embeddings_a, axis=-1, keepdims=True)
+    b = embeddings_b / np.linalg.norm(embeddings_b, axis=-1, keepdims=True)
+    return (a * b).sum(axis=-1)
+
+
+INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision's, as the torch hub caches it
+
+
+class InceptionFeatures:
+    """2048-d pool features of torchvision's Inception-v3 for FID/KID; None-safe factory.
+
+    Note: the paper's FID used TensorFlow's Inception; torchvision's differs slightly, so
+    compare FIDs computed the same way only.
+    """
+
+    def __init__(self, weights: str):
+        from torchvision.models import inception_v3
+
+        net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        net.fc = torch.nn.Identity()
+        self.net = net.eval()
+
+    @classmethod
+    def available(cls, weights: str | None = None) -> "InceptionFeatures | None":
+        path = weights or os.path.join(torch.hub.get_dir(), "checkpoints", INCEPTION_FILE)
+        if not os.path.exists(path):
+            log.info("FID/KID skipped: no Inception weights (put %s in %s/checkpoints)",
+                     INCEPTION_FILE, torch.hub.get_dir())
+            return None
+        return cls(path)
+
+    @torch.no_grad()
+    def __call__(self, images: np.ndarray, batch: int = 32) -> np.ndarray:
+        feats = []
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        for start in range(0, len(images), batch):
+            x = torch.from_numpy(images[start:start + batch]).permute(0, 3, 1, 2).float() / 255
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+            feats.append(self.net((x - mean) / std).numpy())
+        return np.concatenate(feats)
+
+
+def fid(real_features: np.ndarray, fake_features: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets."""
+    from scipy import linalg
+
+    mu1, mu2 = real_features.mean(0), fake_features.mean(0)
+    s1, s2 = np.cov(real_features, rowvar=False), np.cov(fake_features, rowvar=False)
+    covmean = np.real(linalg.sqrtm(s1 @ s2))
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def kid(real_features: np.ndarray, fake_features: np.ndarray) -> float:
+    """Kernel inception distance: unbiased MMD² with the cubic polynomial kernel."""
+    d = real_features.shape[1]
+    kernel = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    m, n = len(real_features), len(fake_features)
+    kxx, kyy, kxy = kernel(real_features, real_features), kernel(fake_features, fake_features), \
+        kernel(real_features, fake_features)
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                 - 2 * kxy.mean())

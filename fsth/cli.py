@@ -173,6 +173,43 @@ def cmd_animate(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    import torch
+
+    from .data.clips import list_clips, read_meta
+    from .evaluate import EvalSettings, Scorer, cross_identity, save_report, self_reenactment
+    from .nn import create
+    from .train.checkpoint import load_checkpoint
+    from .train.finetune import load_model
+
+    model = load_model(args.checkpoint)
+    state = load_checkpoint(args.checkpoint)
+    clips = list_clips(args.data)
+    held = set(state.get("holdout") or [])
+    if held and not args.all_identities:
+        clips = [p for p in clips if read_meta(p)["identity"] in held]
+    needed = max(args.k) + args.targets
+    clips = [p for p in clips if read_meta(p)["num_frames"] >= needed][: args.max_clips or None]
+    if not clips:
+        raise ValueError(f"no clip in {args.data} has the {needed} frames that K = {max(args.k)} needs")
+    settings = EvalSettings(ks=tuple(args.k), ft_steps=args.ft_steps, targets=args.targets, seed=args.seed,
+                            detect=not args.no_landmarks)
+    scorer = Scorer(detect=settings.detect)
+    rows = self_reenactment(model, clips, settings, scorer)
+    if args.untrained:
+        torch.manual_seed(args.seed)
+        untrained = create(model.config).eval()
+        for row in self_reenactment(untrained, clips, settings, scorer, variants=("ff",), baseline=False):
+            rows.append({**row, "method": "untrained ff"})
+    cross = cross_identity(model, clips, settings, scorer) if len(clips) > 1 else []
+    title = f"{Path(args.checkpoint).name} on {len(clips)} held-out clip(s) of {args.data}"
+    table = save_report(args.out, rows, cross, title,
+                        {"checkpoint": str(args.checkpoint), "step": state.get("step"), "clips": [str(c) for c in clips]})
+    print(table.read_text())
+    print(f"wrote {table}, {Path(args.out) / 'results.json'}, {Path(args.out) / 'metrics_vs_k.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fsth", description="Few-shot talking heads (Zakharov et al., ICCV 2019): "
@@ -258,6 +295,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--side-by-side", action="store_true", help="driving | landmarks | result")
     p.add_argument("--max-frames", type=int, default=0)
     p.set_defaults(func=cmd_animate)
+
+    p = sub.add_parser("evaluate", help="the paper's Table 1 protocol: self- and cross-identity reenactment")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True, help="clips; the checkpoint's held-out identities are used if it has any")
+    p.add_argument("--out", default="eval", help="folder for table.md, results.json, plots")
+    p.add_argument("--k", type=int, nargs="+", default=[1, 8, 32], help="shot counts")
+    p.add_argument("--ft-steps", type=int, default=100, help="fine-tuning steps of the FT variant")
+    p.add_argument("--targets", type=int, default=8, help="evaluated frames per clip")
+    p.add_argument("--max-clips", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--untrained", action="store_true", help="also score an untrained model (baseline)")
+    p.add_argument("--all-identities", action="store_true", help="ignore the checkpoint's hold-out list")
+    p.add_argument("--no-landmarks", action="store_true", help="skip the landmark error (no detector)")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

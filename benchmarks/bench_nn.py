@@ -21,7 +21,7 @@ PEAK_CONV_GFLOPS = 740.0  # a 3x3 conv, bf16, channels_last, measured on these m
 BATCH = {"tiny": 8, "small": 8, "paper": 2}
 
 
-def measure(preset: str, mode: str, what: str, steps: int) -> dict:
+def measure(preset: str, mode: str, what: str, steps: int, num_videos: int = 1000) -> dict:
     import resource
 
     import torch
@@ -33,7 +33,7 @@ def measure(preset: str, mode: str, what: str, steps: int) -> dict:
 
     torch.manual_seed(0)
     bf16 = mode == "bf16"
-    model = fnn.create(preset, num_videos=1000)
+    model = fnn.create(preset, num_videos=num_videos)
     fmt = torch.channels_last if bf16 else torch.contiguous_format
     model = model.to(memory_format=fmt)
     size, k, b = model.config.image_size, 8, BATCH[preset]
@@ -46,7 +46,7 @@ def measure(preset: str, mode: str, what: str, steps: int) -> dict:
         step = MetaStep(model, content, LossWeights(), optim)
         batch = dict(shots=rand(b, k, 3, size, size), shot_landmarks=rand(b, k, 3, size, size),
                      target=rand(b, 3, size, size), target_landmarks=rand(b, 3, size, size),
-                     video=torch.randint(0, 1000, (b,)))
+                     video=torch.randint(0, num_videos, (b,)))
         with FlopCounterMode(display=False) as counter:
             step(batch)
         times = []
@@ -91,15 +91,17 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--json")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--videos", type=int, default=1000, help="rows of W (VoxCeleb2: ~145,000)")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(*args.child[:2], args.child[2], args.steps)))
+        print(json.dumps(measure(*args.child[:2], args.child[2], args.steps, args.videos)))
         return
     rows = []
     for preset in args.presets:
         for mode in args.modes:
             for what in ("generator", "step"):
-                cmd = [sys.executable, __file__, "--steps", str(args.steps), "--child", preset, mode, what]
+                cmd = [sys.executable, __file__, "--steps", str(args.steps), "--videos", str(args.videos),
+                       "--child", preset, mode, what]
                 result = subprocess.run(cmd, capture_output=True, text=True)
                 if result.returncode:
                     print(result.stderr[-2000:], file=sys.stderr)
@@ -115,7 +117,8 @@ def main():
                           f"({row['g_forward_gflop'] / row['frame_s'] / PEAK_CONV_GFLOPS:.0%} of peak)")
                 else:
                     rate = row["step_gflop"] / row["step_s"]
-                    print(f"{preset:5s} {mode}: train step batch {row['batch']} K {row['k']}: "
+                    print(f"{preset:5s} {mode}: train step batch {row['batch']} K {row['k']} "
+                          f"W rows {args.videos}: "
                           f"{row['step_s']:.3f} s, {row['step_gflop']:.0f} GFLOP, {rate:.0f} GFLOP/s "
                           f"({rate / PEAK_CONV_GFLOPS:.0%} of peak), peak RSS {row['peak_rss_gib']:.2f} GiB")
     if args.json:

@@ -1,0 +1,210 @@
+"""Deepfake detectors created by name: ``create("frequency")`` or any timm backbone
+(``create("resnet18")``, ``create("efficientnet_b0")``, ``create("xception41")`` ...).
+
+Every detector: ``fit(train, val)``, ``predict_proba(images) -> P(fake)``, ``save(path)``,
+``load(path)``. Files load without pickles (a detector file can't run code).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .data import FaceSet, jpeg
+from .metrics import fit_temperature
+
+log = logging.getLogger(__name__)
+
+
+def radial_spectrum(images: np.ndarray, bins: int = 32) -> np.ndarray:
+    """Azimuthally averaged log power spectrum of each grayscale image: (N, bins).
+
+    Generators that upsample leave periodic traces at high spatial frequencies; this
+    1-D profile of the 2-D spectrum is the classic cheap detector feature.
+    """
+    gray = images.astype(np.float64).mean(axis=-1)
+    gray -= gray.mean(axis=(1, 2), keepdims=True)
+    power = np.abs(np.fft.fftshift(np.fft.fft2(gray), axes=(1, 2))) ** 2
+    h, w = gray.shape[1:]
+    yy, xx = np.indices((h, w))
+    radius = np.hypot(yy - h // 2, xx - w // 2)
+    which = np.minimum((radius / radius.max() * bins).astype(int), bins - 1).ravel()
+    counts = np.bincount(which, minlength=bins)
+    profile = np.stack([np.bincount(which, weights=p.ravel(), minlength=bins) for p in power]) / counts
+    return np.log(profile + 1e-8)
+
+
+class FrequencyDetector:
+    """Radial power spectrum -> standardisation -> logistic regression (scikit-learn)."""
+
+    name = "frequency"
+
+    def __init__(self, bins: int = 32, c: float = 1.0):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.bins = bins
+        self.model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+
+    def fit(self, train: FaceSet, val: FaceSet | None = None, **_) -> "FrequencyDetector":
+        self.model.fit(radial_spectrum(train.images, self.bins), train.labels)
+        return self
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(radial_spectrum(images, self.bins))[:, 1]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        scaler, lr = self.model[0], self.model[1]
+        state = {"kind": "frequency", "bins": self.bins, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
+                 "coef": lr.coef_.tolist(), "intercept": lr.intercept_.tolist(), "classes": lr.classes_.tolist()}
+        path = Path(path)
+        path.write_text(json.dumps(state))
+        return path
+
+    @classmethod
+    def from_state(cls, state: dict) -> "FrequencyDetector":
+        det = cls(bins=state["bins"])
+        scaler, lr = det.model[0], det.model[1]
+        scaler.mean_, scaler.scale_ = np.array(state["mean"]), np.array(state["scale"])
+        scaler.var_, scaler.n_features_in_ = scaler.scale_ ** 2, len(scaler.mean_)
+        lr.coef_, lr.intercept_ = np.array(state["coef"]), np.array(state["intercept"])
+        lr.classes_, lr.n_features_in_ = np.array(state["classes"]), len(scaler.mean_)
+        return det
+
+
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The training augmentation: JPEG quality 30-100, blur, down/up-sizing, flips and
+    colour jitter. x: uint8 (B, 3, S, S) -> float (B, 3, S, S) in [0, 1]."""
+    from torchvision.transforms import v2
+
+    def chance(p):
+        return torch.rand((), generator=generator).item() < p
+
+    out = []
+    for img in x:
+        if chance(0.5):
+            quality = int(torch.randint(30, 101, (), generator=generator))
+            img = torch.from_numpy(jpeg(img.permute(1, 2, 0).numpy()[None], quality)[0]).permute(2, 0, 1)
+        img = img.float() / 255
+        if chance(0.3):
+            img = v2.functional.gaussian_blur(img, [3, 3], [0.1 + 1.4 * torch.rand((), generator=generator).item()] * 2)
+        if chance(0.3):
+            s = img.shape[-1]
+            small = max(16, int(s * (0.5 + 0.5 * torch.rand((), generator=generator).item())))
+            img = F.interpolate(F.interpolate(img[None], size=small, mode="area"), size=s, mode="bilinear")[0]
+        if chance(0.5):
+            img = img.flip(-1)
+        if chance(0.5):
+            b, c = 0.8 + 0.4 * torch.rand(2, generator=generator)
+            img = ((img - img.mean()) * c + img.mean() * b).clamp(0, 1)
+        out.append(img)
+    return torch.stack(out)
+
+
+class TimmDetector:
+    """A timm backbone with one output (the logit of 'fake'), temperature-calibrated on
+    the validation split. ImageNet weights are used when a local file is given
+    (``pretrained_file``); otherwise it trains from scratch (this machine has no hub)."""
+
+    def __init__(self, name: str = "resnet18", pretrained_file: str | None = None, image_size: int = 64,
+                 device: str = "cpu"):
+        import timm
+
+        kwargs = {"num_classes": 1}
+        if pretrained_file:
+            kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": pretrained_file})
+        self.name, self.image_size, self.device = name, image_size, torch.device(device)
+        self.net = timm.create_model(name, **kwargs).to(self.device)
+        cfg = self.net.pretrained_cfg
+        self.mean = torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
+        self.std = torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
+        self.temperature = 1.0
+
+    def _logits(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images - self.mean) / self.std
+        if x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=self.image_size, mode="bilinear", antialias=True)
+        return self.net(x.to(self.device)).squeeze(1).float().cpu()
+
+    def fit(self, train: FaceSet, val: FaceSet | None = None, epochs: int = 6, batch_size: int = 64,
+            lr: float = 1e-3, seed: int = 0, progress: bool = True) -> "TimmDetector":
+        torch.manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)
+        images = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous()
+        labels = torch.from_numpy(train.labels.astype(np.float32))
+        opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=0.05)
+        steps = epochs * ((len(images) + batch_size - 1) // batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+        self.net.train()
+        bar = tqdm(total=steps, desc=f"train {self.name}", disable=not progress)
+        for _ in range(epochs):
+            order = torch.randperm(len(images), generator=g)
+            for start in range(0, len(images), batch_size):
+                pick = order[start:start + batch_size]
+                loss = F.binary_cross_entropy_with_logits(self._logits(augment(images[pick], g)), labels[pick])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                bar.update()
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.close()
+        self.net.eval()
+        if val is not None and len(np.unique(val.labels)) == 2:
+            self.temperature = fit_temperature(self.logits(val.images), val.labels)
+        return self
+
+    @torch.no_grad()
+    def logits(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        self.net.eval()
+        out = [self._logits(torch.from_numpy(images[i:i + batch_size]).permute(0, 3, 1, 2).float() / 255)
+               for i in range(0, len(images), batch_size)]
+        return torch.cat(out).numpy()
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-self.logits(images) / self.temperature))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save({"kind": "timm", "name": self.name, "image_size": self.image_size,
+                    "temperature": self.temperature, "state": self.net.state_dict()}, tmp)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def from_state(cls, state: dict) -> "TimmDetector":
+        det = cls(state["name"], image_size=state["image_size"])
+        det.net.load_state_dict(state["state"])
+        det.temperature = float(state["temperature"])
+        det.net.eval()
+        return det
+
+
+def create(name: str, **kwargs):
+    """A detector by name: "frequency", or a timm model name."""
+    if name == "frequency":
+        return FrequencyDetector(**kwargs)
+    import timm
+
+    if not timm.list_models(name):
+        raise ValueError(f"unknown detector {name!r}: 'frequency' or a timm model name (timm.list_models())")
+    return TimmDetector(name, **kwargs)
+
+
+def load(path: str | os.PathLike):
+    """Load a saved detector (JSON for the frequency baseline, a weights-only torch file for timm)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return FrequencyDetector.from_state(json.loads(path.read_text()))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("kind") != "timm":
+        raise ValueError(f"{path}: not a saved fsth detector")
+    return TimmDetector.from_state(state)

@@ -62,3 +62,44 @@ def test_encoding_is_applied_to_real_and_fake_alike():
         encode(faces, "png", 1)
     with pytest.raises(ValueError, match="unknown detector"):
         models.create("not_a_model_name")
+
+
+def test_study_report_from_a_faceset(tmp_path):
+    from detector.study import StudySettings, run_study
+
+    settings = StudySettings(detectors=("frequency",), fakes=["fake"])
+    results = run_study(toy_faces(), tmp_path, settings, progress=False)
+    row = results["detectors"]["frequency"]
+    assert row["overall"]["auc"] > 0.9 and "ci" in row["overall"]
+    assert set(row["conditions"]) == {"jpeg95", "jpeg75", "jpeg50", "jpeg30", "h264-crf23", "h264-crf40",
+                                      "resize-half"}
+    # a faint high-frequency trace does not survive heavy compression
+    assert row["conditions"]["jpeg30"]["auc"] < row["conditions"]["jpeg95"]["auc"]
+    report = (tmp_path / "report.md").read_text()
+    assert "| frequency |" in report and "jpeg30" in report
+    assert (tmp_path / "roc.png").exists() and (tmp_path / "reliability.png").exists()
+
+
+def test_fakes_from_a_model_and_scoring_media(clip_folder, tmp_path, samples, capsys):  # noqa: F811
+    import torch
+
+    from detector.__main__ import main as detector_main
+    from detector.study import StudySettings, make_faces
+    from fsth.data.clips import list_clips
+    from fsth.nn import create
+    from tests.test_train import SMALL_MODEL
+
+    torch.manual_seed(0)
+    model = create(SMALL_MODEL, num_videos=6).eval()
+    settings = StudySettings(targets=2, fakes=["ff-k1", "ft-k1", "puppet-relative"])
+    faces = make_faces(model, list_clips(clip_folder), settings, progress=False)
+    assert len(faces) == 6 * 2 * 4 and faces.images.shape[1:] == (32, 32, 3)
+    assert sorted(set(faces.settings)) == ["ff-k1", "ft-k1", "puppet-relative", "real"]
+    assert (faces.labels == (faces.settings != "real")).all()
+
+    saved = models.create("frequency").fit(split_by_identity(toy_faces(size=64))["train"]).save(tmp_path / "f.json")
+    assert detector_main(["score", str(samples.fetch("takeo")), "--detector", str(saved)]) == 0
+    assert "P(fake) =" in capsys.readouterr().out
+
+
+from tests.test_train import clip_folder  # noqa: E402,F401  (module fixture)

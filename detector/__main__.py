@@ -1,0 +1,95 @@
+"""``python -m detector study|score``: the detectability study, or scoring media with a saved detector."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def cmd_study(args) -> int:
+    from fsth.data.clips import list_clips, read_meta
+    from fsth.train.checkpoint import load_checkpoint
+    from fsth.train.finetune import load_model
+
+    from .data import FaceSet
+    from .study import FAKE_SETTINGS, StudySettings, make_faces, run_study
+
+    settings = StudySettings(detectors=tuple(args.detectors), targets=args.targets, epochs=args.epochs, seed=args.seed)
+    out = Path(args.out)
+    cache = out / "faces.npz"
+    if cache.exists() and not args.regenerate:
+        faces = FaceSet.load(cache)
+    else:
+        model = load_model(args.checkpoint)
+        held = set(load_checkpoint(args.checkpoint).get("holdout") or [])
+        need = max(s[2] for s in FAKE_SETTINGS) + args.targets
+        clips = [p for p in list_clips(args.data) if (not held or read_meta(p)["identity"] in held)
+                 and read_meta(p)["num_frames"] >= need][: args.max_clips or None]
+        if len(clips) < 3:
+            raise ValueError(f"need clips of at least 3 identities with {need} frames in {args.data}")
+        faces = make_faces(model, clips, settings)
+        faces.save(cache)
+    results = run_study(faces, out, settings)
+    print((out / "report.md").read_text())
+    print(f"wrote {out / 'report.md'} and {out / 'results.json'} in {results['seconds']:.0f} s")
+    return 0
+
+
+def cmd_score(args) -> int:
+    import numpy as np
+
+    from fsth.data.images import read_image
+    from fsth.data.video import is_video, read_frames
+
+    from . import models
+    from .faces import face_crops
+
+    det = models.load(args.detector)
+    path = Path(args.input)
+    frames = list(read_frames(path)) if (path.is_dir() or is_video(path)) else [read_image(path)]
+    crops = face_crops(frames, args.size, str(path))
+    scores = det.predict_proba(crops)
+    for i, s in enumerate(scores):
+        if len(scores) > 1 and args.verbose:
+            print(f"frame {i}: P(fake) = {s:.3f}")
+    print(f"{path}: P(fake) = {float(np.mean(scores)):.3f} (mean over {len(scores)} frame(s); "
+          f"{(scores >= 0.5).mean():.0%} of frames above 0.5)")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m detector", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("study", help="generate fakes, train detectors, write the report")
+    p.add_argument("--checkpoint", help="fsth training checkpoint that makes the fakes")
+    p.add_argument("--data", help="clips of held-out identities (the checkpoint's hold-out list is used)")
+    p.add_argument("--out", default="detector-study")
+    p.add_argument("--detectors", nargs="+", default=["frequency", "resnet18"])
+    p.add_argument("--targets", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--max-clips", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--regenerate", action="store_true", help="make the fakes again even if OUT/faces.npz exists")
+    p.set_defaults(func=cmd_study)
+    p = sub.add_parser("score", help="P(fake) of an image or a video with a saved detector")
+    p.add_argument("input")
+    p.add_argument("--detector", required=True, help="saved detector (.pt for timm, .json for frequency)")
+    p.add_argument("--size", type=int, default=64, help="face crop size the detector was trained on")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=cmd_score)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"detector {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -138,3 +138,19 @@ def test_ddp_with_two_gloo_processes(clip_folder, tmp_path):
     assert len(lines) == 2 and all('"world": 2' in l for l in lines)
     state = load_checkpoint(tmp_path / "ddp" / "step-00000003.pt")
     assert state["step"] == 3
+
+
+def test_shipped_configs_load_and_typos_are_caught(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    for path in sorted(root.glob("*.yaml")):
+        cfg = TrainConfig.from_yaml(path)
+        assert cfg.preset == path.stem and cfg.optim.amp in ("bf16", "fp16", "none")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("preset: tiny\nbatch_sise: 4\n")
+    with pytest.raises(ValueError, match="batch_sise"):
+        TrainConfig.from_yaml(bad)
+    bad.write_text("preset: tiny\nloss: {pixle: 1}\n")
+    with pytest.raises(ValueError, match="pixle"):
+        TrainConfig.from_yaml(bad)

@@ -46,3 +46,38 @@ def contact_sheet(paths: Sequence[str | os.PathLike], frames: int = 3, size: int
     if not rows:
         raise ValueError("no clips to show")
     return np.concatenate(rows, axis=0)
+
+
+def plot_losses(metrics_csv: str | os.PathLike, out: str | os.PathLike, smooth: int = 20) -> Path:
+    """Loss curves from a run's metrics.csv (one panel per loss term, moving average)."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(metrics_csv)))
+    if not rows:
+        raise ValueError(f"{metrics_csv}: no rows yet")
+    skip = {"step", "seconds", "step_seconds"}
+    keys = [k for k in rows[0] if k not in skip]
+    steps = np.array([int(r["step"]) for r in rows])
+    cols = min(3, len(keys))
+    fig, axes = plt.subplots((len(keys) + cols - 1) // cols, cols, figsize=(4 * cols, 2.6 * ((len(keys) + cols - 1) // cols)),
+                             squeeze=False)
+    for ax, key in zip(axes.ravel(), keys):
+        values = np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
+        ax.plot(steps, values, alpha=0.3, color="tab:blue")
+        if len(values) >= smooth:
+            kernel = np.ones(smooth) / smooth
+            ax.plot(steps[smooth - 1:], np.convolve(values, kernel, mode="valid"), color="tab:blue")
+        ax.set_title(key)
+        ax.set_xlabel("step")
+    for ax in axes.ravel()[len(keys):]:
+        ax.axis("off")
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out

@@ -60,7 +60,7 @@ def test_training_writes_logs_checkpoints_and_samples(clip_folder, tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4] and "embedding_match" in rows[0]
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000002.pt", "step-00000004.pt"]
-    assert len(list((tmp_path / "samples").glob("*.png"))) == 2
+    assert len(list((tmp_path / "samples").glob("*.png"))) == 2 and (tmp_path / "loss_curve.png").exists()
     state = load_checkpoint(tmp_path / "step-00000004.pt")
     assert state["train_config"]["model"] == SMALL_MODEL and state["model_config"]["num_videos"] == 6
 

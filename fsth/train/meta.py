@@ -199,6 +199,10 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         bar.close()
         if csv_file:
             csv_file.close()
+            if losses:
+                from ..viz import plot_losses
+
+                plot_losses(out / "metrics.csv", out / "loss_curve.png")
         if writer:
             writer.close()
         if distributed:

@@ -242,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tests", action="store_true", help="include test fixtures (no face, several faces)")
     p.set_defaults(func=cmd_samples)
 
+    from .data.synthetic import add_arguments as add_synth_arguments, run as run_synth
+
+    p = sub.add_parser("synth", help="SynthHeads: procedural talking-head clips with exact landmarks")
+    add_synth_arguments(p)
+    p.set_defaults(func=run_synth)
+
     p = sub.add_parser("inspect", help="summarise a preprocessed dataset and draw a contact sheet")
     p.add_argument("dataset", help="folder written by fsth preprocess or fsth synth")
     p.add_argument("--out", help="contact sheet PNG")

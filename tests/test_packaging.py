@@ -52,7 +52,8 @@ def test_every_subcommand_has_a_one_line_description():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     helps = {c.dest: c.help for c in sub._choices_actions}
-    assert {"landmarks", "preprocess", "samples", "inspect"} <= set(helps)
+    assert {"landmarks", "preprocess", "samples", "synth", "inspect", "train", "finetune", "animate",
+            "evaluate"} <= set(helps)
     assert all(h and "\n" not in h for h in helps.values())
     text = parser.format_help()
     assert all(name in text for name in helps)

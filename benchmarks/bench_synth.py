@@ -1,0 +1,103 @@
+"""SynthHeads figures: rendering speed on one core, and how real the faces look to dlib.
+
+    flock /tmp/fsth-cpu.lock python benchmarks/bench_synth.py [--identities 40 --frames 32]
+
+Speed: frames per second of ``render_clip`` at 64 and 256 px, pinned to one CPU core with
+OpenCV's threads at 1 (target: >= 300 at 64 px), and of ``write_dataset`` (rendering + JPEG + disk).
+Realism proxy: on frames with |yaw| <= 20 deg, rendered at 256 px, the fraction in which dlib's
+HOG frontal detector finds the face (target >= 60 %), and on those frames the mean error of
+dlib's 68 points against the exact landmarks, normalised by the outer-eye-corner distance
+(points 36 and 45; target <= 0.10).
+"""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fsth.data.synthetic import random_identity, render_clip, write_dataset  # noqa: E402
+from fsth.landmarks import create_detector  # noqa: E402
+from fsth.landmarks.parts import PARTS  # noqa: E402
+
+
+def one_core():
+    import torch
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def speed(size: int, identities: int = 6, frames: int = 32) -> float:
+    """Frames per second of render_clip (best of two passes over a few identities)."""
+    people = [random_identity(np.random.default_rng([0, i])) for i in range(identities)]
+    render_clip(people[0], 2, size)  # warm up
+    best = 0.0
+    for _ in range(2):
+        started = time.perf_counter()
+        for i, who in enumerate(people):
+            render_clip(who, frames, size, seed=i)
+        best = max(best, identities * frames / (time.perf_counter() - started))
+    return best
+
+
+def realism(identities: int, frames: int, max_yaw: float = 20.0) -> dict:
+    detector = create_detector("dlib")
+    tried = found = 0
+    errors, by_part = [], {name: [] for name in PARTS}
+    for i in range(identities):
+        who = random_identity(np.random.default_rng([0, i]))
+        images, truth, poses = render_clip(who, frames, 256, seed=i)
+        for image, points, yaw in zip(images, truth, poses["yaw"]):
+            if abs(yaw) > max_yaw:
+                continue
+            tried += 1
+            found_points = next(detector.detect_frames([image], on_missing="skip"))
+            if found_points is None:
+                continue
+            found += 1
+            error = np.linalg.norm(found_points - points, axis=1) / np.linalg.norm(points[36] - points[45])
+            errors.append(error.mean())
+            for name, (start, stop, _) in PARTS.items():
+                by_part[name].append(error[start:stop].mean())
+    return {"tried": tried, "found": found, "errors": np.array(errors),
+            "by_part": {k: float(np.mean(v)) if v else float("nan") for k, v in by_part.items()}}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--identities", type=int, default=40, help="identities for the realism proxy")
+    parser.add_argument("--frames", type=int, default=32, help="frames per identity for the realism proxy")
+    args = parser.parse_args()
+    one_core()
+    print("SynthHeads benchmark (one CPU core, cv2 and torch threads = 1)")
+    for size in (64, 256):
+        target = "   (target >= 300)" if size == 64 else ""
+        print(f"  render_clip   {size:3d} px: {speed(size):7.1f} frames/s{target}")
+    with tempfile.TemporaryDirectory() as out:
+        summary = write_dataset(out, identities=8, clips_per_identity=2, frames=32, size=64, progress=False)
+    print(f"  write_dataset  64 px: {summary['frames_per_second']:7.1f} frames/s (render + JPEG + disk, "
+          f"{summary['clips']} clips)")
+    started = time.perf_counter()
+    result = realism(args.identities, args.frames)
+    errors = result["errors"]
+    print(f"Realism proxy: {args.identities} identities x {args.frames} frames at 256 px, "
+          f"{result['tried']} frames with |yaw| <= 20 deg ({time.perf_counter() - started:.0f} s)")
+    print(f"  dlib HOG finds the face: {result['found']}/{result['tried']} = "
+          f"{result['found'] / max(result['tried'], 1):.1%}   (target >= 60 %)")
+    if len(errors):
+        print(f"  dlib 68-point error / outer-eye distance: mean {errors.mean():.4f}, median "
+              f"{np.median(errors):.4f}, 90th percentile {np.percentile(errors, 90):.4f}"
+              "   (target mean <= 0.10)")
+        print("  by part: " + ", ".join(f"{k} {v:.3f}" for k, v in result["by_part"].items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -154,3 +154,13 @@ def test_shipped_configs_load_and_typos_are_caught(tmp_path):
     bad.write_text("preset: tiny\nloss: {pixle: 1}\n")
     with pytest.raises(ValueError, match="pixle"):
         TrainConfig.from_yaml(bad)
+
+
+def test_yaml_numbers_without_a_dot_are_numbers(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("preset: tiny\nsteps: 1e3\noptim: {lr_g: 5e-5, lr_d: 2e-4}\n")
+    cfg = TrainConfig.from_yaml(path)
+    assert cfg.optim.lr_g == 5e-5 and cfg.optim.lr_d == 2e-4 and cfg.steps == 1000
+    path.write_text("preset: tiny\noptim: {lr_g: fast}\n")
+    with pytest.raises(ValueError, match="optim.lr_g must be a number"):
+        TrainConfig.from_yaml(path)

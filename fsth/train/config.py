@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import get_type_hints
 
 import yaml
 
@@ -74,4 +75,15 @@ def _build(cls, data: dict, what: str):
         raise ValueError(f"unknown {what} keys: {sorted(unknown)}; known: {sorted(known)}")
     if cls is OptimConfig and "betas" in data:
         data = {**data, "betas": tuple(data["betas"])}
-    return cls(**data)
+    return cls(**{k: _coerce(v, hints[k], f"{what}.{k}") if k in (hints := get_type_hints(cls)) else v
+                  for k, v in data.items()})
+
+
+def _coerce(value, kind, name):
+    """YAML reads ``5e-5`` as a string (YAML 1.1 wants ``5.0e-5``): convert numbers by field type."""
+    if kind in (float, int) and isinstance(value, str):
+        try:
+            return kind(float(value)) if kind is int else float(value)
+        except ValueError:
+            raise ValueError(f"{name} must be a number, got {value!r}") from None
+    return value

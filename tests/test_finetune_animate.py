@@ -74,3 +74,20 @@ def test_animate_writes_a_marked_side_by_side_video(model, shots, samples, dlib_
         assert result["landmarks"].shape == (5, 68, 2)
     rel = animate(person, driving, tmp_path / "r.mp4", dlib_detector, adapt="relative")["landmarks"]
     assert np.allclose(rel[0], landmarks[0], atol=1e-3)  # frame 0 is the reference: the portrait's own face
+
+
+def test_exported_model_is_small_and_equivalent(tmp_path):
+    from fsth.train.checkpoint import save_checkpoint
+    from fsth.train.finetune import export_model, load_model
+
+    torch.manual_seed(3)
+    model = create(SMALL_MODEL, num_videos=2).eval()
+    save_checkpoint(tmp_path / "ckpt.pt", {"model": model.state_dict(), "model_config": model.config.to_dict(),
+                                           "train_config": {}, "step": 7, "optim": {"big": torch.zeros(10000)}})
+    export_model(tmp_path / "ckpt.pt", tmp_path / "slim.pt")
+    assert (tmp_path / "slim.pt").stat().st_size < 0.6 * (tmp_path / "ckpt.pt").stat().st_size
+    slim = load_model(tmp_path / "slim.pt")
+    y = torch.rand(1, 3, 32, 32) * 2 - 1
+    e = torch.rand(1, SMALL_MODEL["embed_dim"])
+    with torch.no_grad():
+        assert (slim.generator(y, e) - model.generator(y, e)).abs().max() < 0.02  # float16 storage

@@ -164,3 +164,17 @@ def test_yaml_numbers_without_a_dot_are_numbers(tmp_path):
     path.write_text("preset: tiny\noptim: {lr_g: fast}\n")
     with pytest.raises(ValueError, match="optim.lr_g must be a number"):
         TrainConfig.from_yaml(path)
+
+
+def test_command_line_overrides_merge_into_the_yaml(tmp_path, monkeypatch):
+    import fsth.train.meta as meta
+    from fsth.cli import main
+
+    seen = {}
+    monkeypatch.setattr(meta, "train", lambda cfg: seen.setdefault("cfg", cfg) and {
+        "losses": {}, "step": 0, "seconds": 0, "device": "cpu", "clips": 0, "num_videos": 0})
+    path = tmp_path / "c.yaml"
+    path.write_text("data: d\npreset: tiny\nsteps: 50\noptim: {lr_g: 1.0e-4, amp: bf16}\n")
+    assert main(["train", "--config", str(path), "--amp", "none", "--steps", "7"]) == 0
+    cfg = seen["cfg"]
+    assert cfg.steps == 7 and cfg.optim.amp == "none" and cfg.optim.lr_g == 1e-4

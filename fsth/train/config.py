@@ -64,8 +64,11 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> "TrainConfig":
+        """Fields from a YAML file, then ``overrides`` (nested sections merge key by key)."""
         data = yaml.safe_load(Path(path).read_text()) or {}
-        return cls.from_dict({**data, **overrides})
+        for key, value in overrides.items():
+            data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
+        return cls.from_dict(data)
 
 
 def _build(cls, data: dict, what: str):

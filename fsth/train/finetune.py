@@ -160,3 +160,14 @@ def load_person(path: str | os.PathLike, device="cpu") -> Person:
     generator.load_state_dict(state["generator"])
     return Person(generator.to(device).eval(), state["e_hat"].to(device), state["shots"].numpy(),
                   state["landmarks"].numpy(), state["steps"])
+
+
+def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, half: bool = True) -> Path:
+    """A slim, shippable copy of a training checkpoint: E, G (its moving average if there
+    is one) and D in float16, the configs, the step and the wall time — no optimiser."""
+    state = load_checkpoint(checkpoint)
+    model = load_model(checkpoint, use_ema=True)
+    weights = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    return save_checkpoint(out, {"model": weights, "model_config": state["model_config"],
+                                 "train_config": state["train_config"], "step": state["step"],
+                                 "seconds": state.get("seconds", 0.0), "holdout": state.get("holdout", [])})

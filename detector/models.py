@@ -171,11 +171,13 @@ class TimmDetector:
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-self.logits(images) / self.temperature))
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, half: bool = False) -> Path:
+        """Weights-only file; ``half`` stores float16 weights (half the size, for shipping)."""
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp")
+        state = {k: v.half() if half and v.is_floating_point() else v for k, v in self.net.state_dict().items()}
         torch.save({"kind": "timm", "name": self.name, "image_size": self.image_size,
-                    "temperature": self.temperature, "state": self.net.state_dict()}, tmp)
+                    "temperature": self.temperature, "state": state}, tmp)
         os.replace(tmp, path)
         return path
 

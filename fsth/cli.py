@@ -180,7 +180,7 @@ def cmd_evaluate(args) -> int:
     from .train.checkpoint import load_checkpoint
     from .train.finetune import load_model
 
-    model = load_model(args.checkpoint)
+    model = load_model(args.checkpoint, use_ema=not args.raw_weights)
     state = load_checkpoint(args.checkpoint)
     clips = list_clips(args.data)
     held = set(state.get("holdout") or [])
@@ -335,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--untrained", action="store_true", help="also score an untrained model (baseline)")
     p.add_argument("--all-identities", action="store_true", help="ignore the checkpoint's hold-out list")
     p.add_argument("--no-landmarks", action="store_true", help="skip the landmark error (no detector)")
+    p.add_argument("--raw-weights", action="store_true", help="use G's trained weights, not their moving average")
     p.set_defaults(func=cmd_evaluate)
     return parser
 

@@ -51,7 +51,8 @@ class Scorer:
         from .landmarks import create_detector
 
         self.embedder = metrics.IdentityEmbedder()
-        self.detector = create_detector("dlib") if detect else None
+        # generated faces fill their frame: search one scale only (a failed search must stay cheap)
+        self.detector = create_detector("dlib", detect_side=256, max_side=256) if detect else None
 
     def detected_landmarks(self, frames: np.ndarray, upscale: int = 256) -> np.ndarray:
         """dlib landmarks of (small) generated frames, enlarged for the detector; NaN if none."""

@@ -81,8 +81,8 @@ class LandmarkDetector:
     name = "base"
     batch_size = 1
 
-    def __init__(self):
-        self.boxes = FaceBoxes()
+    def __init__(self, detect_side: int = 640, max_side: int = 2048):
+        self.boxes = FaceBoxes(detect_side, max_side)
 
     def _points(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
@@ -133,10 +133,10 @@ class DlibDetector(LandmarkDetector):
 
     name = "dlib"
 
-    def __init__(self, model_path: str | None = None):
+    def __init__(self, model_path: str | None = None, **box_options):
         import dlib
 
-        super().__init__()
+        super().__init__(**box_options)
         self._predictor = dlib.shape_predictor(model_path or dlib_model_path(
             "shape_predictor_68_face_landmarks.dat"))
         self._dlib = dlib
@@ -156,13 +156,13 @@ class FanDetector(LandmarkDetector):
     name = "fan"
 
     def __init__(self, device: str | None = None, weights: str | None = None,
-                 batch_size: int = 8):
+                 batch_size: int = 8, **box_options):
         import torch
         from face_alignment.api import models_urls
         from face_alignment.models import FAN
         from face_alignment.utils import load_file_from_url
 
-        super().__init__()
+        super().__init__(**box_options)
         self.batch_size = batch_size
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         path = weights or load_file_from_url(models_urls["2DFAN-4"])  # downloads if missing

@@ -23,6 +23,7 @@ from ..losses import ContentLoss, LossWeights, adversarial_g_loss, feature_match
 from ..nn import Generator, TalkingHeads, create
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .episodes import resize_frames, to_tensor
+from .step import autocast_context
 
 log = logging.getLogger(__name__)
 PERSON_FORMAT = "fsth-person-1"
@@ -69,7 +70,21 @@ def load_model(path: str | os.PathLike, device="cpu", use_ema: bool = True) -> T
     if use_ema and "ema" in state:
         ema = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
         model.generator.load_state_dict(ema)
+        refresh_spectral_norm(model.generator)
     return model.to(device).eval()
+
+
+@torch.no_grad()
+def refresh_spectral_norm(generator: Generator, iterations: int = 30) -> None:
+    """Re-estimate spectral norms after averaging weights: the averaged power-iteration
+    vectors (u, v) don't belong to the averaged weights. In training mode every forward
+    runs one power iteration per layer, so a few dummy forwards set them right."""
+    size, dim = generator.config.image_size, generator.config.embed_dim
+    landmarks, e_hat = torch.zeros(1, 3, size, size), torch.ones(1, dim)
+    generator.train()
+    for _ in range(iterations):
+        generator(landmarks, e_hat)
+    generator.eval()
 
 
 def crop_shots(images: list[np.ndarray], size: int, detector, names=None, margin: float = 0.7):
@@ -99,15 +114,20 @@ def personalize(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray) -
 
 def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, steps: int = 100,
              batch_size: int = 4, lr_g: float = 5e-5, lr_d: float = 2e-4, weights: LossWeights = LossWeights(),
-             content: ContentLoss | None = None, seed: int = 0, progress: bool = True) -> Person:
-    """Fine-tune G′ and D′ on the K shots for ``steps`` steps (0: feed-forward)."""
+             content: ContentLoss | None = None, seed: int = 0, progress: bool = True,
+             amp: str = "bf16") -> Person:
+    """Fine-tune G′ and D′ on the K shots for ``steps`` steps (0: feed-forward).
+
+    amp: autocast dtype for the training steps ("bf16", "fp16" on CUDA, or "none")."""
     size = model.config.image_size
     shots, landmarks = resize_frames(shots, landmarks, size)
     tuned, e_hat = personalize(model, shots, landmarks)
     G, D = tuned.generator, tuned.discriminator
     device = e_hat.device
-    images = to_tensor(shots).to(device)
-    drawn = to_tensor(draw_landmarks(landmarks, size)).to(device)
+    cl = torch.channels_last
+    G.to(memory_format=cl), D.to(memory_format=cl)
+    images = to_tensor(shots).to(device).contiguous(memory_format=cl)
+    drawn = to_tensor(draw_landmarks(landmarks, size)).to(device).contiguous(memory_format=cl)
     dense_d = [p for n, p in D.named_parameters() if not n.startswith("W.")]
     opt_g = torch.optim.Adam(G.parameters(), lr_g, (0.5, 0.999))
     opt_d = torch.optim.Adam(dense_d, lr_d, (0.5, 0.999))
@@ -116,25 +136,28 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
     for _ in tqdm(range(steps), desc="finetune", disable=not progress or steps == 0):
         pick = torch.randint(len(images), (batch_size,), generator=rng).to(device)
         target, target_lm = images[pick], drawn[pick]
-        fake = G(target_lm)
         D.requires_grad_(False)
-        fake_score, fake_feats = D(fake, target_lm)
-        with torch.no_grad():
-            _, real_feats = D.features(target, target_lm)
-        losses = {"adversarial": weights.adversarial * adversarial_g_loss(fake_score),
-                  "feature_matching": weights.feature_matching * feature_matching_loss(fake_feats, real_feats)}
-        if weights.pixel:
-            losses["pixel"] = weights.pixel * torch.nn.functional.l1_loss(fake, target)
-        if content is not None:
-            losses.update(content(fake, target))
+        with autocast_context(device, amp):
+            fake = G(target_lm)
+            fake_score, fake_feats = D(fake, target_lm)
+            with torch.no_grad():
+                _, real_feats = D.features(target, target_lm)
+            losses = {"adversarial": weights.adversarial * adversarial_g_loss(fake_score),
+                      "feature_matching": weights.feature_matching * feature_matching_loss(fake_feats, real_feats)}
+            if weights.pixel:
+                losses["pixel"] = weights.pixel * torch.nn.functional.l1_loss(fake.float(), target)
+            if content is not None:
+                losses.update(content(fake, target))
         opt_g.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         opt_g.step()
         D.requires_grad_(True)
-        scores, _ = D(torch.cat([target, fake.detach()]), target_lm.repeat(2, 1, 1, 1))
-        real_score, fake_score = scores.chunk(2)
+        with autocast_context(device, amp):
+            scores, _ = D(torch.cat([target, fake.detach()]), target_lm.repeat(2, 1, 1, 1))
+            real_score, fake_score = scores.float().chunk(2)
+            d_loss = hinge_d_loss(real_score, fake_score)
         opt_d.zero_grad(set_to_none=True)
-        hinge_d_loss(real_score, fake_score).backward()
+        d_loss.backward()
         opt_d.step()
     G.eval()
     return Person(G, e_hat.detach(), shots, landmarks.astype(np.float32), steps)

@@ -54,6 +54,17 @@ def split_identities(dataset_root: str, holdout: int, seed: int) -> tuple[set[st
     return set(everyone) - set(held), held
 
 
+def ema_with_warmup(decay: float):
+    """EMA update whose decay ramps up, min(decay, (1 + n) / (10 + n)) after n updates, so
+    the average forgets the random initial weights within the first few hundred steps."""
+
+    def update(averaged, current, num_averaged):
+        d = min(decay, (1 + float(num_averaged)) / (10 + float(num_averaged)))
+        return averaged * d + current * (1 - d)
+
+    return update
+
+
 def rng_state() -> dict:
     return {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
@@ -123,9 +134,9 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                        config.loss_weights, config.optim, distributed=distributed, compile=config.compile)
     ema = None
     if config.ema:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
 
-        ema = AveragedModel(model.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+        ema = AveragedModel(model.generator, avg_fn=ema_with_warmup(config.ema), use_buffers=True)
     step, start_time_spent = 0, 0.0
     if checkpoint is not None:
         step_fn.load_state_dict(checkpoint["optim"])

@@ -68,7 +68,11 @@ def test_training_writes_logs_checkpoints_and_samples(clip_folder, tmp_path):
 def test_kill_and_resume_reproduces_the_uninterrupted_run(clip_folder, tmp_path):
     whole = train(config(clip_folder, tmp_path / "whole", steps=4), progress=False)
     train(config(clip_folder, tmp_path / "split", steps=2), progress=False)
+    with open(tmp_path / "split" / "metrics.csv", "a") as f:  # logged by a run killed before its checkpoint
+        f.write("3,9.9,0.1,1,1,1,1,1,1\n")
     resumed = train(config(clip_folder, tmp_path / "split", steps=4), progress=False)
+    steps = [int(line.split(",")[0]) for line in (tmp_path / "split" / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == [1, 2, 3, 4]
     assert resumed["step"] == 4
     for key, value in whole["losses"].items():
         assert resumed["losses"][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key

@@ -156,6 +156,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         if held:
             (out / "holdout.txt").write_text("\n".join(held) + "\n")
     writer = _tensorboard(out) if main_process else None
+    if main_process:
+        _truncate_metrics(out / "metrics.csv", step)
     csv_file = open(out / "metrics.csv", "a", newline="") if main_process else None
     csv_writer = None
 
@@ -233,6 +235,17 @@ def _write_samples(model, batch, device, path, writer, step):
     if writer:
         writer.add_image("samples", grid, step, dataformats="HWC")
     model.train()
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop logged rows past the resumed step (a run killed after its last checkpoint
+    logged steps that will now be run again)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+    if len(keep) < len(lines):
+        path.write_text("".join(keep))
 
 
 def _tensorboard(out: Path):

@@ -15,7 +15,8 @@ def cmd_study(args) -> int:
     from .data import FaceSet
     from .study import FAKE_SETTINGS, StudySettings, make_faces, run_study
 
-    settings = StudySettings(detectors=tuple(args.detectors), targets=args.targets, epochs=args.epochs, seed=args.seed)
+    settings = StudySettings(detectors=tuple(args.detectors), targets=args.targets, epochs=args.epochs,
+                             seed=args.seed, ft_steps=args.ft_steps)
     out = Path(args.out)
     cache = out / "faces.npz"
     if cache.exists() and not args.regenerate:
@@ -68,6 +69,7 @@ def build_parser():
     p.add_argument("--detectors", nargs="+", default=["frequency", "resnet18"])
     p.add_argument("--targets", type=int, default=8)
     p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--ft-steps", type=int, default=100, help="fine-tuning steps of the ft-* fakes")
     p.add_argument("--max-clips", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--regenerate", action="store_true", help="make the fakes again even if OUT/faces.npz exists")

@@ -27,11 +27,11 @@ from . import models
 
 log = logging.getLogger(__name__)
 
-# (name, variant, K, fine-tuning steps, puppeteering adaptation or None)
+# (name, variant, K, fine-tuning steps as a fraction of StudySettings.ft_steps, puppeteering adaptation)
 FAKE_SETTINGS = [
     ("ff-k1", "ff", 1, 0, None), ("ff-k8", "ff", 8, 0, None), ("ff-k32", "ff", 32, 0, None),
-    ("ft-k1", "ft", 1, 100, None), ("ft-k8", "ft", 8, 100, None), ("ft-k32", "ft", 32, 100, None),
-    ("ft-k8-25steps", "ft", 8, 25, None),
+    ("ft-k1", "ft", 1, 1, None), ("ft-k8", "ft", 8, 1, None), ("ft-k32", "ft", 32, 1, None),
+    ("ft-k8-quarter", "ft", 8, 0.25, None),
     ("puppet-none", "ff", 8, 0, "none"), ("puppet-relative", "ff", 8, 0, "relative"),
 ]
 CONDITIONS = [("jpeg95", "jpeg", 95), ("jpeg75", "jpeg", 75), ("jpeg50", "jpeg", 50), ("jpeg30", "jpeg", 30),
@@ -42,6 +42,7 @@ CONDITIONS = [("jpeg95", "jpeg", 95), ("jpeg75", "jpeg", 75), ("jpeg50", "jpeg",
 class StudySettings:
     detectors: tuple[str, ...] = ("frequency", "resnet18")
     targets: int = 8  # generated frames per clip and setting
+    ft_steps: int = 100  # fine-tuning steps of the ft-* settings (ft-k8-quarter: a quarter of it)
     epochs: int = 6
     seed: int = 0
     fakes: list = field(default_factory=lambda: [s[0] for s in FAKE_SETTINGS])
@@ -78,8 +79,9 @@ def make_faces(model, clips: list[Path], settings: StudySettings, progress: bool
         add(frames[target], 0, identity, video + "/real", "real")
         driver = loaded[(i + 1) % len(loaded)]
         drive_frames, drive_lms = resize_frames(driver.frames, driver.landmarks, size)
-        for name, variant, k, steps, adapt in chosen:
+        for name, variant, k, fraction, adapt in chosen:
             _, shots = split_frames(len(frames), settings.targets, k, settings.seed)
+            steps = int(round(fraction * settings.ft_steps))
             person = finetune(model, frames[shots], landmarks[shots], steps=steps, seed=settings.seed, progress=False)
             wanted = landmarks[target] if adapt is None else adapt_landmarks(
                 drive_lms[target], landmarks[shots[0]], mode=adapt, reference="best")

@@ -48,7 +48,7 @@ def reliability(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> dict:
     """Per-bin mean predicted P(fake) and observed fake fraction, for a reliability diagram."""
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
-    rows = [(scores[which == b].mean(), labels[which == b].mean(), int((which == b).sum()))
+    rows = [(float(scores[which == b].mean()), float(labels[which == b].mean()), int((which == b).sum()))
             for b in range(bins) if (which == b).any()]
     return {"predicted": [r[0] for r in rows], "observed": [r[1] for r in rows], "count": [r[2] for r in rows]}
 

@@ -58,3 +58,13 @@ def test_video_level_and_temperature():
     logits = rng.normal(0, 2, 5000)  # calibrated: P(fake) = sigmoid(logit)
     labels = (rng.random(5000) < 1 / (1 + np.exp(-logits))).astype(int)
     assert fit_temperature(logits * 3, labels) == pytest.approx(3, rel=0.15)  # overconfident x3
+
+
+def test_reliability_bins_are_plain_floats():
+    import json
+
+    from detector.metrics import reliability
+
+    r = reliability(np.array([0, 1, 1, 0]), np.array([0.1, 0.8, 0.7, 0.3], np.float32))
+    json.dumps(r)  # float32 scores (timm detectors) must still serialise
+    assert r["count"] == [1, 1, 1, 1] and r["observed"] == [0.0, 0.0, 1.0, 1.0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 
@@ -29,8 +30,10 @@ def cmd_study(args) -> int:
                  and read_meta(p)["num_frames"] >= need][: args.max_clips or None]
         if len(clips) < 3:
             raise ValueError(f"need clips of at least 3 identities with {need} frames in {args.data}")
+        started = time.perf_counter()
         faces = make_faces(model, clips, settings)
         faces.save(cache)
+        print(f"made {len(faces)} faces from {len(clips)} clips in {time.perf_counter() - started:.0f} s")
     results = run_study(faces, out, settings)
     print((out / "report.md").read_text())
     print(f"wrote {out / 'report.md'} and {out / 'results.json'} in {results['seconds']:.0f} s")
@@ -68,7 +71,7 @@ def build_parser():
     p.add_argument("--out", default="detector-study")
     p.add_argument("--detectors", nargs="+", default=["frequency", "resnet18"])
     p.add_argument("--targets", type=int, default=8)
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--ft-steps", type=int, default=100, help="fine-tuning steps of the ft-* fakes")
     p.add_argument("--max-clips", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)

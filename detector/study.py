@@ -43,7 +43,7 @@ class StudySettings:
     detectors: tuple[str, ...] = ("frequency", "resnet18")
     targets: int = 8  # generated frames per clip and setting
     ft_steps: int = 100  # fine-tuning steps of the ft-* settings (ft-k8-quarter: a quarter of it)
-    epochs: int = 6
+    epochs: int = 15
     seed: int = 0
     fakes: list = field(default_factory=lambda: [s[0] for s in FAKE_SETTINGS])
 
@@ -76,7 +76,7 @@ def make_faces(model, clips: list[Path], settings: StudySettings, progress: bool
         if len(frames) < need:
             raise ValueError(f"{clips[i]}: {len(frames)} frames; the study needs {need}")
         target, _ = split_frames(len(frames), settings.targets, 0, settings.seed)
-        add(frames[target], 0, identity, video + "/real", "real")
+        add(frames, 0, identity, video + "/real", "real")  # every real frame: reals are scarcer than fakes
         driver = loaded[(i + 1) % len(loaded)]
         drive_frames, drive_lms = resize_frames(driver.frames, driver.landmarks, size)
         for name, variant, k, fraction, adapt in chosen:

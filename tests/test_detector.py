@@ -93,7 +93,7 @@ def test_fakes_from_a_model_and_scoring_media(clip_folder, tmp_path, samples, ca
     model = create(SMALL_MODEL, num_videos=6).eval()
     settings = StudySettings(targets=2, fakes=["ff-k1", "ft-k1", "puppet-relative"])
     faces = make_faces(model, list_clips(clip_folder), settings, progress=False)
-    assert len(faces) == 6 * 2 * 4 and faces.images.shape[1:] == (32, 32, 3)
+    assert len(faces) == 6 * (10 + 2 * 3) and faces.images.shape[1:] == (32, 32, 3)  # all real frames, 2 fakes each
     assert sorted(set(faces.settings)) == ["ff-k1", "ft-k1", "puppet-relative", "real"]
     assert (faces.labels == (faces.settings != "real")).all()
 

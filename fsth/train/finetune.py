@@ -159,7 +159,7 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-    G.eval()
+    G.eval().to(memory_format=torch.contiguous_format)  # the layout a loaded person file has
     return Person(G, e_hat.detach(), shots, landmarks.astype(np.float32), steps)
 
 

@@ -1,0 +1,223 @@
+"""The course's self-checks: each passes its solution, fails a typical wrong answer with a
+useful message, reports (never raises) a crash in the learner's code, and raises on misuse."""
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fsth import exercises, solutions
+from fsth.landmarks.parts import PART_COLORS, PARTS
+
+# --- typical wrong answers ------------------------------------------------------------
+
+
+def to_tensor_0_1(images):
+    return torch.from_numpy(images).float().div(255).movedim(-1, -3)
+
+
+def landmark_image_bgr(points, size):
+    return solutions.landmark_image(points, size)[..., ::-1].copy()
+
+
+def landmark_image_open_eyes(points, size):
+    canvas = np.zeros((size, size, 3), np.uint8)
+    fixed = np.round(points * 16).astype(np.int32)
+    for part, (start, stop, closed) in PARTS.items():
+        cv2.polylines(canvas, [fixed[start:stop]], closed and "eye" not in part, PART_COLORS[part],
+                      max(1, round(size / 128)), cv2.LINE_AA, 4)
+    return canvas
+
+
+def landmark_image_one_colour(points, size):
+    return np.repeat(solutions.landmark_image(points, size).max(axis=2, keepdims=True), 3, axis=2)
+
+
+def episode_with_collisions(num_frames, k, seed):
+    rng = np.random.default_rng(seed)
+    return rng.choice(num_frames, k, replace=False), int(rng.integers(num_frames))
+
+
+def episode_fixed_target(num_frames, k, seed):
+    return np.arange(k), num_frames - 1
+
+
+def episode_unseeded(num_frames, k, seed):
+    chosen = np.random.default_rng().choice(num_frames, k + 1, replace=False)
+    return chosen[:-1], int(chosen[-1])
+
+
+class ResBlockDownMaxPool(solutions.ResBlockDown):
+    def forward(self, x):
+        h = self.conv2(F.relu(self.conv1(F.relu(x))))
+        return F.max_pool2d(h, 2) + self.skip(F.max_pool2d(x, 2))
+
+
+class ResBlockDownNoPreactivation(solutions.ResBlockDown):
+    def forward(self, x):
+        h = self.conv2(F.relu(self.conv1(x)))
+        return F.avg_pool2d(h, 2) + self.skip(F.avg_pool2d(x, 2))
+
+
+class ResBlockDownUnnamed(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.AvgPool2d(2))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def embed_average_of_images(embedder, frames, landmarks):
+    return embedder(frames.mean(1), landmarks.mean(1))
+
+
+def adain_unbiased(x, psi):
+    scale, bias = psi[:, :, None, None].chunk(2, dim=1)
+    return (x - x.mean((2, 3), keepdim=True)) / torch.sqrt(x.var((2, 3), keepdim=True) + 1e-5) * scale + bias
+
+
+def adain_batch_statistics(x, psi):
+    scale, bias = psi[:, :, None, None].chunk(2, dim=1)
+    mean, var = x.mean((0, 2, 3), keepdim=True), x.var((0, 2, 3), keepdim=True, unbiased=False)
+    return (x - mean) / torch.sqrt(var + 1e-5) * scale + bias
+
+
+def hinge_with_sigmoid(real, fake):
+    return F.relu(1 - torch.sigmoid(real)).mean() + F.relu(1 + torch.sigmoid(fake)).mean()
+
+
+def feature_matching_l2(fake, real):
+    return sum(F.mse_loss(f, r.detach()) for f, r in zip(fake, real))
+
+
+def feature_matching_not_detached(fake, real):
+    return sum((f - r).abs().mean() for f, r in zip(fake, real))
+
+
+def embedding_match_sum(w, e):
+    return (w - e).abs().sum()
+
+
+def personalize_without_w0(model, e_hat):
+    return model.generator.projection(e_hat[None])[0], e_hat
+
+
+def adaptation_none(driving, portrait, reference=0):
+    from fsth.landmarks.adapt import adapt_landmarks
+
+    return adapt_landmarks(driving, portrait, mode="none", reference=reference)
+
+
+def adaptation_in_pixels(driving, portrait, reference=0):
+    return portrait + (driving - driving[reference])
+
+
+def eer_one_minus_auc(labels, scores):
+    from sklearn.metrics import roc_auc_score
+
+    return 1 - roc_auc_score(labels, scores)
+
+
+CASES = [
+    # (check, solution, typical wrong answer, words the message must contain)
+    (exercises.check_to_tensor, solutions.to_tensor, to_tensor_0_1, "[-1, 1]"),
+    (exercises.check_landmark_image, solutions.landmark_image, landmark_image_bgr, "BGR"),
+    (exercises.check_landmark_image, solutions.landmark_image, landmark_image_open_eyes, "not closed"),
+    (exercises.check_landmark_image, solutions.landmark_image, landmark_image_one_colour, "colour"),
+    (exercises.check_episode, solutions.episode, episode_with_collisions, "also one of the shots"),
+    (exercises.check_episode, solutions.episode, episode_fixed_target, "spread"),
+    (exercises.check_episode, solutions.episode, episode_unseeded, "same seed"),
+    (exercises.check_resblock_down, solutions.ResBlockDown, ResBlockDownMaxPool, "max-pool"),
+    (exercises.check_resblock_down, solutions.ResBlockDown, ResBlockDownNoPreactivation, "pre-activation"),
+    (exercises.check_resblock_down, solutions.ResBlockDown, ResBlockDownUnnamed, "conv1"),
+    (exercises.check_embedder_average, solutions.embed_average, embed_average_of_images, "averaging the images"),
+    (exercises.check_adain, solutions.adain, adain_unbiased, "unbiased"),
+    (exercises.check_adain, solutions.adain, adain_batch_statistics, "batch norm"),
+    (exercises.check_hinge_loss, solutions.hinge_loss, hinge_with_sigmoid, "sigmoid"),
+    (exercises.check_feature_matching, solutions.feature_matching, feature_matching_l2, "L1"),
+    (exercises.check_feature_matching, solutions.feature_matching, feature_matching_not_detached, "detach"),
+    (exercises.check_embedding_match, solutions.embedding_match, embedding_match_sum, "mean"),
+    (exercises.check_personalize, solutions.personalize, personalize_without_w0, "w₀"),
+    (exercises.check_relative_adaptation, solutions.relative_adaptation, adaptation_none, "mode 'none'"),
+    (exercises.check_relative_adaptation, solutions.relative_adaptation, adaptation_in_pixels, "normalised frame"),
+    (exercises.check_eer, solutions.eer, eer_one_minus_auc, "1 − AUC"),
+]
+
+
+@pytest.mark.parametrize("check, solution, wrong, words", CASES,
+                         ids=[f"{c[0].__name__}-{c[2].__name__}" for c in CASES])
+def test_check_passes_the_solution_and_fails_a_typical_mistake(check, solution, wrong, words, capsys):
+    assert check(solution) is True
+    passed = capsys.readouterr().out
+    assert passed.startswith("✓"), passed
+    assert check(wrong) is False
+    failed = capsys.readouterr().out
+    assert failed.startswith("✗") and words in failed, failed
+
+
+def test_fsth_itself_passes_the_checks_that_take_a_class_or_function():
+    from detector.metrics import eer
+    from fsth.losses import embedding_match_loss, feature_matching_loss, hinge_d_loss
+    from fsth.nn import AdaIN, ResBlockDown
+    from fsth.train.episodes import to_tensor
+
+    assert exercises.check_adain(AdaIN) and exercises.check_adain(AdaIN(4))
+    assert exercises.check_resblock_down(ResBlockDown)
+    assert exercises.check_hinge_loss(hinge_d_loss) and exercises.check_feature_matching(feature_matching_loss)
+    assert exercises.check_embedding_match(embedding_match_loss) and exercises.check_eer(eer)
+    assert exercises.check_to_tensor(to_tensor)
+
+
+def test_a_crash_in_the_learners_code_is_reported_not_raised(capsys):
+    def broken(x, psi):
+        scale, bias = psi.chunk(2)  # wrong dim: shapes won't broadcast
+        return x * scale + bias
+
+    def unfinished(real, fake):
+        raise NotImplementedError
+
+    assert exercises.check_adain(broken) is False
+    out = capsys.readouterr().out
+    assert "✗ adain" in out and "RuntimeError" in out and "x * scale + bias" in out  # names the failing line
+    assert exercises.check_hinge_loss(unfinished) is False
+    assert "not implemented yet" in capsys.readouterr().out
+    assert exercises.check_hinge_loss(lambda r, f: None) is False
+    assert "forget to return" in capsys.readouterr().out
+
+
+def test_misuse_raises():
+    with pytest.raises(TypeError, match="expected your function"):
+        exercises.check_adain(torch.zeros(3))
+    with pytest.raises(TypeError):
+        exercises.check_eer("eer")
+
+
+def test_compare_says_exact_approximate_or_how_far(capsys):
+    a = torch.arange(6.0).view(2, 3)
+    assert exercises.compare("same", a, a.clone())
+    assert "✓ same: exact" in capsys.readouterr().out
+    assert exercises.compare("close", a + 1e-7, a)
+    assert "approximate" in capsys.readouterr().out
+    b = a.clone()
+    b[1, 2] += 0.5
+    assert not exercises.compare("off", b, a, hint="look at the last column")
+    out = capsys.readouterr().out
+    assert "max difference 0.5 at [1, 2]" in out and "1 of 6 values" in out and "hint: look at the last column" in out
+    assert not exercises.compare("shape", a.T, a)
+    assert "shape (3, 2), but fsth gives (2, 3)" in capsys.readouterr().out
+    assert not exercises.compare("dtype", a.byte(), a)
+    assert "dtype torch uint8" in capsys.readouterr().out
+    assert not exercises.compare("none", None, a)
+    assert "forget to return" in capsys.readouterr().out
+
+
+def test_course_model_trains_when_missing_and_reuses_the_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("FSTH_COURSE_DIR", str(tmp_path))
+    config = exercises.course_train_config("tiny", fast=True, device="cpu", minutes=0.02)
+    assert config.holdout == 4 and config.out.startswith(str(tmp_path))
+    model, info = exercises.course_model("tiny", fast=True, device="cpu", minutes=0.02)
+    assert info["checkpoint"].exists() and len(info["holdout"]) == 4 and model.config.image_size == 64
+    again, info2 = exercises.course_model("tiny", fast=True, device="cpu", minutes=0.02)
+    assert info2["checkpoint"] == info["checkpoint"] and info2["step"] == info["step"]  # reused, not retrained

@@ -1,0 +1,109 @@
+"""The course (notebooks/): stored clean with FAST parameters, and every notebook runs top to
+bottom in FAST mode with nbclient, offline, within its time budget.
+
+Run with FSTH_RECORD_TIMES=1 to write each notebook's wall time into docs/notebook_times.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+TIMES_FILE = ROOT / "docs" / "notebook_times.json"
+CELL_TIMEOUT = 300  # seconds; also the budget for a whole notebook
+COURSE = ["00_tour", "01_landmarks", "02_data_and_episodes", "03_embedder", "04_generator_and_adain",
+          "05_discriminator_hinge_fm", "06_meta_learning", "07_few_shot_finetuning",
+          "08_puppeteering_and_adaptation", "09_detectability"]
+
+
+def _in_git() -> set[Path]:
+    """Notebooks git tracks (empty when git or the repository is unavailable)."""
+    try:
+        out = subprocess.run(["git", "ls-files", "notebooks/*.ipynb"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return {ROOT / line for line in out.splitlines() if line}
+
+
+def test_the_course_is_complete():
+    assert [p.stem for p in NOTEBOOKS] == COURSE
+    missing = _in_git() - set(NOTEBOOKS)
+    assert not missing, f"tracked by git but not on disk: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("path", sorted(set(NOTEBOOKS) | _in_git()), ids=lambda p: p.stem)
+def test_notebook_is_stored_without_outputs_and_has_fast_parameters(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; clear them before committing"
+    first = code[0]
+    assert "parameters" in first.metadata.get("tags", []), f"{path.name}: the first code cell must be tagged 'parameters'"
+    assert re.search(r"^FAST = True\b", first.source, re.M), f"{path.name}: the parameters cell must set FAST = True"
+    assert re.search(r'^PRESET = "tiny"', first.source, re.M)
+    assert 'DEVICE = "cuda" if torch.cuda.is_available() else "cpu"' in first.source
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    headings = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    if path.stem != "00_tour":
+        assert any(h.startswith("## Exercises") for h in headings), f"{path.name}: no '## Exercises' section"
+        assert "fsth.exercises import check_" in "\n".join(c.source for c in code), f"{path.name}: no self-check"
+
+
+@pytest.fixture(scope="session")
+def course_dir(tmp_path_factory):
+    """One course folder for the whole run, as a learner has: 06 trains, 07–09 reuse its model."""
+    return tmp_path_factory.mktemp("course")
+
+
+def _record_time(name: str, seconds: float) -> None:
+    import torch
+
+    data = json.loads(TIMES_FILE.read_text()) if TIMES_FILE.exists() else {}
+    data.update({"mode": "FAST = True, PRESET = 'tiny', CPU", "cpus": os.cpu_count(),
+                 "machine": platform.machine(), "torch": torch.__version__,
+                 "note": "wall seconds per notebook with nbclient, kernel start included; run in order 00-09 "
+                         "in one course folder, so 07-09 reuse the model 06 trained"})
+    data.setdefault("seconds", {})[name] = round(seconds, 1)
+    data["seconds"] = dict(sorted(data["seconds"].items()))
+    data["total_seconds"] = round(sum(data["seconds"].values()), 1)
+    TIMES_FILE.parent.mkdir(exist_ok=True)
+    TIMES_FILE.write_text(json.dumps(data, indent=2) + "\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom_in_fast_mode(path, course_dir, samples):
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    env = {**os.environ, "FSTH_COURSE_DIR": str(course_dir), "HF_HUB_OFFLINE": "1"}
+    env.pop("MPLBACKEND", None)  # let the kernel use its inline backend
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    started = time.perf_counter()
+    try:
+        client.execute(env=env)
+    except CellExecutionError as err:
+        pytest.fail(f"{path.name}: a cell raised\n{str(err)[-3000:]}")
+    seconds = time.perf_counter() - started
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    pictures = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert pictures >= 2, f"{path.name}: only {pictures} picture(s) came out"
+    if os.environ.get("FSTH_RECORD_TIMES") == "1":
+        _record_time(path.stem, seconds)
+    assert seconds <= CELL_TIMEOUT, f"{path.name} took {seconds:.0f} s in FAST mode (budget {CELL_TIMEOUT} s)"

@@ -917,6 +917,7 @@ def course_model(preset: str = "tiny", fast: bool = True, device: str = "cpu", c
     """
     from .train.checkpoint import latest_checkpoint, load_checkpoint
     from .train.finetune import load_model
+    from .train.meta import train
 
     if checkpoint is None:
         config = course_train_config(preset, fast, device, minutes=minutes if fast else None)
@@ -924,7 +925,7 @@ def course_model(preset: str = "tiny", fast: bool = True, device: str = "cpu", c
         if found is None:
             print(f"no model from notebook 06 in {config.out}: training one now "
                   f"({f'{minutes:g} min' if fast else f'{config.steps} steps'})", file=sys.stderr)
-            _train_keeping_plots(config)
+            train(config, progress=False)
             found = latest_checkpoint(config.out)
         checkpoint = found
     state = load_checkpoint(checkpoint)
@@ -932,21 +933,6 @@ def course_model(preset: str = "tiny", fast: bool = True, device: str = "cpu", c
     info = {"checkpoint": Path(checkpoint), "data": state["train_config"].get("data"), "step": state["step"],
             "holdout": list(state.get("holdout") or [])}
     return model, info
-
-
-def _train_keeping_plots(config) -> dict:
-    """``fsth.train.meta.train`` that leaves the notebook's matplotlib backend as it was
-    (saving the loss-curve PNG switches matplotlib to Agg, which hides inline plots)."""
-    import matplotlib
-
-    from .train.meta import train
-
-    backend = matplotlib.get_backend()
-    try:
-        return train(config, progress=False)
-    finally:
-        if matplotlib.get_backend() != backend:
-            matplotlib.use(backend)
 
 
 def as_image(x) -> np.ndarray:

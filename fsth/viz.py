@@ -49,23 +49,26 @@ def contact_sheet(paths: Sequence[str | os.PathLike], frames: int = 3, size: int
 
 
 def plot_losses(metrics_csv: str | os.PathLike, out: str | os.PathLike, smooth: int = 20) -> Path:
-    """Loss curves from a run's metrics.csv (one panel per loss term, moving average)."""
+    """Loss curves from a run's metrics.csv (one panel per loss term, moving average), saved as PNG.
+
+    Draws on a bare ``matplotlib.figure.Figure`` so it never switches the pyplot backend:
+    a notebook that trains and then plots inline keeps working.
+    """
     import csv
 
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = list(csv.DictReader(open(metrics_csv)))
+    with open(metrics_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
     if not rows:
-        raise ValueError(f"{metrics_csv}: no rows yet")
+        raise ValueError(f"{metrics_csv}: no logged steps yet")
     skip = {"step", "seconds", "step_seconds"}
     keys = [k for k in rows[0] if k not in skip]
     steps = np.array([int(r["step"]) for r in rows])
-    cols = min(3, len(keys))
-    fig, axes = plt.subplots((len(keys) + cols - 1) // cols, cols, figsize=(4 * cols, 2.6 * ((len(keys) + cols - 1) // cols)),
-                             squeeze=False)
+    cols = max(1, min(3, len(keys)))
+    nrows = max(1, (len(keys) + cols - 1) // cols)
+    fig = Figure(figsize=(4 * cols, 2.6 * nrows))
+    axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, key in zip(axes.ravel(), keys):
         values = np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
         ax.plot(steps, values, alpha=0.3, color="tab:blue")
@@ -79,5 +82,4 @@ def plot_losses(metrics_csv: str | os.PathLike, out: str | os.PathLike, smooth: 
     fig.tight_layout()
     out = Path(out)
     fig.savefig(out, dpi=90)
-    plt.close(fig)
     return out

@@ -1,4 +1,5 @@
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -65,6 +66,32 @@ def test_training_writes_logs_checkpoints_and_samples(clip_folder, tmp_path):
     assert state["train_config"]["model"] == SMALL_MODEL and state["model_config"]["num_videos"] == 6
 
 
+def test_time_budget_stops_logs_and_plots_even_before_the_first_log_row(clip_folder, tmp_path):
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    matplotlib.use("svg")  # stands in for a notebook's inline backend, which Agg would replace
+    try:
+        summary = train(config(clip_folder, tmp_path, steps=50, log_every=100, max_minutes=1e-6), progress=False)
+        assert matplotlib.get_backend() == "svg"  # plotting never switches a notebook's backend
+    finally:
+        matplotlib.use(backend)
+    assert summary["step"] == 1  # the budget is spent after the first step
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == [1]  # the step it stopped at is logged
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000001.pt"]
+    assert (tmp_path / "loss_curve.png").stat().st_size > 1000
+
+
+def test_plot_losses_names_an_empty_log(tmp_path):
+    from fsth.viz import plot_losses
+
+    (tmp_path / "metrics.csv").write_text("")
+    with pytest.raises(ValueError, match="metrics.csv"):
+        plot_losses(tmp_path / "metrics.csv", tmp_path / "curve.png")
+    assert not (tmp_path / "curve.png").exists()
+
+
 def test_kill_and_resume_reproduces_the_uninterrupted_run(clip_folder, tmp_path):
     whole = train(config(clip_folder, tmp_path / "whole", steps=4), progress=False)
     train(config(clip_folder, tmp_path / "split", steps=2), progress=False)
@@ -128,18 +155,20 @@ def test_growing_dataset_grows_w(clip_folder, tmp_path):
 def test_ddp_with_two_gloo_processes(clip_folder, tmp_path):
     script = tmp_path / "run_ddp.py"
     script.write_text(
-        "import sys, json\n"
+        "import os, json, pathlib\n"
         "from fsth.train.config import TrainConfig\nfrom fsth.train.meta import train\n"
         f"cfg = TrainConfig(data={str(clip_folder)!r}, out={str(tmp_path / 'ddp')!r}, model={SMALL_MODEL!r},"
-        " k=3, batch_size=2, steps=3, vgg19=None, checkpoint_every=3, image_every=0, optim={'amp': 'none'})\n"
-        "print('RESULT', json.dumps(train(cfg, progress=False)))\n")
+        " k=3, batch_size=2, steps=3, vgg19=None, checkpoint_every=3, image_every=0, max_minutes=60,"
+        " optim={'amp': 'none'})\n"
+        f"out = pathlib.Path({str(tmp_path)!r}) / ('result-' + os.environ['RANK'] + '.json')\n"
+        "out.write_text(json.dumps(train(cfg, progress=False)))\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                              "--master_port", "29517", str(script)], capture_output=True, text=True,
                             env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT")]
-    assert len(lines) == 2 and all('"world": 2' in l for l in lines)
+    results = [json.loads((tmp_path / f"result-{rank}.json").read_text()) for rank in (0, 1)]
+    assert [r["world"] for r in results] == [2, 2] and [r["step"] for r in results] == [3, 3]
     state = load_checkpoint(tmp_path / "ddp" / "step-00000003.pt")
     assert state["step"] == 3
 

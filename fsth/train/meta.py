@@ -187,7 +187,12 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                 ema.update_parameters(model.generator)
             seconds = start_time_spent + time.perf_counter() - started
             bar.update()
-            if main_process and (step % config.log_every == 0 or step == config.steps):
+            out_of_time = bool(config.max_minutes and seconds >= 60 * config.max_minutes)
+            if distributed and config.max_minutes:  # every rank must stop at the same step
+                flag = torch.tensor([float(out_of_time)], device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                out_of_time = bool(flag.item())
+            if main_process and (step % config.log_every == 0 or step == config.steps or out_of_time):
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
                 row = {"step": step, "seconds": round(seconds, 2),
                        "step_seconds": round(time.perf_counter() - step_started, 4), **losses}
@@ -202,7 +207,6 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                         writer.add_scalar(f"loss/{k}", v, step)
             if main_process and config.image_every and step % config.image_every == 0:
                 _write_samples(model, batch, device, out / "samples" / f"step-{step:08d}.png", writer, step)
-            out_of_time = config.max_minutes and seconds >= 60 * config.max_minutes
             if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
                 save(step, seconds)
             if out_of_time:
@@ -212,16 +216,24 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         bar.close()
         if csv_file:
             csv_file.close()
-            if losses:
-                from ..viz import plot_losses
-
-                plot_losses(out / "metrics.csv", out / "loss_curve.png")
+            _plot_run(out)
         if writer:
             writer.close()
-        if distributed:
-            dist.destroy_process_group()
+    if distributed:  # wait until rank 0 has written its files, then tear the group down together
+        dist.barrier()
+        dist.destroy_process_group()
     return {"step": step, "losses": losses, "seconds": start_time_spent + time.perf_counter() - started,
             "num_videos": dataset.num_videos, "clips": len(dataset), "device": str(device), "world": world}
+
+
+def _plot_run(out: Path) -> None:
+    """Redraw loss_curve.png from metrics.csv; a run that never logged a step has nothing to draw."""
+    from ..viz import plot_losses
+
+    try:
+        plot_losses(out / "metrics.csv", out / "loss_curve.png")
+    except ValueError as err:
+        log.info("no loss curve: %s", err)
 
 
 @torch.no_grad()

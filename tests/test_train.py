@@ -163,8 +163,8 @@ def test_ddp_with_two_gloo_processes(clip_folder, tmp_path):
         f"out = pathlib.Path({str(tmp_path)!r}) / ('result-' + os.environ['RANK'] + '.json')\n"
         "out.write_text(json.dumps(train(cfg, progress=False)))\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                             "--master_port", "29517", str(script)], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             str(script)], capture_output=True, text=True,
                             env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     results = [json.loads((tmp_path / f"result-{rank}.json").read_text()) for rank in (0, 1)]

@@ -1,8 +1,10 @@
 """Network figures on this CPU, per preset: parameters, forward FLOPs, one meta-learning
-step (E+G+D updates, K = 8) in fp32 and in bf16 + channels_last, peak memory, and
-generator frames/s at inference (embedding computed once).
+step (E+G+D updates, K = 8) per precision mode, peak memory, and generator frames/s at
+inference (embedding computed once). Modes: ``fp32`` (NCHW), ``fp32-cl`` (channels_last),
+``bf16`` (autocast + channels_last), ``auto`` (what ``fsth.hardware.choose`` picks here).
 
-    python benchmarks/bench_nn.py [--presets tiny small paper] [--json out.json]
+    python benchmarks/bench_nn.py [--presets tiny small paper] [--modes fp32 bf16] [--json out.json]
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/bench_nn.py   # an AVX2 CPU
 
 Each measurement runs in its own process so peak memory (max RSS) is its own. The
 ``paper`` step uses the public re-implementation's settings: batch 2, K = 8, 256 px, with
@@ -17,7 +19,6 @@ import subprocess
 import sys
 import time
 
-PEAK_CONV_GFLOPS = 740.0  # a 3x3 conv, bf16, channels_last, measured on these machines (DESIGN.md)
 BATCH = {"tiny": 8, "small": 8, "paper": 2}
 
 
@@ -31,17 +32,23 @@ def measure(preset: str, mode: str, what: str, steps: int, num_videos: int = 100
     from fsth.losses import ContentLoss, LossWeights
     from fsth.train.step import MetaStep, OptimConfig
 
+    from fsth.hardware import choose
+
     torch.manual_seed(0)
-    bf16 = mode == "bf16"
+    if mode == "auto":
+        picked = choose("cpu")
+        bf16, channels_last = picked.amp == "bf16", picked.channels_last
+    else:
+        bf16, channels_last = mode == "bf16", mode in ("bf16", "fp32-cl")
     model = fnn.create(preset, num_videos=num_videos)
-    fmt = torch.channels_last if bf16 else torch.contiguous_format
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     size, k, b = model.config.image_size, 8, BATCH[preset]
     rand = lambda *s: (torch.rand(*s) * 2 - 1)  # noqa: E731
     out = {"preset": preset, "mode": mode, "what": what}
     if what == "step":
         content = ContentLoss(vgg19="random") if preset == "paper" else None
-        optim = OptimConfig(amp="bf16" if bf16 else "none", channels_last=bf16,
+        optim = OptimConfig(amp="bf16" if bf16 else "none", channels_last=channels_last,
                             checkpoint_embedder=preset == "paper")
         step = MetaStep(model, content, LossWeights(), optim)
         batch = dict(shots=rand(b, k, 3, size, size), shot_landmarks=rand(b, k, 3, size, size),
@@ -80,6 +87,7 @@ def measure(preset: str, mode: str, what: str, steps: int, num_videos: int = 100
             model.discriminator(rand(1, 3, size, size), rand(1, 3, size, size), torch.tensor([0]))
         out["d_forward_gflop"] = counter.get_total_flops() / 1e9
         out["params_m"] = {k: v / 1e6 for k, v in model.parameter_counts().items()}
+    out["precision"] = ("bf16" if bf16 else "fp32") + (" channels_last" if channels_last else "")
     out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return out
 
@@ -96,6 +104,12 @@ def main():
     if args.child:
         print(json.dumps(measure(*args.child[:2], args.child[2], args.steps, args.videos)))
         return
+    from fsth.hardware import choose, cpu_facts, usable_cores
+
+    facts = cpu_facts()
+    print(f"CPU capability {facts['capability']} (AVX-512 BF16 {facts['avx512_bf16']}, AMX {facts['amx']}, "
+          f"oneDNN bf16 {facts['onednn_bf16']}, ONEDNN_MAX_CPU_ISA {facts['onednn_max_isa']}), "
+          f"{usable_cores()} usable cores; auto picks: {choose('cpu').reason}")
     rows = []
     for preset in args.presets:
         for mode in args.modes:
@@ -110,17 +124,16 @@ def main():
                 rows.append(row)
                 if what == "generator":
                     p = row["params_m"]
-                    print(f"{preset:5s} {mode}: params E {p['embedder']:.2f}M G {p['generator']:.2f}M "
+                    print(f"{preset:5s} {mode} [{row['precision']}]: params E {p['embedder']:.2f}M G {p['generator']:.2f}M "
                           f"D {p['discriminator']:.2f}M | forward GFLOP E {row['e_forward_gflop']:.2f} "
                           f"G {row['g_forward_gflop']:.2f} D {row['d_forward_gflop']:.2f} | generator "
                           f"{row['frame_s'] * 1e3:.1f} ms/frame = {1 / row['frame_s']:.1f} frames/s "
-                          f"({row['g_forward_gflop'] / row['frame_s'] / PEAK_CONV_GFLOPS:.0%} of peak)")
+                          f"({row['g_forward_gflop'] / row['frame_s']:.0f} GFLOP/s)")
                 else:
                     rate = row["step_gflop"] / row["step_s"]
-                    print(f"{preset:5s} {mode}: train step batch {row['batch']} K {row['k']} "
+                    print(f"{preset:5s} {mode} [{row['precision']}]: train step batch {row['batch']} K {row['k']} "
                           f"W rows {args.videos}: "
-                          f"{row['step_s']:.3f} s, {row['step_gflop']:.0f} GFLOP, {rate:.0f} GFLOP/s "
-                          f"({rate / PEAK_CONV_GFLOPS:.0%} of peak), peak RSS {row['peak_rss_gib']:.2f} GiB")
+                          f"{row['step_s']:.3f} s, {row['step_gflop']:.0f} GFLOP, {rate:.0f} GFLOP/s, peak RSS {row['peak_rss_gib']:.2f} GiB")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

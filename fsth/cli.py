@@ -145,7 +145,7 @@ def _person_from_args(args, detector_backend="auto"):
         shots, landmarks = crop_shots([read_image(p) for p in args.shots], size, detector, names=args.shots)
     else:
         raise ValueError("give --shots IMAGE [IMAGE ...] or --clip CLIP with --checkpoint")
-    return finetune(model, shots, landmarks, steps=args.steps, seed=args.seed)
+    return finetune(model, shots, landmarks, steps=args.steps, seed=args.seed, amp=args.amp)
 
 
 def cmd_finetune(args) -> int:
@@ -212,7 +212,7 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
 
     summary = run_demo(args.out, portrait=args.portrait, driving=args.driving, seconds=args.seconds,
-                       steps=args.steps)
+                       steps=args.steps, amp=args.amp)
     print(f"\nThe {args.portrait} talks (generated media, marked synthetic in its metadata):")
     for key in ("video", "gif", "strip"):
         print(f"  {key:6s} {summary[key]}")
@@ -224,6 +224,9 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .hardware import AMP_CHOICES
+
+    amp_help = "precision: auto (bf16 where the hardware has it natively, else fp32), none (fp32), bf16, fp16 (CUDA)"
     parser = argparse.ArgumentParser(
         prog="fsth", description="Few-shot talking heads (Zakharov et al., ICCV 2019): "
         "teach, reproduce, and measure how detectable the fakes are.")
@@ -236,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--driving", default="wolfgang", help="a sample video name")
     p.add_argument("--seconds", type=float, default=6.0, help="length of the driving excerpt")
     p.add_argument("--steps", type=int, default=100, help="fine-tuning steps on the one shot")
+    p.add_argument("--amp", default="auto", choices=AMP_CHOICES, help=amp_help)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("landmarks", help="detect 68 facial landmarks in an image or a video")
@@ -292,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="DataLoader processes")
     p.add_argument("--holdout", type=int, help="identities kept out of training")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--amp", choices=["none", "bf16", "fp16"])
+    p.add_argument("--amp", choices=AMP_CHOICES, help=amp_help)
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.set_defaults(func=cmd_train)
 
@@ -304,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--steps", type=int, default=100, help="fine-tuning steps (0: feed-forward)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--backend", default="auto", choices=["auto", "dlib", "fan"])
+        p.add_argument("--amp", default="auto", choices=AMP_CHOICES, help=amp_help)
 
     p = sub.add_parser("finetune", help="personalise a meta-learned model from K shots of a new person")
     person_args(p)
@@ -344,6 +349,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    from .hardware import configure_threads
+
+    configure_threads()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as err:

@@ -29,7 +29,8 @@ def pretrained_path(name: str) -> Path:
 
 
 def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving: str = "wolfgang",
-             seconds: float = 6.0, steps: int = 100, backend: str = "dlib") -> dict:
+             seconds: float = 6.0, steps: int = 100, backend: str = "dlib",
+             amp: str = "auto") -> dict:
     """The whole demo; returns the paths and figures it printed."""
     from detector import models as detectors
 
@@ -47,7 +48,7 @@ def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving:
     model = load_model(pretrained_path("talking_heads_tiny.pt"))
     image = read_image(samples.fetch(portrait))
     shots, landmarks = crop_shots([image], model.config.image_size, face_detector, names=[portrait])
-    person = finetune(model, shots, landmarks, steps=steps)
+    person = finetune(model, shots, landmarks, steps=steps, amp=amp)
     source = samples.fetch(driving)
     frames = int(min(probe(source).frames, seconds * probe(source).fps))
     result = animate(person, source, out / f"{portrait}.mp4", face_detector, adapt="relative", reference="best",

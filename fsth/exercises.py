@@ -896,7 +896,7 @@ def course_train_config(preset: str = "tiny", fast: bool = True, device: str = "
     from .train.config import TrainConfig
 
     data = course_data(preset, fast)
-    amp = "bf16" if str(device).startswith("cuda") else "none"  # bf16 on a CPU pays only with AMX
+    amp = "auto"  # bf16 only where the hardware has it natively (fsth.hardware)
     common = dict(data=str(data), out=str(course_dir() / f"run-{preset}-{'fast' if fast else 'full'}"), preset=preset,
                   holdout=4, seed=0, device=device, vgg19=None if fast else "auto")
     if fast:
@@ -951,6 +951,10 @@ def show(images, titles=None, cols: int | None = None, scale: float = 2.2, title
     import matplotlib.pyplot as plt
 
     images = [as_image(i) for i in images]
+    if not images:
+        print(f"nothing to show yet{f' ({title})' if title else ''}: no pictures were made "
+              "(a time-boxed run on a slow machine may stop before its first picture)")
+        return
     cols = cols or len(images)
     rows = math.ceil(len(images) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(scale * cols, scale * rows + (0.35 if titles or title else 0)),

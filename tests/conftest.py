@@ -29,3 +29,21 @@ def dlib_detector():
 def noise_frames():
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, size=(6, 48, 64, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def clip_folder(tmp_path_factory):
+    """Six tiny clips of three identities: coloured squares with jittered landmarks."""
+    from fsth.data.clips import save_clip
+
+    root = tmp_path_factory.mktemp("clips")
+    rng = np.random.default_rng(0)
+    base = rng.uniform(8, 24, (68, 2)).astype(np.float32)
+    for identity in range(3):
+        for clip in range(2):
+            frames = np.full((10, 32, 32, 3), 40 * identity + 60, np.uint8)
+            frames[:, 8:24, 8:24] = rng.integers(0, 255, 3)
+            landmarks = base + rng.normal(0, 0.5, (10, 68, 2)).astype(np.float32)
+            save_clip(root / f"id{identity}" / f"clip{clip}.npz", frames, landmarks,
+                      {"identity": f"id{identity}", "video": f"v{clip}"})
+    return root

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fsth.landmarks.adapt import adapt_landmarks, apply, best_reference, similarity
-from tests.test_draw import face_points
+from tests.helpers import face_points
 
 
 def rotate(points, degrees, scale=1.0, shift=(0, 0)):

@@ -80,14 +80,14 @@ def test_study_report_from_a_faceset(tmp_path):
     assert (tmp_path / "roc.png").exists() and (tmp_path / "reliability.png").exists()
 
 
-def test_fakes_from_a_model_and_scoring_media(clip_folder, tmp_path, samples, capsys):  # noqa: F811
+def test_fakes_from_a_model_and_scoring_media(clip_folder, tmp_path, samples, capsys):
     import torch
 
     from detector.__main__ import main as detector_main
     from detector.study import StudySettings, make_faces
     from fsth.data.clips import list_clips
     from fsth.nn import create
-    from tests.test_train import SMALL_MODEL
+    from tests.helpers import SMALL_MODEL
 
     torch.manual_seed(0)
     model = create(SMALL_MODEL, num_videos=6).eval()
@@ -102,4 +102,3 @@ def test_fakes_from_a_model_and_scoring_media(clip_folder, tmp_path, samples, ca
     assert "P(fake) =" in capsys.readouterr().out
 
 
-from tests.test_train import clip_folder  # noqa: E402,F401  (module fixture)

@@ -2,23 +2,7 @@ import numpy as np
 import pytest
 
 from fsth.landmarks import PART_COLORS, PARTS, draw_landmarks, line_width, overlay_landmarks
-
-
-def face_points(size=256):
-    """A plausible 68-point face centred in a ``size`` image (from an ellipse layout)."""
-    t = np.linspace(np.pi, 2 * np.pi, 17)
-    jaw = np.stack([0.5 + 0.35 * np.cos(t + np.pi), 0.45 - 0.4 * np.sin(t + np.pi)], 1)[::-1]
-    brows = np.stack([np.linspace(0.25, 0.45, 5), np.full(5, 0.35)], 1)
-    brows = np.concatenate([brows, brows * [-1, 1] + [1, 0]])
-    nose = np.concatenate([np.stack([np.full(4, 0.5), np.linspace(0.4, 0.58, 4)], 1),
-                           np.stack([np.linspace(0.44, 0.56, 5), np.full(5, 0.6)], 1)])
-    angles = np.linspace(0, 2 * np.pi, 7)[:-1]
-    eye = np.stack([0.06 * np.cos(angles), 0.025 * np.sin(angles)], 1)
-    eyes = np.concatenate([eye + [0.36, 0.42], eye + [0.64, 0.42]])
-    a12, a8 = np.linspace(0, 2 * np.pi, 13)[:-1], np.linspace(0, 2 * np.pi, 9)[:-1]
-    lips = np.concatenate([np.stack([0.5 - 0.12 * np.cos(a12), 0.72 + 0.04 * np.sin(a12)], 1),
-                           np.stack([0.5 - 0.08 * np.cos(a8), 0.72 + 0.015 * np.sin(a8)], 1)])
-    return (np.concatenate([jaw, brows, nose, eyes, lips]) * size).astype(np.float32)
+from tests.helpers import face_points
 
 
 def test_shapes_and_batch_equals_single():

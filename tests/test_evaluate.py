@@ -7,7 +7,7 @@ from fsth.cli import main
 from fsth.evaluate import markdown_table, split_frames
 from fsth.train.config import TrainConfig
 from fsth.train.meta import train
-from tests.test_train import SMALL_MODEL, clip_folder  # noqa: F401  (fixture)
+from tests.helpers import SMALL_MODEL
 
 
 def test_split_keeps_targets_fixed_and_out_of_the_shots():
@@ -19,7 +19,7 @@ def test_split_keeps_targets_fixed_and_out_of_the_shots():
         split_frames(40, 8, 33, seed=0)
 
 
-def test_evaluate_command_writes_the_table(clip_folder, tmp_path, capsys):  # noqa: F811
+def test_evaluate_command_writes_the_table(clip_folder, tmp_path, capsys):
     run = tmp_path / "run"
     train(TrainConfig(data=str(clip_folder), out=str(run), model=SMALL_MODEL, k=3, batch_size=2, steps=2,
                       vgg19=None, image_every=0, holdout=2, optim={"amp": "none"}), progress=False)

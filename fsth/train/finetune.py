@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.crop import crop_face, face_box
+from ..hardware import choose, log_choice
 from ..landmarks.draw import draw_landmarks
 from ..losses import ContentLoss, LossWeights, adversarial_g_loss, feature_matching_loss, hinge_d_loss
 from ..nn import Generator, TalkingHeads, create
@@ -47,16 +48,19 @@ class Person:
         return self.generator.config.image_size
 
     @torch.no_grad()
-    def render(self, landmarks: np.ndarray, batch: int = 16) -> np.ndarray:
-        """Frames for landmarks (T, 68, 2) in crop pixels: uint8 (T, S, S, 3)."""
+    def render(self, landmarks: np.ndarray, batch: int = 16, amp: str = "auto") -> np.ndarray:
+        """Frames for landmarks (T, 68, 2) in crop pixels: uint8 (T, S, S, 3), in the precision
+        this hardware does fastest (``amp``, see fsth.hardware)."""
         from .episodes import to_uint8
 
         device = next(self.generator.parameters()).device
+        amp = choose(device, amp).amp  # auto: bf16 only where it is native
         self.generator.eval()
         out = []
         for start in range(0, len(landmarks), batch):
             drawn = to_tensor(draw_landmarks(landmarks[start:start + batch], self.size)).to(device)
-            out.append(to_uint8(self.generator(drawn)))
+            with autocast_context(device, amp):
+                out.append(to_uint8(self.generator(drawn)))
         return np.concatenate(out)
 
 
@@ -115,16 +119,21 @@ def personalize(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray) -
 def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, steps: int = 100,
              batch_size: int = 4, lr_g: float = 5e-5, lr_d: float = 2e-4, weights: LossWeights = LossWeights(),
              content: ContentLoss | None = None, seed: int = 0, progress: bool = True,
-             amp: str = "bf16") -> Person:
+             amp: str = "auto") -> Person:
     """Fine-tune G′ and D′ on the K shots for ``steps`` steps (0: feed-forward).
 
-    amp: autocast dtype for the training steps ("bf16", "fp16" on CUDA, or "none")."""
+    amp: autocast dtype for the training steps: "auto" (what this hardware does fastest,
+    see fsth.hardware), "bf16", "fp16" (CUDA) or "none" (fp32)."""
     size = model.config.image_size
     shots, landmarks = resize_frames(shots, landmarks, size)
     tuned, e_hat = personalize(model, shots, landmarks)
     G, D = tuned.generator, tuned.discriminator
     device = e_hat.device
-    cl = torch.channels_last
+    precision = choose(device, amp)
+    if steps:
+        log_choice(precision)
+    amp = precision.amp
+    cl = torch.channels_last if precision.channels_last else torch.contiguous_format
     G.to(memory_format=cl), D.to(memory_format=cl)
     images = to_tensor(shots).to(device).contiguous(memory_format=cl)
     drawn = to_tensor(draw_landmarks(landmarks, size)).to(device).contiguous(memory_format=cl)

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data.images import save_image
+from ..hardware import configure_threads
 from ..losses import ContentLoss
 from ..nn import TalkingHeads, create, get_config
 from .checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, prune_checkpoints,
@@ -115,6 +116,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         rank, world = dist.get_rank(), dist.get_world_size()
     else:
         device = pick_device(config.device)
+    configure_threads(config.workers, device)
     main_process = rank == 0
     out = Path(config.out)
     torch.manual_seed(config.seed)
@@ -127,7 +129,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     ckpt_path = latest_checkpoint(out)
     checkpoint = load_checkpoint(ckpt_path) if ckpt_path else None
     model = build_model(config, dataset.num_videos, checkpoint, ckpt_path).to(device)
-    if config.optim.channels_last:
+    if config.optim.precision(device).channels_last:
         model = model.to(memory_format=torch.channels_last)
     content = ContentLoss(config.vgg19, config.vggface, config.loss).to(device) if (config.vgg19 or config.vggface) else None
     step_fn = MetaStep(model, content if content is not None and len(content.nets) else None,
@@ -205,9 +207,11 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                 if writer:
                     for k, v in losses.items():
                         writer.add_scalar(f"loss/{k}", v, step)
-            if main_process and config.image_every and step % config.image_every == 0:
+            last_step = step == config.steps or out_of_time
+            # a time-boxed run on a slow machine still ends with a sample grid and a checkpoint
+            if main_process and config.image_every and (step % config.image_every == 0 or last_step):
                 _write_samples(model, batch, device, out / "samples" / f"step-{step:08d}.png", writer, step)
-            if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
+            if step % config.checkpoint_every == 0 or last_step:
                 save(step, seconds)
             if out_of_time:
                 log.info("time budget of %.1f min reached at step %d", config.max_minutes, step)

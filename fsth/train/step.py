@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..hardware import AMP_CHOICES, Precision, choose, log_choice
 from ..losses import (ContentLoss, LossWeights, adversarial_g_loss, embedding_match_loss,
                       feature_matching_loss, hinge_d_loss)
 from ..nn import TalkingHeads
@@ -27,12 +28,25 @@ class OptimConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     d_steps: int = 1  # discriminator updates per generator update
     grad_clip: float = 0.0  # max gradient norm for E+G and D (0: off)
-    amp: str = "none"  # "none" | "bf16" | "fp16"
-    channels_last: bool = True
+    amp: str = "auto"  # "auto" (what the hardware does fastest, fsth.hardware) | "none" | "bf16" | "fp16"
+    channels_last: bool | str = "auto"  # true | false | "auto"
     checkpoint_embedder: bool = False  # recompute E's activations in backward: less memory
+
+    def __post_init__(self):
+        if self.amp not in AMP_CHOICES:
+            raise ValueError(f"optim.amp must be one of {', '.join(AMP_CHOICES)}; got {self.amp!r}")
+        if self.channels_last not in (True, False, "auto"):
+            raise ValueError(f"optim.channels_last must be true, false or auto; got {self.channels_last!r}")
+
+    def precision(self, device: torch.device) -> Precision:
+        """The precision and layout this config asks for on ``device`` (logged once)."""
+        chosen = choose(device, self.amp, self.channels_last)
+        log_choice(chosen)
+        return chosen
 
 
 def autocast_context(device: torch.device, amp: str):
+    """Autocast to ``amp`` ("none": fp32, no autocast). Resolve "auto" with fsth.hardware first."""
     if amp == "none":
         return contextlib.nullcontext()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
@@ -58,14 +72,15 @@ class MetaStep:
         self.opt_d = torch.optim.Adam(dense, optim.lr_d, optim.betas, fused=True)
         self.opt_w = torch.optim.SparseAdam([D.W.weight], optim.lr_d, optim.betas)
         device = next(model.parameters()).device
-        self.scaler = torch.amp.GradScaler(device.type, enabled=optim.amp == "fp16")
+        self.precision = optim.precision(device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision.amp == "fp16")
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     def _prepare(self, batch: dict) -> dict:
-        fmt = torch.channels_last if self.optim.channels_last else torch.contiguous_format
+        fmt = torch.channels_last if self.precision.channels_last else torch.contiguous_format
         out = {}
         for key, value in batch.items():
             value = value.to(self.device, non_blocking=True)
@@ -128,13 +143,13 @@ class MetaStep:
         batch = self._prepare(batch)
         D = model.discriminator
         D.requires_grad_(False)
-        with autocast_context(self.device, self.optim.amp):
+        with autocast_context(self.device, self.precision.amp):
             g_losses, fake, e_hat = self.generator_losses(batch)
         eg_params = list(model.embedder.parameters()) + list(model.generator.parameters())
         self._update(g_losses, [self.opt_g], eg_params)
         D.requires_grad_(True)
         for _ in range(self.optim.d_steps):
-            with autocast_context(self.device, self.optim.amp):
+            with autocast_context(self.device, self.precision.amp):
                 d_losses = self.discriminator_losses(batch, fake, e_hat)
             self._update(d_losses, [self.opt_d, self.opt_w], list(D.parameters()))
         return {k: float(v.detach()) for k, v in {**g_losses, **d_losses}.items()}

@@ -23,8 +23,10 @@ def eer(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, target: float = 0.01) -> float:
-    """Highest true-positive rate with a false-positive rate of at most ``target``."""
-    fpr, tpr, _ = roc_curve(labels, scores)
+    """Highest true-positive rate with a false-positive rate of at most ``target``. Every ROC
+    point is kept (``drop_intermediate=False``): with tied scores the dropped "collinear" points
+    can be exactly the ones at the target rate."""
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
     return float(tpr[fpr <= target].max())
 
 

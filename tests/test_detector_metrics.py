@@ -68,3 +68,18 @@ def test_reliability_bins_are_plain_floats():
     r = reliability(np.array([0, 1, 1, 0]), np.array([0.1, 0.8, 0.7, 0.3], np.float32))
     json.dumps(r)  # float32 scores (timm detectors) must still serialise
     assert r["count"] == [1, 1, 1, 1] and r["observed"] == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_tpr_at_fpr_keeps_every_roc_point_with_tied_scores():
+    """Scores rounded to 0.1 (many ties): compare with a sweep over every threshold."""
+    rng = np.random.default_rng(37)
+    labels = np.r_[np.zeros(100), np.ones(57)].astype(int)
+    scores = np.round(rng.normal(labels * 1.0, 1.0), 1)
+
+    def by_sweep(target):
+        rates = [((scores[labels == 0] >= t).mean(), (scores[labels == 1] >= t).mean()) for t in np.unique(scores)]
+        return max([tpr for fpr, tpr in rates if fpr <= target], default=0.0)
+
+    for target in (0.01, 0.05, 0.1):
+        assert tpr_at_fpr(labels, scores, target) == pytest.approx(by_sweep(target))
+    assert tpr_at_fpr(labels, scores, 0.01) == pytest.approx(6 / 57)  # drop_intermediate=True gave 5/57

@@ -116,3 +116,28 @@ def test_show_with_nothing_yet_says_so(capsys):
 
     show([], title="samples")
     assert "nothing to show yet" in capsys.readouterr().out
+
+
+def test_shipped_models_run_in_fp32_without_native_bf16(monkeypatch):
+    """The pretrained files are stored in fp16; on an AVX2 CPU they load and run in fp32."""
+    import numpy as np
+
+    from detector import models as detectors
+    from fsth.demo import pretrained_path
+    from fsth.train.finetune import finetune, load_model
+
+    with_facts(monkeypatch, AVX2)
+    model = load_model(pretrained_path("talking_heads_tiny.pt"))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    rng = np.random.default_rng(0)
+    size = model.config.image_size
+    shots = rng.integers(0, 255, (1, size, size, 3), dtype=np.uint8)
+    points = np.stack(np.meshgrid(np.linspace(16, 48, 17), np.linspace(20, 44, 4)), -1).reshape(-1, 2)[:68]
+    landmarks = points[None].astype(np.float32)
+    person = finetune(model, shots, landmarks, steps=1, progress=False)
+    frames = person.render(landmarks)
+    assert frames.shape == (1, size, size, 3) and frames.dtype == np.uint8 and frames.std() > 0
+    resnet = detectors.load(pretrained_path("detector_resnet.pt"))
+    assert {p.dtype for p in resnet.net.parameters()} == {torch.float32}
+    p_fake = resnet.predict_proba(frames)
+    assert np.isfinite(p_fake).all() and 0 <= p_fake.min() <= p_fake.max() <= 1

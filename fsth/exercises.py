@@ -33,6 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .hardware import configure_threads
+
+configure_threads()  # a notebook kernel gets the cores it may use (cgroup quota), not the machine's
+
 __all__ = ["compare", "check_to_tensor", "check_landmark_image", "check_episode", "check_resblock_down",
            "check_embedder_average", "check_adain", "check_hinge_loss", "check_feature_matching",
            "check_embedding_match", "check_personalize", "check_relative_adaptation", "check_eer",

@@ -1,0 +1,71 @@
+"""The landmark-warp baseline: move the portrait's own pixels to the driving landmarks.
+
+No learning at all: the portrait's 68 landmarks plus 8 anchors on the frame's border are
+triangulated (Delaunay, scipy) *in each target frame*; every output pixel finds its triangle
+there and takes its barycentric position in the same triangle of the portrait, a
+piecewise-affine map that ``grid_sample`` applies to the whole batch at once.
+
+Warping keeps texture and identity by construction; it cannot open a closed mouth, show
+teeth, turn the head far or relight the face — that is what the generator is for.
+
+    frames = warp_portrait(portrait, portrait_points, driving_points)   # (T, S, S, 3) uint8
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.spatial import Delaunay
+
+
+def border_anchors(size: int) -> np.ndarray:
+    """8 fixed points on the frame's border (corners and edge midpoints): (8, 2)."""
+    edge, mid = size - 1, (size - 1) / 2
+    return np.array([[0, 0], [mid, 0], [edge, 0], [edge, mid], [edge, edge], [mid, edge], [0, edge], [0, mid]],
+                    np.float64)
+
+
+def source_positions(source_points: np.ndarray, target_points: np.ndarray, size: int) -> np.ndarray:
+    """For every pixel of a target frame, where to sample the source: (S, S, 2) in (x, y) pixels.
+
+    source_points, target_points: (68, 2) in pixels of the (square) source and target frames."""
+    anchors = border_anchors(size)
+    src = np.concatenate([np.asarray(source_points, np.float64), anchors])
+    dst = np.concatenate([np.clip(np.asarray(target_points, np.float64), 0, size - 1), anchors])
+    mesh = Delaunay(dst)
+    ys, xs = np.mgrid[0:size, 0:size]
+    pixels = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    simplex = mesh.find_simplex(pixels)
+    inside = simplex >= 0
+    simplex = np.where(inside, simplex, 0)
+    affine = mesh.transform[simplex]  # (P, 3, 2): barycentric coordinates from (x, y)
+    bary2 = np.einsum("pij,pj->pi", affine[:, :2], pixels - affine[:, 2])
+    bary = np.concatenate([bary2, 1 - bary2.sum(1, keepdims=True)], 1)  # (P, 3)
+    mapped = np.einsum("pk,pkd->pd", bary, src[mesh.simplices[simplex]])
+    mapped[~inside] = pixels[~inside]  # off the mesh (never, with border anchors): identity
+    return mapped.reshape(size, size, 2)
+
+
+def warp_frames(image: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
+    """Sample image (3, H, W) at positions (T, S, S, 2) in its pixels → (T, 3, S, S)."""
+    h, w = image.shape[-2:]
+    grid = torch.as_tensor(positions, dtype=torch.float32, device=image.device)
+    normalised = torch.stack([(2 * grid[..., 0] + 1) / w - 1, (2 * grid[..., 1] + 1) / h - 1], dim=-1)
+    batch = image[None].expand(len(grid), -1, -1, -1)
+    return F.grid_sample(batch, normalised, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def warp_portrait(portrait: np.ndarray, portrait_points: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The portrait (S, S, 3) uint8 with landmarks (68, 2) moved to each of ``targets``
+    (T, 68, 2): uint8 (T, S, S, 3)."""
+    portrait = np.asarray(portrait)
+    size = portrait.shape[0]
+    if portrait.ndim != 3 or portrait.shape[1] != size or portrait.shape[2] != 3:
+        raise ValueError(f"portrait must be a square (S, S, 3) image; got shape {portrait.shape}")
+    targets = np.asarray(targets, np.float64).reshape(-1, 68, 2)
+    if not (np.isfinite(targets).all() and np.isfinite(portrait_points).all()):
+        raise ValueError("landmarks must be finite")
+    positions = np.stack([source_positions(portrait_points, t, size) for t in targets])
+    image = torch.from_numpy(portrait).permute(2, 0, 1).float()
+    warped = warp_frames(image, positions)
+    return warped.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()

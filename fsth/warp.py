@@ -69,3 +69,13 @@ def warp_portrait(portrait: np.ndarray, portrait_points: np.ndarray, targets: np
     image = torch.from_numpy(portrait).permute(2, 0, 1).float()
     warped = warp_frames(image, positions)
     return warped.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+
+
+def sampling_grids(source_points: np.ndarray, target_points: np.ndarray, size: int) -> torch.Tensor:
+    """Baseline sampling grids for the warping generator: for each target (T, 68, 2) and each
+    source shot (K, 68, 2), where every target pixel lies in the shot, in ``grid_sample``'s
+    [-1, 1] coordinates (align_corners=False): (T, K, S, S, 2) float32."""
+    sources = np.asarray(source_points, np.float64).reshape(-1, 68, 2)
+    targets = np.asarray(target_points, np.float64).reshape(-1, 68, 2)
+    positions = np.stack([np.stack([source_positions(s, t, size) for s in sources]) for t in targets])
+    return torch.from_numpy((2 * positions + 1) / size - 1).float()

@@ -16,13 +16,15 @@ from .config import ModelConfig
 
 
 class Generator(nn.Module):
-    def __init__(self, config: ModelConfig):
+    """in_channels: 3 for the landmark image; the warping generator adds its warped shots."""
+
+    def __init__(self, config: ModelConfig, in_channels: int = 3):
         super().__init__()
         self.config = config
         widths = [config.width(i) for i in range(config.generator_downs)]
         size = config.image_size
 
-        down, cin = [], 3
+        down, cin = [], in_channels
         for i, cout in enumerate(widths):
             down.append(ResBlockDown(cin, cout, norm="instance", preactivate=i > 0))
             size //= 2
@@ -66,15 +68,18 @@ class Generator(nn.Module):
         """
         self.psi = nn.Parameter(self.projection(e_hat.reshape(1, -1).float()).clone())
 
-    def forward(self, landmarks: torch.Tensor, e_hat: torch.Tensor | None = None) -> torch.Tensor:
-        """landmarks: (B, 3, S, S) in [-1, 1]; e_hat: (B, embed_dim) -> image (B, 3, S, S) in [-1, 1]."""
-        psi = iter(self.adain_params(e_hat, landmarks.shape[0]).split(self.adain_sizes, dim=1))
-        x = landmarks
+    def features(self, inputs: torch.Tensor, e_hat: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's last features (B, C, S, S), before the RGB layer."""
+        psi = iter(self.adain_params(e_hat, inputs.shape[0]).split(self.adain_sizes, dim=1))
+        x = inputs
         for block in self.down:
             x = block(x)
         for block in self.bottleneck:
             x = block(x, next(psi))
         for block in self.up:
             x = block(x, next(psi)) if isinstance(block, ResBlockUp) else block(x)
-        x = F.relu(self.out_norm(x, next(psi)))
-        return torch.tanh(self.to_rgb(x))
+        return F.relu(self.out_norm(x, next(psi)))
+
+    def forward(self, landmarks: torch.Tensor, e_hat: torch.Tensor | None = None) -> torch.Tensor:
+        """landmarks: (B, 3, S, S) in [-1, 1]; e_hat: (B, embed_dim) -> image (B, 3, S, S) in [-1, 1]."""
+        return torch.tanh(self.to_rgb(self.features(landmarks, e_hat)))

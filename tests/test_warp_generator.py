@@ -1,0 +1,57 @@
+"""The warping generator: starts from the landmark-warp baseline, learns flow, mask and paint."""
+import numpy as np
+import pytest
+import torch
+
+from fsth.nn import get_config
+from fsth.nn.warp_generator import SYNTH_PRIOR, WarpGenerator
+from fsth.warp import sampling_grids, warp_portrait
+from tests.helpers import SMALL_MODEL, face_points
+
+
+@pytest.fixture
+def generator():
+    torch.manual_seed(0)
+    return WarpGenerator(get_config(SMALL_MODEL)).eval()
+
+
+def test_it_starts_as_the_baseline_warp_blended_with_synthesis(generator):
+    size = 32
+    points = face_points(size)
+    moved = points + np.array([1.5, -1.0])
+    shot = torch.rand(1, 1, 3, size, size) * 2 - 1
+    grids = sampling_grids(points, moved, size)  # (1, 1, S, S, 2)
+    assert grids.shape == (1, 1, size, size, 2)
+    with torch.no_grad():
+        parts = generator(torch.zeros(1, 3, size, size), torch.randn(1, 32), shot[:, :, :], grids, return_parts=True)
+    baseline = warp_portrait(((shot[0, 0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy(), points, moved[None])
+    warped = ((parts["warped"][0, 0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
+    assert np.abs(warped.astype(int) - baseline).max() <= 1  # Δ = 0 at the start: exactly the baseline
+    trust = 1 / (1 + np.exp(SYNTH_PRIOR))  # softmax of (0, SYNTH_PRIOR)
+    assert torch.allclose(parts["mask"][:, 0], torch.full_like(parts["mask"][:, 0], trust))
+    blended = trust * parts["warped"][:, 0] + (1 - trust) * parts["synth"]
+    assert torch.allclose(parts["image"], blended, atol=1e-5)
+
+
+def test_every_parameter_learns_and_personalisation_works(generator):
+    b, k, size = 2, 3, 32
+    points = face_points(size)
+    grids = torch.stack([sampling_grids(points + np.random.default_rng(i).normal(0, 1, (k, 68, 2)), points, size)[0]
+                         for i in range(b)])
+    shots = torch.rand(b, k, 3, size, size) * 2 - 1
+    generator.train()
+    landmarks, e_hat = torch.rand(b, 3, size, size) * 2 - 1, torch.randn(b, 32)
+    optimizer = torch.optim.SGD(generator.parameters(), lr=0.1)
+    for _ in range(2):  # the zero-initialised heads pass gradients on once they have moved
+        optimizer.zero_grad()
+        out = generator(landmarks, e_hat, shots, grids)
+        assert out.shape == (b, 3, size, size) and out.abs().max() <= 1
+        out.square().mean().backward()
+        optimizer.step()
+    silent = [n for n, p in generator.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not silent, silent
+    generator.personalize(torch.randn(32))
+    assert generator.psi is generator.synth.psi and generator.psi.requires_grad
+    assert generator(torch.zeros(1, 3, size, size), None, shots[:1], grids[:1]).shape == (1, 3, size, size)
+    with pytest.raises(ValueError, match="shots"):
+        generator(torch.zeros(1, 3, size, size), torch.randn(1, 32))

@@ -55,3 +55,19 @@ def test_every_parameter_learns_and_personalisation_works(generator):
     assert generator(torch.zeros(1, 3, size, size), None, shots[:1], grids[:1]).shape == (1, 3, size, size)
     with pytest.raises(ValueError, match="shots"):
         generator(torch.zeros(1, 3, size, size), torch.randn(1, 32))
+
+
+def test_chosen_in_the_model_config():
+    from fsth.nn import create
+
+    model = create(SMALL_MODEL, generator="warp", num_videos=2).eval()
+    assert model.warps and isinstance(model.generator, WarpGenerator)
+    assert not create(SMALL_MODEL).warps  # the paper's pure-synthesis G stays the default
+    size, points = 32, face_points(32)
+    shots = torch.rand(2, 3, size, size) * 2 - 1
+    drawn = torch.zeros(2, 3, size, size)
+    frames = model.reenact(shots, drawn, torch.zeros(4, 3, size, size),
+                           sampling_grids(np.stack([points, points + 1]), np.stack([points] * 4), size))
+    assert frames.shape == (4, 3, size, size)
+    with pytest.raises(ValueError, match="generator must be one of"):
+        get_config(SMALL_MODEL, generator="gan")

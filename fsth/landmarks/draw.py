@@ -1,6 +1,6 @@
 """Landmark images: the 68 points drawn as coloured, anti-aliased polylines on black.
 
-This is the generator's input ``y`` (DESIGN.md): one colour per facial part, lines about
+This is the generator's input ``y`` (docs/method.md): one colour per facial part, lines about
 2 px wide at 256 px and scaled with the image size.
 """
 from __future__ import annotations

@@ -5,6 +5,7 @@ from .discriminator import Discriminator
 from .embedder import Embedder
 from .generator import Generator
 from .model import TalkingHeads, create
+from .warp_generator import WarpGenerator
 
 __all__ = ["AdaIN", "ResBlock", "ResBlockDown", "ResBlockUp", "SelfAttention", "PRESETS", "ModelConfig",
-           "get_config", "Discriminator", "Embedder", "Generator", "TalkingHeads", "create"]
+           "get_config", "Discriminator", "Embedder", "Generator", "TalkingHeads", "WarpGenerator", "create"]

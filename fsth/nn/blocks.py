@@ -1,4 +1,4 @@
-"""Building blocks of the three networks (DESIGN.md): spectrally normalised convolutions,
+"""Building blocks of the three networks (docs/method.md): spectrally normalised convolutions,
 residual down/up/bottleneck blocks, instance norm, AdaIN and self-attention.
 
 Tensors are images in (B, C, H, W); every block works in channels_last and under autocast.

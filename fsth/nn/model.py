@@ -8,6 +8,7 @@ from .config import ModelConfig, get_config
 from .discriminator import Discriminator
 from .embedder import Embedder
 from .generator import Generator
+from .warp_generator import WarpGenerator
 
 
 class TalkingHeads(nn.Module):
@@ -17,19 +18,28 @@ class TalkingHeads(nn.Module):
         super().__init__()
         self.config = config
         self.embedder = Embedder(config)
-        self.generator = Generator(config)
+        self.generator = WarpGenerator(config) if config.generator == "warp" else Generator(config)
         self.discriminator = Discriminator(config)
 
     def parameter_counts(self) -> dict[str, int]:
         return {name: sum(p.numel() for p in getattr(self, name).parameters())
                 for name in ("embedder", "generator", "discriminator")}
 
+    @property
+    def warps(self) -> bool:
+        """True when G warps the shots (it then needs them and their sampling grids)."""
+        return isinstance(self.generator, WarpGenerator)
+
     @torch.no_grad()
-    def reenact(self, shots: torch.Tensor, shot_landmarks: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    def reenact(self, shots: torch.Tensor, shot_landmarks: torch.Tensor, landmarks: torch.Tensor,
+                grids: torch.Tensor | None = None) -> torch.Tensor:
         """Feed-forward use: K shots (K, 3, S, S) + their landmark images -> frames for
-        ``landmarks`` (T, 3, S, S). All in [-1, 1]."""
-        e_hat = self.embedder.embed(shots[None], shot_landmarks[None])
-        return self.generator(landmarks, e_hat.expand(len(landmarks), -1))
+        ``landmarks`` (T, 3, S, S). All in [-1, 1]. A warping G also needs ``grids``
+        (T, K, S, S, 2) from ``fsth.warp.sampling_grids``."""
+        e_hat = self.embedder.embed(shots[None], shot_landmarks[None]).expand(len(landmarks), -1)
+        if self.warps:
+            return self.generator(landmarks, e_hat, shots[None].expand(len(landmarks), -1, -1, -1, -1), grids)
+        return self.generator(landmarks, e_hat)
 
     def grow(self, num_videos: int) -> None:
         self.discriminator.grow(num_videos)

@@ -1,4 +1,4 @@
-"""One meta-learning step (DESIGN.md): an episode batch in, E+G and D updated, losses out.
+"""One meta-learning step (docs/method.md): an episode batch in, E+G and D updated, losses out.
 
     step = MetaStep(model, content=ContentLoss(), weights=LossWeights())
     losses = step(batch)   # dict of floats: every term, logged for free

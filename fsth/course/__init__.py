@@ -1,0 +1,35 @@
+"""The course wing: self-checking exercises for the course (``notebooks/``): your implementation against fsth's.
+
+    from fsth.exercises import check_adain
+    check_adain(my_adain)
+    # ✓ adain: matches fsth.nn.AdaIN — approximate (max difference 4.8e-07 ≤ 1e-04) on 3 cases
+    # ✗ adain: case 1 of 3 (x (2, 4, 6, 5), psi (2, 8)): max difference 0.0318 at [1, 2, 0, 3] ...
+    #     hint: torch.var() is unbiased by default; instance norm divides by H·W (unbiased=False)
+
+Every ``check_*`` prints one ✓/✗ line (and, when wrong, what differs and a hint) and
+returns True or False. A wrong answer never raises — an error inside your code is
+reported as a ✗ naming the line — only misuse does (passing something that can't be
+called). ``compare(name, mine, reference)`` is the general tool, in the spirit of
+nn-zero-to-hero's ``cmp``: exact / approximate / max difference, shapes and dtypes.
+
+Stuck? Peek: ``from fsth.solutions import adain`` (and the others, same names).
+
+Also here: the course's plumbing: where notebooks keep their data
+(``course_dir``), the small SynthHeads set they share (``course_data``) and the model
+notebook 06 trains and 07–09 reuse (``course_model``).
+"""
+from ..hardware import configure_threads
+from .checks_data import check_episode, check_landmark_image, check_to_tensor
+from .checks_losses import check_embedding_match, check_feature_matching, check_hinge_loss, check_personalize
+from .checks_networks import check_adain, check_embedder_average, check_resblock_down
+from .checks_use import check_eer, check_relative_adaptation
+from .compare import compare
+from .data import course_data, course_dir, course_model, course_train_config
+from .plots import as_image, show, tile
+
+configure_threads()  # a notebook kernel gets the cores it may use (cgroup quota), not the machine's
+
+__all__ = ["compare", "check_to_tensor", "check_landmark_image", "check_episode", "check_resblock_down",
+           "check_embedder_average", "check_adain", "check_hinge_loss", "check_feature_matching",
+           "check_embedding_match", "check_personalize", "check_relative_adaptation", "check_eer",
+           "course_dir", "course_data", "course_train_config", "course_model", "as_image", "show", "tile"]

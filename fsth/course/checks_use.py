@@ -1,0 +1,122 @@
+"""Checks for notebooks 08–09: landmark adaptation and the equal error rate."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .compare import (_call, _diagnose, _difference, _numpy, _Raised, _report, _require_callable)
+
+
+def _adaptation_cases():
+    from ..data.synthetic import random_identity, render_clip
+
+    cases = []
+    for i, (angle, scale, shift) in enumerate(((0.0, 1.0, (0, 0)), (0.25, 2.5, (40, -10)), (-0.15, 0.7, (-5, 12)))):
+        driving = render_clip(random_identity(np.random.default_rng([11, i])), frames=6, size=64, seed=i)[1]
+        portrait = render_clip(random_identity(np.random.default_rng([12, i])), frames=1, size=64, seed=9 + i)[1][0]
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        portrait = ((portrait - 32) @ rot.T * scale + 32 * scale + np.array(shift)).astype(np.float32)
+        cases.append((f"portrait turned {np.degrees(angle):.0f}°, {scale}× the size; reference frame {i % 3}",
+                      (driving, portrait, i % 3)))
+    return cases
+
+
+def check_relative_adaptation(fn: Callable) -> bool:
+    """``fn(driving (T, 68, 2), portrait (68, 2), reference) -> (T, 68, 2)``: the portrait's
+    own landmarks plus the driving face's motion since frame ``reference``, measured in
+    normalised face coordinates (fsth.landmarks.adapt_landmarks, mode "relative")."""
+    from ..landmarks.adapt import adapt_landmarks
+
+    _require_callable("relative_adaptation", fn)
+    name = "relative_adaptation"
+    for i, (label, (driving, portrait, ref)) in enumerate(_adaptation_cases()):
+        expected = adapt_landmarks(driving, portrait, mode="relative", reference=ref)
+        eyes = float(np.linalg.norm(portrait[36:42].mean(0) - portrait[42:48].mean(0)))
+        tolerance = 0.005 * eyes  # half a percent of the eye distance
+        try:
+            mine = _call(fn, driving.copy(), portrait.copy(), ref)
+        except _Raised as err:
+            return _report(name, False, f"case {i + 1} of 3 ({label}): {err}")
+        ok, summary, notes = _difference(mine, expected, tolerance, 0.0, check_dtype=False)
+        if ok:
+            continue
+        mistakes = [
+            ("that is mode 'none': the driving face moved onto the portrait, with its own shape. "
+             "'relative' keeps the portrait's landmarks and adds only the motion (frame t − frame reference)",
+             lambda: adapt_landmarks(driving, portrait, mode="none", reference=ref)),
+            ("measure the motion in the normalised frame (eye centres at ±0.5) and map it into the "
+             "portrait's: faces differ in size and tilt, so raw pixel offsets don't transfer",
+             lambda: portrait + (driving - driving[ref])),
+            ("the reference is the driving frame given by `reference`, not always frame 0",
+             lambda: adapt_landmarks(driving, portrait, mode="relative", reference=0))]
+        hint = _diagnose(mine, mistakes)
+        details = notes
+        if mine is not None and _numpy(mine).shape == expected.shape:
+            err = np.abs(_numpy(mine).astype(np.float64) - expected).max()
+            details = [f"largest error {err:.2f} px = {err / eyes:.1%} of the portrait's eye distance "
+                       f"(tolerance 0.5 %)", *notes]
+            if not np.allclose(_numpy(mine)[ref], portrait, atol=tolerance):
+                details.append(f"frame {ref} (the reference) should give the portrait's own landmarks back")
+        return _report(name, False, f"case {i + 1} of 3 ({label}): {summary}", details,
+                       hint or "normalise both faces with fsth.landmarks.adapt.similarity, add "
+                               "(driving[t] − driving[reference]) in normalised coordinates to the portrait, map back")
+    return _report(name, True, "matches adapt_landmarks(mode='relative') within 0.5 % of the eye distance (3 cases)")
+
+
+# ----------------------------------------------------------------------------------------
+# 09: detectability
+# ----------------------------------------------------------------------------------------
+
+def check_eer(fn: Callable) -> bool:
+    """``fn(labels, scores) -> float``: the equal error rate, where the false-positive rate
+    (reals called fake) equals the false-negative rate (fakes missed) (detector.metrics.eer).
+    Definitions differ in how they interpolate between ROC points, so 0.01 is allowed."""
+    from detector.metrics import eer
+
+    _require_callable("eer", fn)
+    name = "eer"
+    rng = np.random.default_rng(10)
+    cases = []
+    for n, gap in ((400, 1.0), (120, 0.3), (60, 3.0)):
+        labels = rng.permutation(np.repeat([0, 1], n // 2))
+        scores = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + gap * (labels - 0.5) * 2)))
+        cases.append((f"{n} images, separation {gap}", (labels, scores)))
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    cases.append(("perfectly separated", (labels, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]))))
+    for i, (label, (labels, scores)) in enumerate(cases):
+        expected = eer(labels, scores)
+        try:
+            mine = _call(fn, labels.copy(), scores.copy())
+        except _Raised as err:
+            return _report(name, False, f"case {i + 1} of {len(cases)} ({label}): {err}")
+        try:
+            value = float(np.asarray(_numpy(mine)).reshape(()))
+        except (TypeError, ValueError):
+            return _report(name, False, f"case {i + 1}: return one number, got {type(mine).__name__}")
+        if abs(value - expected) <= 0.01:
+            continue
+        from sklearn.metrics import roc_auc_score
+
+        fpr_half = ((scores >= 0.5) & (labels == 0)).sum() / (labels == 0).sum()
+        fnr_half = ((scores < 0.5) & (labels == 1)).sum() / (labels == 1).sum()
+        mistakes = [("that is 1 − AUC; the EER is one point of the ROC curve, where FPR = 1 − TPR",
+                     lambda: 1 - roc_auc_score(labels, scores)),
+                    ("that is the error at the fixed threshold 0.5; the EER moves the threshold until both "
+                     "error rates are equal", lambda: (fpr_half + fnr_half) / 2),
+                    ("that is the accuracy's complement at threshold 0.5, not the EER",
+                     lambda: float(((scores >= 0.5) != labels).mean())),
+                    ("false-negative rate = 1 − TPR; the EER is where FPR = 1 − TPR (not FPR = TPR)",
+                     lambda: _fpr_equals_tpr(labels, scores))]
+        hint = _diagnose(value, mistakes) or ("fpr, tpr, _ = sklearn.metrics.roc_curve(labels, scores); "
+                                              "find where fpr crosses 1 − tpr")
+        return _report(name, False, f"case {i + 1} of {len(cases)} ({label}): {value:.4f}, "
+                                    f"detector.metrics.eer gives {expected:.4f}", hint=hint)
+    return _report(name, True, f"matches detector.metrics.eer within 0.01 on {len(cases)} cases")
+
+
+def _fpr_equals_tpr(labels, scores) -> float:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(fpr[int(np.argmin(np.abs(fpr - tpr)[1:])) + 1])

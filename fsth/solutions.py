@@ -135,3 +135,28 @@ def eer(labels: np.ndarray, scores: np.ndarray) -> float:
         return float(fpr[0])
     t = (fnr[j - 1] - fpr[j - 1]) / ((fnr[j - 1] - fpr[j - 1]) - (fnr[j] - fpr[j]))
     return float(fpr[j - 1] + t * (fpr[j] - fpr[j - 1]))
+
+
+# 10 ------------------------------------------------------------------------------------
+def piecewise_warp(source_points: np.ndarray, target_points: np.ndarray, size: int) -> np.ndarray:
+    """For each target pixel, its position in the source: triangle by triangle, the affine map
+    that takes a target triangle's corners to the source triangle's corners."""
+    from scipy.spatial import Delaunay
+
+    from .warp import border_anchors
+
+    src = np.concatenate([source_points, border_anchors(size)])
+    dst = np.concatenate([np.clip(target_points, 0, size - 1), border_anchors(size)])
+    triangles = Delaunay(dst)
+    ys, xs = np.mgrid[0:size, 0:size]
+    pixels = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    which = triangles.find_simplex(pixels)
+    out = pixels.copy()
+    for t, corners in enumerate(triangles.simplices):
+        inside = which == t
+        if not inside.any():
+            continue
+        # solve [x y 1] @ A = source position for the three corners
+        A = np.linalg.solve(np.c_[dst[corners], np.ones(3)], src[corners])
+        out[inside] = np.c_[pixels[inside], np.ones(inside.sum())] @ A
+    return out.reshape(size, size, 2)

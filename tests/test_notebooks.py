@@ -23,7 +23,7 @@ TIMES_FILE = ROOT / "docs" / "notebook_times.json"
 CELL_TIMEOUT = 300  # seconds; also the budget for a whole notebook
 COURSE = ["00_tour", "01_landmarks", "02_data_and_episodes", "03_embedder", "04_generator_and_adain",
           "05_discriminator_hinge_fm", "06_meta_learning", "07_few_shot_finetuning",
-          "08_puppeteering_and_adaptation", "09_detectability"]
+          "08_puppeteering_and_adaptation", "09_detectability", "10_warping"]
 
 
 def _in_git() -> set[Path]:

@@ -23,6 +23,7 @@ from .checks_data import check_episode, check_landmark_image, check_to_tensor
 from .checks_losses import check_embedding_match, check_feature_matching, check_hinge_loss, check_personalize
 from .checks_networks import check_adain, check_embedder_average, check_resblock_down
 from .checks_use import check_eer, check_relative_adaptation
+from .checks_warp import check_piecewise_warp
 from .compare import compare
 from .data import course_data, course_dir, course_model, course_train_config
 from .plots import as_image, show, tile
@@ -31,5 +32,5 @@ configure_threads()  # a notebook kernel gets the cores it may use (cgroup quota
 
 __all__ = ["compare", "check_to_tensor", "check_landmark_image", "check_episode", "check_resblock_down",
            "check_embedder_average", "check_adain", "check_hinge_loss", "check_feature_matching",
-           "check_embedding_match", "check_personalize", "check_relative_adaptation", "check_eer",
+           "check_embedding_match", "check_personalize", "check_relative_adaptation", "check_eer", "check_piecewise_warp",
            "course_dir", "course_data", "course_train_config", "course_model", "as_image", "show", "tile"]

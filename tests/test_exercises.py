@@ -105,9 +105,11 @@ def personalize_without_w0(model, e_hat):
 
 
 def adaptation_none(driving, portrait, reference=0):
-    from fsth.landmarks.adapt import adapt_landmarks
+    """The driving face moved onto the portrait as it is (only re-centred and rescaled)."""
+    from fsth.landmarks.adapt import apply, invert, similarity
 
-    return adapt_landmarks(driving, portrait, mode="none", reference=reference)
+    to_norm, back = similarity(driving[reference]), invert(similarity(portrait))
+    return np.stack([apply(back, apply(to_norm, p)) for p in driving])
 
 
 def adaptation_in_pixels(driving, portrait, reference=0):
@@ -157,17 +159,56 @@ def test_check_passes_the_solution_and_fails_a_typical_mistake(check, solution, 
     assert failed.startswith("✗") and words in failed, failed
 
 
-def test_fsth_itself_passes_the_checks_that_take_a_class_or_function():
+def test_handing_in_fsths_own_implementation_is_noticed(capsys):
+    """A check that compares fsth with itself proves nothing: it says so, even through a wrapper."""
     from detector.metrics import eer
     from fsth.losses import embedding_match_loss, feature_matching_loss, hinge_d_loss
     from fsth.nn import AdaIN, ResBlockDown
     from fsth.train.episodes import to_tensor
+    from fsth.warp import source_positions
 
-    assert exercises.check_adain(AdaIN) and exercises.check_adain(AdaIN(4))
-    assert exercises.check_resblock_down(ResBlockDown)
-    assert exercises.check_hinge_loss(hinge_d_loss) and exercises.check_feature_matching(feature_matching_loss)
-    assert exercises.check_embedding_match(embedding_match_loss) and exercises.check_eer(eer)
-    assert exercises.check_to_tensor(to_tensor)
+    handed_in = [(exercises.check_adain, AdaIN), (exercises.check_adain, AdaIN(4)),
+                 (exercises.check_resblock_down, ResBlockDown), (exercises.check_hinge_loss, hinge_d_loss),
+                 (exercises.check_hinge_loss, lambda r, f: hinge_d_loss(r, f)),
+                 (exercises.check_feature_matching, feature_matching_loss),
+                 (exercises.check_embedding_match, embedding_match_loss), (exercises.check_eer, eer),
+                 (exercises.check_to_tensor, to_tensor), (exercises.check_piecewise_warp, source_positions)]
+    for check, own in handed_in:
+        assert check(own) is False, check.__name__
+        out = capsys.readouterr().out
+        assert out.startswith("✗") and "compare fsth with fsth" in out, out
+
+
+def test_a_loss_must_be_a_differentiable_tensor_with_the_right_gradient(capsys):
+    import torch.nn.functional as F
+
+    assert not exercises.check_hinge_loss(lambda r, f: float(F.relu(1 - r).mean() + F.relu(1 + f).mean()))
+    assert "gradients flow through; got a float" in capsys.readouterr().out
+    assert not exercises.check_hinge_loss(lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f.detach()).mean())
+    assert "right value, wrong gradient" in capsys.readouterr().out
+    assert not exercises.check_feature_matching(
+        lambda fake, real: sum(float((a - b).abs().mean()) for a, b in zip(fake, real)))
+    assert "gradients flow through" in capsys.readouterr().out
+    assert not exercises.check_hinge_loss(lambda r, f: -(F.relu(1 - r).mean() + F.relu(1 + f).mean()))
+    assert "no minus sign" in capsys.readouterr().out
+    assert not exercises.check_adain(lambda x, psi: F.instance_norm(x))
+    assert "ψ is ignored" in capsys.readouterr().out
+
+
+def test_eer_accepts_the_nearest_roc_point_and_rejects_a_fixed_threshold(capsys):
+    from sklearn.metrics import roc_curve
+
+    def nearest_point(labels, scores):
+        fpr, tpr, _ = roc_curve(labels, scores)
+        return float(fpr[np.argmin(np.abs((1 - tpr) - fpr))])
+
+    def error_at_half(labels, scores):
+        return (((scores >= 0.5) & (labels == 0)).sum() / (labels == 0).sum()
+                + ((scores < 0.5) & (labels == 1)).sum() / (labels == 1).sum()) / 2
+
+    assert exercises.check_eer(nearest_point)
+    assert not exercises.check_eer(error_at_half)
+    assert "fixed threshold 0.5" in capsys.readouterr().out
 
 
 def test_a_crash_in_the_learners_code_is_reported_not_raised(capsys):

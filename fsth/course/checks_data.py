@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .compare import (_call, _describe, _matches,
-                      _numpy, _Raised, _report, _require_callable, _run_cases)
+                      _numpy, _Raised, _report, _require_callable, _run_cases, _own_implementation, _Watch)
 
 
 def check_to_tensor(fn: Callable) -> bool:
@@ -28,7 +28,7 @@ def check_to_tensor(fn: Callable) -> bool:
                 ("the colour axis has to move: (..., H, W, 3) -> (..., 3, H, W)", lambda: x / 127.5 - 1)]
 
     return _run_cases("to_tensor", "fsth.train.episodes.to_tensor", cases, lambda im: _call(fn, im.copy()),
-                      to_tensor, mistakes, atol=1e-6, rtol=1e-6)
+                      to_tensor, mistakes, atol=1e-6, rtol=1e-6, own=(to_tensor,))
 
 
 # ----------------------------------------------------------------------------------------
@@ -119,9 +119,12 @@ def check_landmark_image(fn: Callable) -> bool:
     for i, (label, (points, size)) in enumerate(cases):
         reference = draw_landmarks(points, size)
         try:
-            mine = _call(fn, points.copy(), size)
+            with _Watch(draw_landmarks) as watch:
+                mine = _call(fn, points.copy(), size)
         except _Raised as err:
             return _report(name, False, f"case {i + 1} of {len(cases)} ({label}): {err}")
+        if watch.seen:
+            return _own_implementation(name, "fsth.landmarks.draw_landmarks")
         where = f"case {i + 1} of {len(cases)} ({label})"
         if mine is None:
             return _report(name, False, f"{where}: got None — did you forget to return the image?")

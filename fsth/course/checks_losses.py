@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .compare import (CHECK_MODEL, _call, _check_model, _diagnose, _difference, _Raised, _report, _require_callable, _run_cases)
+from .compare import (CHECK_MODEL, _call, _check_model, _diagnose, _difference, _Raised, _report, _require_callable, _run_cases, _own_implementation, _Watch)
 
 
 def _score_cases():
@@ -15,6 +15,36 @@ def _score_cases():
     return [("8 scores around 0", (torch.randn(8, generator=rng) * 0.5, torch.randn(8, generator=rng) * 0.5)),
             ("16 large scores", (torch.randn(16, generator=rng) * 4, torch.randn(16, generator=rng) * 4 - 1)),
             ("confident D", (torch.full((4,), 2.5), torch.full((4,), -3.0)))]
+
+
+def _gradient_problem(name: str, fn: Callable, reference: Callable, args) -> bool | None:
+    """A loss must be a tensor that gradients flow through, with fsth's gradients: the ✗ report
+    if not (False), None when fine. Values are the business of ``_run_cases``."""
+    mine_in = [a.clone().requires_grad_(True) for a in args]
+    ref_in = [a.clone().requires_grad_(True) for a in args]
+    try:
+        loss = _call(fn, *mine_in)
+    except _Raised:
+        return None  # reported with the values
+    if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
+        got = ("a tensor cut off from its inputs (detached?)" if isinstance(loss, torch.Tensor)
+               else "None — did you forget to return it?" if loss is None else f"a {type(loss).__name__}")
+        return _report(name, False, f"the loss must be a tensor that gradients flow through; got {got}",
+                       hint="keep it in torch operations — no .item(), float(), numpy or .detach() — "
+                            "so that loss.backward() can train the network")
+    expected = reference(*ref_in)
+    if loss.shape != expected.shape or not torch.allclose(loss.detach().float(), expected.detach(), 1e-4, 1e-5):
+        return None  # a wrong value: _run_cases explains it
+    _call(loss.backward)
+    expected.backward()
+    for position, (a, b) in enumerate(zip(mine_in, ref_in)):
+        ok, summary, notes = _difference(a.grad if a.grad is not None else torch.zeros_like(b.grad), b.grad,
+                                         1e-5, 1e-4)
+        if not ok:
+            return _report(name, False, f"right value, wrong gradient for argument {position + 1}: {summary}", notes,
+                           hint="something in the computation isn't differentiable the way the formula is "
+                                "(a .detach(), an in-place change, or a constant where an input belongs?)")
+    return None
 
 
 def check_hinge_loss(fn: Callable) -> bool:
@@ -30,12 +60,18 @@ def check_hinge_loss(fn: Callable) -> bool:
                  lambda: F.relu(1 - torch.sigmoid(real)).mean() + F.relu(1 + torch.sigmoid(fake)).mean()),
                 ("real images should be pushed above +1: relu(1 − real); fakes below −1: relu(1 + fake)",
                  lambda: F.relu(1 + real).mean() + F.relu(1 - fake).mean()),
+                ("a loss is minimised: D wants this one small, so no minus sign in front of it",
+                 lambda: -(F.relu(1 - real).mean() + F.relu(1 + fake).mean())),
                 ("average over the batch (mean), don't sum", lambda: F.relu(1 - real).sum() + F.relu(1 + fake).sum()),
                 ("the hinge: relu(1 − s) stops pushing once D is confident; without relu the scores "
                  "grow forever", lambda: (1 - real).mean() + (1 + fake).mean())]
 
+    problem = _gradient_problem("hinge_loss", fn, hinge_d_loss, _score_cases()[0][1])
+    if problem is not None:
+        return problem
     return _run_cases("hinge_loss", "fsth.losses.hinge_d_loss", _score_cases(),
-                      lambda r, f: _call(fn, r.clone(), f.clone()), hinge_d_loss, mistakes, atol=1e-5, rtol=1e-5)
+                      lambda r, f: _call(fn, r.clone(), f.clone()), hinge_d_loss, mistakes, atol=1e-5, rtol=1e-5,
+                      own=(hinge_d_loss,))
 
 
 def check_feature_matching(fn: Callable) -> bool:
@@ -69,6 +105,10 @@ def check_feature_matching(fn: Callable) -> bool:
             _call(loss.backward)
     except _Raised as err:
         return _report("feature_matching", False, f"case 1 of 2 ({cases[0][0]}): {err}")
+    if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
+        got = "a detached tensor" if isinstance(loss, torch.Tensor) else f"a {type(loss).__name__}"
+        return _report("feature_matching", False, f"the loss must be a tensor that gradients flow through; got {got}",
+                       hint="keep it in torch operations (no .item(), float() or numpy): this loss trains G")
     if any(t.grad is not None and t.grad.abs().sum() > 0 for t in real):
         return _report("feature_matching", False, "the loss sends gradients into the real features",
                        hint="detach the real activations (r.detach()): the generator's loss must not move "
@@ -78,7 +118,7 @@ def check_feature_matching(fn: Callable) -> bool:
                        hint="don't detach the fakes: this loss trains the generator through them")
     return _run_cases("feature_matching", "fsth.losses.feature_matching_loss", cases,
                       lambda f, r: _call(fn, [t.clone() for t in f], [t.clone() for t in r]),
-                      feature_matching_loss, mistakes, atol=1e-5, rtol=1e-5,
+                      feature_matching_loss, mistakes, atol=1e-5, rtol=1e-5, own=(feature_matching_loss,),
                       suffix="; gradients reach the fakes only")
 
 
@@ -96,8 +136,12 @@ def check_embedding_match(fn: Callable) -> bool:
                 ("take the mean over batch and dimensions, not the sum", lambda: (w - e).abs().sum()),
                 ("the absolute value: without it positive and negative differences cancel", lambda: (w - e).mean())]
 
+    problem = _gradient_problem("embedding_match", fn, embedding_match_loss, cases[0][1])
+    if problem is not None:
+        return problem
     return _run_cases("embedding_match", "fsth.losses.embedding_match_loss", cases,
-                      lambda w, e: _call(fn, w.clone(), e.clone()), embedding_match_loss, mistakes, atol=1e-5, rtol=1e-5)
+                      lambda w, e: _call(fn, w.clone(), e.clone()), embedding_match_loss, mistakes, atol=1e-5, rtol=1e-5,
+                      own=(embedding_match_loss,))
 
 
 # ----------------------------------------------------------------------------------------
@@ -108,6 +152,8 @@ def check_personalize(fn: Callable) -> bool:
     """``fn(model, e_hat (D,)) -> (psi, w)``: the paper's fine-tuning start — the generator's
     AdaIN parameters ψ′ = P·ê (``model.generator.projection``) and the discriminator's
     w′ = w₀ + ê (``model.discriminator.w0``)."""
+    from ..train.finetune import personalize
+
     _require_callable("personalize", fn)
     name = "personalize"
     model = _check_model()
@@ -120,9 +166,12 @@ def check_personalize(fn: Callable) -> bool:
         theirs = copy.deepcopy(model)
         try:
             with torch.no_grad():
-                result = _call(fn, theirs, e_hat.clone())
+                with _Watch(personalize) as watch:
+                    result = _call(fn, theirs, e_hat.clone())
         except _Raised as err:
             return _report(name, False, f"case {i + 1} of 2: {err}")
+        if watch.seen:
+            return _own_implementation(name, "fsth.train.finetune.personalize")
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             return _report(name, False, f"return (psi, w), got {type(result).__name__}")
         psi, w = result

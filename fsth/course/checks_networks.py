@@ -40,6 +40,8 @@ def check_resblock_down(cls: Callable) -> bool:
     ``ResBlockDown`` (pre-activated, avg-pooled, a 1×1 skip). Name its layers ``conv1``
     (3×3, cin→cout), ``conv2`` (3×3, cout→cout) and ``skip`` (1×1, cin→cout) so the check can
     run fsth's block with your weights."""
+    from ..nn.blocks import ResBlockDown
+
     _require_callable("ResBlockDown", cls)
     name = "ResBlockDown"
     torch.manual_seed(0)
@@ -84,6 +86,7 @@ def check_resblock_down(cls: Callable) -> bool:
     with torch.no_grad():
         return _run_cases(name, "fsth.nn.ResBlockDown (with your weights)", cases,
                           lambda x: _call(block, x.clone()), reference, mistakes, atol=1e-5, rtol=1e-4,
+                          own=(ResBlockDown,),
                           generic_hint="residual: conv1 → ReLU → conv2 → avg-pool, plus skip(avg-pool(x)); "
                                        "the residual path starts with ReLU(x)")
 
@@ -119,6 +122,7 @@ def check_embedder_average(fn: Callable) -> bool:
                      "back as (B, K, D), not (K, B, D)", lambda: per_frame.view(k, b, -1).mean(0))]
 
     return _run_cases("embed_average", "Embedder.embed", cases, mine, reference, mistakes, atol=1e-4, rtol=1e-4,
+                      own=(embedder.embed,),
                       generic_hint="e = embedder(frames.flatten(0, 1), landmarks.flatten(0, 1)); "
                                    "ê = e.view(B, K, -1).mean(dim=1)")
 
@@ -171,10 +175,13 @@ def check_adain(cls_or_fn) -> bool:
                  "over the batch too is batch norm", lambda: norm((0, 2, 3)) * scale + bias),
                 ("per channel: over (C, H, W) together is layer norm; AdaIN uses dims (2, 3)",
                  lambda: norm((1, 2, 3)) * scale + bias),
+                ("ψ is ignored: AdaIN's whole point is that the *person* (ψ = P·ê) sets each channel's "
+                 "scale and bias after normalising — without them every person looks the same",
+                 lambda: norm((2, 3))),
                 ("psi holds the C scales first, then the C biases", lambda: norm((2, 3)) * bias + scale),
                 ("fsth multiplies by the scale itself, not by (1 + scale)", lambda: norm((2, 3)) * (1 + scale) + bias)]
 
     return _run_cases("adain", "fsth.nn.AdaIN", cases, lambda x, psi: run(x.clone(), psi.clone()), reference,
-                      mistakes, atol=1e-4, rtol=1e-4,
+                      mistakes, atol=1e-4, rtol=1e-4, own=(AdaIN,),
                       generic_hint="normalised = (x − mean) / sqrt(var + 1e-5) over dims (2, 3); "
                                    "then normalised · scale + bias with scale, bias = psi.chunk(2, dim=1)")

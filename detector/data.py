@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fsth.io import atomic_write
+
 
 @dataclass
 class FaceSet:
@@ -47,13 +49,10 @@ class FaceSet:
 
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_write(path) as f:
             np.savez_compressed(f, images=self.images, labels=self.labels,
                                 meta=np.frombuffer(json.dumps({k: getattr(self, k).tolist() for k in
                                                                ("identities", "videos", "settings")}).encode(), np.uint8))
-        os.replace(tmp, path)
         return path
 
     @classmethod

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from fsth.io import atomic_write
+
 from .data import FaceSet, jpeg
 from .metrics import fit_temperature
 
@@ -65,7 +67,8 @@ class FrequencyDetector:
         state = {"kind": "frequency", "bins": self.bins, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
                  "coef": lr.coef_.tolist(), "intercept": lr.intercept_.tolist(), "classes": lr.classes_.tolist()}
         path = Path(path)
-        path.write_text(json.dumps(state))
+        with atomic_write(path, "w") as f:
+            f.write(json.dumps(state))
         return path
 
     @classmethod
@@ -174,11 +177,10 @@ class TimmDetector:
     def save(self, path: str | os.PathLike, half: bool = False) -> Path:
         """Weights-only file; ``half`` stores float16 weights (half the size, for shipping)."""
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
         state = {k: v.half() if half and v.is_floating_point() else v for k, v in self.net.state_dict().items()}
-        torch.save({"kind": "timm", "name": self.name, "image_size": self.image_size,
-                    "temperature": self.temperature, "state": state}, tmp)
-        os.replace(tmp, path)
+        with atomic_write(path) as f:
+            torch.save({"kind": "timm", "name": self.name, "image_size": self.image_size,
+                        "temperature": self.temperature, "state": state}, f)
         return path
 
     @classmethod

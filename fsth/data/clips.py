@@ -17,6 +17,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from ..io import atomic_write
+
 CLIP_SUFFIX = ".npz"
 FORMAT_VERSION = 1
 
@@ -48,14 +50,8 @@ def save_clip(path: str | os.PathLike, frames: np.ndarray, landmarks: np.ndarray
             "height": int(frames.shape[1]), "width": int(frames.shape[2]), "jpeg_quality": int(quality)}
     meta_bytes = np.frombuffer(json.dumps(meta, default=_jsonable).encode(), np.uint8)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, jpeg=np.concatenate(encoded), offsets=offsets, landmarks=landmarks, meta=meta_bytes)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as f:
+        np.savez(f, jpeg=np.concatenate(encoded), offsets=offsets, landmarks=landmarks, meta=meta_bytes)
     return path
 
 

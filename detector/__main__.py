@@ -1,4 +1,8 @@
-"""``python -m detector study|score``: the detectability study, or scoring media with a saved detector."""
+"""``python -m detector study|score``: the detectability study, or scoring media with a saved detector.
+
+Errors end as one line ``detector CMD: error: ...`` (exit 2: wrong command line, 1: failed
+run; ``--verbose`` adds the traceback), the same path as the ``fsth`` command (fsth.errors).
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from fsth.errors import output_folder, run_command
+
 
 def cmd_study(args) -> int:
-    from fsth.data.clips import list_clips, read_meta
+    from fsth.data.clips import SkippedClips, list_clips, readable_clips
     from fsth.train.checkpoint import load_checkpoint
     from fsth.train.finetune import load_model
 
@@ -18,7 +24,7 @@ def cmd_study(args) -> int:
 
     settings = StudySettings(detectors=tuple(args.detectors), targets=args.targets, epochs=args.epochs,
                              seed=args.seed, ft_steps=args.ft_steps)
-    out = Path(args.out)
+    out = output_folder(args.out, "--out")
     cache = out / "faces.npz"
     if cache.exists() and not args.regenerate:
         faces = FaceSet.load(cache)
@@ -26,8 +32,8 @@ def cmd_study(args) -> int:
         model = load_model(args.checkpoint)
         held = set(load_checkpoint(args.checkpoint).get("holdout") or [])
         need = max(s[2] for s in FAKE_SETTINGS) + args.targets
-        clips = [p for p in list_clips(args.data) if (not held or read_meta(p)["identity"] in held)
-                 and read_meta(p)["num_frames"] >= need][: args.max_clips or None]
+        clips = [p for p, meta in readable_clips(list_clips(args.data), SkippedClips())
+                 if (not held or meta["identity"] in held) and meta["num_frames"] >= need][: args.max_clips or None]
         if len(clips) < 3:
             raise ValueError(f"need clips of at least 3 identities with {need} frames in {args.data}")
         started = time.perf_counter()
@@ -54,6 +60,8 @@ def cmd_score(args) -> int:
     frames = list(read_frames(path)) if (path.is_dir() or is_video(path)) else [read_image(path)]
     crops = face_crops(frames, args.size, str(path))
     scores = det.predict_proba(crops)
+    if not np.isfinite(scores).all():
+        raise ValueError(f"{args.detector}: gives P(fake) = nan for {path}; the detector file is damaged")
     for i, s in enumerate(scores):
         if len(scores) > 1 and args.verbose:
             print(f"frame {i}: P(fake) = {s:.3f}")
@@ -81,19 +89,16 @@ def build_parser():
     p.add_argument("input")
     p.add_argument("--detector", required=True, help="saved detector (.pt for timm, .json for frequency)")
     p.add_argument("--size", type=int, default=64, help="face crop size the detector was trained on")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="a score per frame, and tracebacks of errors")
     p.set_defaults(func=cmd_score)
+    sub.choices["study"].add_argument("-v", "--verbose", action="store_true", help="tracebacks of errors")
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"detector {args.command}: error: {err}", file=sys.stderr)
-        return 1
+    return run_command(f"detector {args.command}", args.func, args, args.verbose)
 
 
 if __name__ == "__main__":

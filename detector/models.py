@@ -2,7 +2,9 @@
 (``create("resnet18")``, ``create("efficientnet_b0")``, ``create("xception41")`` ...).
 
 Every detector: ``fit(train, val)``, ``predict_proba(images) -> P(fake)``, ``save(path)``,
-``load(path)``. Files load without pickles (a detector file can't run code).
+``load(path)``. Files load without pickles (a detector file can't run code), and are checked
+before use: a file that isn't a detector, or whose numbers are missing, non-finite or absurd
+(``bins: 1e9`` would allocate 512 GiB), is refused with a ValueError naming it.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from .data import FaceSet, jpeg
 from .metrics import fit_temperature
 
 log = logging.getLogger(__name__)
+MAX_BINS = 4096  # radial frequency bins: far more than any image side in pixels needs
 
 
 def radial_spectrum(images: np.ndarray, bins: int = 32) -> np.ndarray:
@@ -72,7 +75,9 @@ class FrequencyDetector:
         return path
 
     @classmethod
-    def from_state(cls, state: dict) -> "FrequencyDetector":
+    def from_state(cls, state: dict, source: str | os.PathLike = "frequency detector") -> "FrequencyDetector":
+        """The detector a :meth:`save` file describes, after checking every number in it."""
+        _check_frequency_state(state, source)
         det = cls(bins=state["bins"])
         scaler, lr = det.model[0], det.model[1]
         scaler.mean_, scaler.scale_ = np.array(state["mean"]), np.array(state["scale"])
@@ -80,6 +85,30 @@ class FrequencyDetector:
         lr.coef_, lr.intercept_ = np.array(state["coef"]), np.array(state["intercept"])
         lr.classes_, lr.n_features_in_ = np.array(state["classes"]), len(scaler.mean_)
         return det
+
+
+def _check_frequency_state(state, source) -> None:
+    """ValueError naming ``source`` unless ``state`` is a complete, finite, sane frequency detector."""
+    if not isinstance(state, dict) or state.get("kind") != "frequency":
+        raise ValueError(f"{source}: not a saved fsth frequency detector (no \"kind\": \"frequency\")")
+    missing = [k for k in ("bins", "mean", "scale", "coef", "intercept", "classes") if k not in state]
+    if missing:
+        raise ValueError(f"{source}: incomplete frequency detector, missing {', '.join(missing)}")
+    bins = state["bins"]
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= MAX_BINS:
+        raise ValueError(f"{source}: bins must be an integer from 1 to {MAX_BINS}, not {bins!r}")
+    shapes = {"mean": (bins,), "scale": (bins,), "coef": (1, bins), "intercept": (1,), "classes": (2,)}
+    for key, shape in shapes.items():
+        try:
+            values = np.asarray(state[key], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{source}: {key} must be numbers") from None
+        if values.shape != shape or not np.isfinite(values).all():
+            raise ValueError(f"{source}: {key} must be {' x '.join(map(str, shape))} finite numbers "
+                             f"(bins = {bins}), found shape {values.shape}"
+                             + ("" if values.shape != shape else " with NaN or infinity"))
+    if (np.asarray(state["scale"]) <= 0).any():
+        raise ValueError(f"{source}: scale must be positive")
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -205,10 +234,22 @@ def create(name: str, **kwargs):
 
 def load(path: str | os.PathLike):
     """Load a saved detector (JSON for the frequency baseline, a weights-only torch file for timm)."""
+    from fsth.train.checkpoint import safe_torch_load
+
     path = Path(path)
     if path.suffix == ".json":
-        return FrequencyDetector.from_state(json.loads(path.read_text()))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("kind") != "timm":
+        try:
+            state = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}: not a saved fsth detector (not JSON: {err})") from None
+        return FrequencyDetector.from_state(state, path)
+    state = safe_torch_load(path, "fsth detector file", error=ValueError)
+    if not isinstance(state, dict) or state.get("kind") != "timm" or not {"name", "image_size", "state"} <= set(state):
         raise ValueError(f"{path}: not a saved fsth detector")
-    return TimmDetector.from_state(state)
+    temperature = state.get("temperature")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
+        raise ValueError(f"{path}: temperature must be a positive number, not {temperature!r}")
+    try:
+        return TimmDetector.from_state(state)
+    except (RuntimeError, KeyError, TypeError) as err:  # weights that don't fit the named network
+        raise ValueError(f"{path}: a damaged fsth detector ({type(err).__name__}: {' '.join(str(err).split())[:300]})") from None

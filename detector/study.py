@@ -49,8 +49,9 @@ class StudySettings:
 
 
 def make_faces(model, clips: list[Path], settings: StudySettings, progress: bool = True) -> FaceSet:
-    """Real frames and fakes for every setting, from held-out clips (all the same size)."""
-    from fsth.data.clips import load_clip
+    """Real frames and fakes for every setting, from held-out clips (all the same size);
+    a corrupt clip is left out with one warning."""
+    from fsth.data.clips import SkippedClips
     from fsth.evaluate import split_frames
     from fsth.landmarks.adapt import adapt_landmarks
     from fsth.train.episodes import resize_frames
@@ -68,7 +69,9 @@ def make_faces(model, clips: list[Path], settings: StudySettings, progress: bool
         parts["videos"] += [video] * n
         parts["settings"] += [setting] * n
 
-    loaded = [load_clip(p) for p in clips]
+    skipped = SkippedClips()
+    loaded = [c for c in map(skipped.load, clips) if c is not None]
+    clips = [c for c in clips if str(c) not in skipped.reasons]
     for i, clip in enumerate(tqdm(loaded, desc="fakes", disable=not progress)):
         identity, video = clip.meta["identity"], f"{clip.meta['identity']}/{clip.meta.get('video', i)}"
         frames, landmarks = resize_frames(clip.frames, clip.landmarks, size)

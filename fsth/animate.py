@@ -40,11 +40,14 @@ def driving_landmarks(frames, detector, source: str = "driving video") -> np.nda
 
 def animate(person, driving: str | os.PathLike, out: str | os.PathLike, detector, adapt: str = "relative",
             reference: int | str = 0, side_by_side: bool = False, max_frames: int = 0,
-            gif: str | os.PathLike | None = None) -> dict:
+            gif: str | os.PathLike | None = None, watermark: bool = False) -> dict:
     """Render ``person`` following ``driving``; writes ``out`` (mp4) and optionally a gif.
 
     side_by_side: each frame shows driving face | landmark image | result.
-    Returns the landmarks used and where the files went.
+    watermark: mark the written frames in their pixels too, a visible "SYNTHETIC · fsth"
+    label and an invisible mark that survives re-encoding (``fsth.provenance``).
+    Returns the landmarks used, the generator's frames (``rendered``, unmarked) and where
+    the files went.
     """
     info = probe(driving)
     indices = range(min(info.frames, max_frames) if max_frames else info.frames)
@@ -61,6 +64,10 @@ def animate(person, driving: str | os.PathLike, out: str | os.PathLike, detector
                   for c, t, r in zip(crops, targets, rendered)]
     else:
         panels = list(rendered)
+    if watermark:
+        from .provenance import watermark as mark
+
+        panels = list(mark(np.stack(panels)))
     written = [write_video(out, panels, fps=info.fps, synthetic=True)]
     if gif:
         written.append(write_video(gif, panels[::2], fps=info.fps / 2, synthetic=True))

@@ -1,4 +1,9 @@
-"""The ``fsth`` command: one subcommand per job, each with a one-line description."""
+"""The ``fsth`` command: one subcommand per job, each with a one-line description.
+
+Errors end as one line ``fsth CMD: error: ...`` naming the file and what to do, with exit
+code 2 for a wrong command line or config and 1 for a failed run (see :mod:`fsth.errors`);
+``--verbose`` adds the traceback.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +11,8 @@ import json
 import logging
 import sys
 from pathlib import Path
+
+from .errors import UsageError, output_file, output_folder, run_command
 
 log = logging.getLogger("fsth")
 
@@ -15,9 +22,14 @@ def cmd_landmarks(args) -> int:
 
     from .data.images import read_image, save_image
     from .data.video import is_video, read_frames, write_video
+    from .io import atomic_write
     from .landmarks import create_detector, overlay_landmarks
 
     source = Path(args.input)
+    out = output_file(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".npy", ".json"):  # np.save would add .npy
+        raise UsageError(f"--out {out}: points are written to a .npy (array) or .json file; "
+                         "give a name ending in one of those")
     video = source.is_dir() or is_video(source)
     frames = (lambda: read_frames(source)) if video else (lambda: [read_image(source)])
     detector = create_detector(args.backend)
@@ -28,15 +40,14 @@ def cmd_landmarks(args) -> int:
     missing = int(np.isnan(points[:, :, 0]).any(axis=1).sum())
     print(f"{source}: {len(found)} frame(s), backend {detector.name}"
           + (f", no face in {missing}" if missing else ""))
-    if args.out:
-        out = Path(args.out)
-        if out.suffix == ".json":
-            out.write_text(json.dumps({
-                "source": str(source), "backend": detector.name,
-                "layout": "frames x 68 points x (x, y), input pixels; null: no face",
-                "frames": [None if np.isnan(p).any() else p.round(3).tolist() for p in points]}))
-        else:
-            np.save(out, points if video else points[0])
+    if out is not None:
+        with atomic_write(out, "w" if out.suffix.lower() == ".json" else "wb") as f:
+            if out.suffix.lower() == ".json":
+                json.dump({"source": str(source), "backend": detector.name,
+                           "layout": "frames x 68 points x (x, y), input pixels; null: no face",
+                           "frames": [None if np.isnan(p).any() else p.round(3).tolist() for p in points]}, f)
+            else:
+                np.save(f, points if video else points[0])  # to an open file: exactly the name given
         print(f"wrote {out}")
     if args.overlay:
         out = Path(args.overlay)
@@ -52,6 +63,7 @@ def cmd_landmarks(args) -> int:
 def cmd_preprocess(args) -> int:
     from .data.preprocess import FAILURE_LOG, Settings, preprocess
 
+    output_folder(args.out, "OUT")
     settings = Settings(size=args.size, frames=args.frames, backend=args.backend,
                         margin=args.margin, quality=args.quality)
     summary = preprocess(args.src, args.out, settings, workers=args.workers)
@@ -85,17 +97,23 @@ def cmd_samples(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from .data.clips import list_clips, read_meta
+    from .data.clips import SkippedClips, list_clips, readable_clips
     from .data.images import save_image
     from .viz import contact_sheet
 
-    clips = list_clips(args.dataset)
-    identities = {read_meta(p).get("identity") for p in clips}
+    if args.out:
+        output_file(args.out)
+    skipped = SkippedClips()
+    clips = readable_clips(list_clips(args.dataset), skipped)
+    identities = {meta.get("identity") for _, meta in clips}
     print(f"{args.dataset}: {len(clips)} clip(s), {len(identities)} identit(ies)")
     if args.out and clips:
-        sheet = contact_sheet(clips[:args.max_clips], frames=args.frames, size=args.tile, overlay=args.overlay)
+        sheet = contact_sheet([p for p, _ in clips[:args.max_clips]], frames=args.frames, size=args.tile,
+                              overlay=args.overlay, skipped=skipped)
         save_image(args.out, sheet)
         print(f"wrote {args.out}")
+    if skipped:
+        print(skipped.summary())
     return 0
 
 
@@ -112,11 +130,14 @@ def cmd_train(args) -> int:
         overrides["optim"] = {"amp": args.amp}
     config = TrainConfig.from_yaml(args.config, **overrides) if args.config else TrainConfig.from_dict(overrides)
     if not config.data:
-        raise ValueError("no training data: give --data or 'data:' in the config")
+        raise UsageError("no training data: give --data or 'data:' in the config")
+    output_folder(config.out, "--out")
     summary = train(config)
     losses = ", ".join(f"{k} {v:.3f}" for k, v in summary["losses"].items())
     print(f"step {summary['step']} after {summary['seconds']:.0f} s on {summary['device']} "
           f"({summary['clips']} clips, {summary['num_videos']} videos): {losses}")
+    if summary.get("corrupt_clips"):
+        print(f"{summary['corrupt_clips']} corrupt clip(s) skipped (named in the log above)")
     print(f"checkpoints in {config.out}")
     return 0
 
@@ -133,7 +154,7 @@ def _person_from_args(args, detector_backend="auto"):
     if getattr(args, "person", None):
         return load_person(args.person)
     if not args.checkpoint:
-        raise ValueError("give --person, or --checkpoint with --shots or --clip")
+        raise UsageError("give --person, or --checkpoint with --shots or --clip")
     model = load_model(args.checkpoint)
     size = model.config.image_size
     if args.clip:
@@ -144,13 +165,14 @@ def _person_from_args(args, detector_backend="auto"):
         detector = create_detector(detector_backend)
         shots, landmarks = crop_shots([read_image(p) for p in args.shots], size, detector, names=args.shots)
     else:
-        raise ValueError("give --shots IMAGE [IMAGE ...] or --clip CLIP with --checkpoint")
+        raise UsageError("give --shots IMAGE [IMAGE ...] or --clip CLIP with --checkpoint")
     return finetune(model, shots, landmarks, steps=args.steps, seed=args.seed, amp=args.amp)
 
 
 def cmd_finetune(args) -> int:
     from .train.finetune import save_person
 
+    output_file(args.out)
     person = _person_from_args(args, args.backend)
     save_person(args.out, person)
     print(f"wrote {args.out} ({len(person.shots)} shot(s), {person.steps} fine-tuning steps)")
@@ -161,49 +183,60 @@ def cmd_animate(args) -> int:
     from .animate import animate
     from .landmarks import create_detector
 
+    output_file(args.out)
+    if args.gif:
+        output_file(args.gif, "--gif")
     person = _person_from_args(args, args.backend)
     reference = "best" if args.reference == "best" else int(args.reference)
     result = animate(person, args.driving, args.out, create_detector(args.backend), adapt=args.adapt,
                      reference=reference, side_by_side=args.side_by_side, max_frames=args.max_frames,
-                     gif=args.gif)
+                     gif=args.gif, watermark=args.watermark)
+    where = "its metadata" + (", a corner label and an invisible watermark" if args.watermark else "")
     for path in result["files"]:
-        print(f"wrote {path} ({result['frames']} frames, synthetic-media mark in its metadata)")
+        print(f"wrote {path} ({result['frames']} frames, synthetic-media mark in {where})")
     return 0
 
 
 def cmd_evaluate(args) -> int:
     import torch
 
-    from .data.clips import list_clips, read_meta
+    from .data.clips import SkippedClips, list_clips, readable_clips
     from .evaluate import EvalSettings, Scorer, cross_identity, save_report, self_reenactment
     from .nn import create
     from .train.checkpoint import load_checkpoint
     from .train.finetune import load_model
 
+    output_folder(args.out, "--out")
     model = load_model(args.checkpoint, use_ema=not args.raw_weights)
     state = load_checkpoint(args.checkpoint)
-    clips = list_clips(args.data)
+    skipped = SkippedClips()
+    found = readable_clips(list_clips(args.data), skipped)
     held = set(state.get("holdout") or [])
     if held and not args.all_identities:
-        clips = [p for p in clips if read_meta(p)["identity"] in held]
+        found = [(p, meta) for p, meta in found if meta["identity"] in held]
     needed = max(args.k) + args.targets
-    clips = [p for p in clips if read_meta(p)["num_frames"] >= needed][: args.max_clips or None]
+    clips = [p for p, meta in found if meta["num_frames"] >= needed][: args.max_clips or None]
     if not clips:
         raise ValueError(f"no clip in {args.data} has the {needed} frames that K = {max(args.k)} needs")
     settings = EvalSettings(ks=tuple(args.k), ft_steps=args.ft_steps, targets=args.targets, seed=args.seed,
                             detect=not args.no_landmarks)
     scorer = Scorer(detect=settings.detect)
-    rows = self_reenactment(model, clips, settings, scorer)
+    rows = self_reenactment(model, clips, settings, scorer, skipped=skipped)
     if args.untrained:
         torch.manual_seed(args.seed)
         untrained = create(model.config).eval()
-        for row in self_reenactment(untrained, clips, settings, scorer, variants=("ff",), baseline=False):
+        for row in self_reenactment(untrained, clips, settings, scorer, variants=("ff",), baseline=False,
+                                    skipped=skipped):
             rows.append({**row, "method": "untrained ff"})
-    cross = cross_identity(model, clips, settings, scorer) if len(clips) > 1 else []
+    cross = cross_identity(model, clips, settings, scorer, skipped=skipped) if len(clips) > 1 else []
+    clips = [c for c in clips if str(c) not in skipped.reasons]
     title = f"{Path(args.checkpoint).name} on {len(clips)} held-out clip(s) of {args.data}"
     table = save_report(args.out, rows, cross, title,
-                        {"checkpoint": str(args.checkpoint), "step": state.get("step"), "clips": [str(c) for c in clips]})
+                        {"checkpoint": str(args.checkpoint), "step": state.get("step"), "clips": [str(c) for c in clips],
+                         "corrupt_clips": skipped.reasons})
     print(table.read_text())
+    if skipped:
+        print(skipped.summary())
     print(f"wrote {table}, {Path(args.out) / 'results.json'}, {Path(args.out) / 'metrics_vs_k.png'}")
     return 0
 
@@ -211,6 +244,7 @@ def cmd_evaluate(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
+    output_folder(args.out, "--out")
     summary = run_demo(args.out, portrait=args.portrait, driving=args.driving, seconds=args.seconds,
                        steps=args.steps, amp=args.amp)
     print(f"\nThe {args.portrait} talks (generated media, marked synthetic in its metadata):")
@@ -230,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fsth", description="Few-shot talking heads (Zakharov et al., ICCV 2019): "
         "teach, reproduce, and measure how detectable the fakes are.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output, and tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="the main job: animate the Mona Lisa offline and score it with two detectors")
@@ -326,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default="0", help="driving frame matching the portrait's expression, or 'best'")
     p.add_argument("--side-by-side", action="store_true", help="driving | landmarks | result")
     p.add_argument("--max-frames", type=int, default=0)
+    p.add_argument("--watermark", action="store_true", help="also mark every frame in its pixels: a visible "
+                   "'SYNTHETIC · fsth' label and an invisible watermark that survives re-encoding")
     p.set_defaults(func=cmd_animate)
 
     p = sub.add_parser("evaluate", help="the paper's Table 1 protocol: self- and cross-identity reenactment")
@@ -342,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-landmarks", action="store_true", help="skip the landmark error (no detector)")
     p.add_argument("--raw-weights", action="store_true", help="use G's trained weights, not their moving average")
     p.set_defaults(func=cmd_evaluate)
+    for p in sub.choices.values():  # --verbose after the command name works too
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -352,11 +390,7 @@ def main(argv=None) -> int:
     from .hardware import configure_threads
 
     configure_threads()
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as err:
-        print(f"fsth {args.command}: error: {err}", file=sys.stderr)
-        return 1
+    return run_command(f"fsth {args.command}", args.func, args, args.verbose)
 
 
 if __name__ == "__main__":

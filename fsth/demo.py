@@ -52,7 +52,7 @@ def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving:
     source = samples.fetch(driving)
     frames = int(min(probe(source).frames, seconds * probe(source).fps))
     result = animate(person, source, out / f"{portrait}.mp4", face_detector, adapt="relative", reference="best",
-                     side_by_side=True, max_frames=frames, gif=out / f"{portrait}.gif")
+                     side_by_side=True, max_frames=frames, gif=out / f"{portrait}.gif", watermark=True)
     strip = np.concatenate(list(result["rendered"][:: max(1, len(result["rendered"]) // 6)][:6]), axis=1)
     save_image(out / f"{portrait}_strip.png", strip, synthetic=True)
 

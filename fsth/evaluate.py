@@ -5,6 +5,9 @@ Self-reenactment: for each held-out clip, ``targets`` frames (spread over the cl
 generated from their own landmarks; the K shots come from the clip's other frames. Every
 K uses the same targets, so the rows of the table compare like with like. Baselines: the
 mean of the K shots ("mean frame"), and the same protocol on an untrained model.
+
+A corrupt clip is left out of the evaluation with one warning and counted in ``skipped``
+(a :class:`~fsth.data.clips.SkippedClips`), never a crash halfway through.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import metrics
-from .data.clips import load_clip, read_meta
+from .data.clips import SkippedClips
 from .landmarks.adapt import adapt_landmarks
 from .train.episodes import resize_frames
 from .train.finetune import finetune
@@ -92,14 +95,18 @@ def _summarise(scores: list[dict]) -> dict:
 
 
 def self_reenactment(model, clips: list[Path], settings: EvalSettings, scorer: Scorer,
-                     variants=("ff", "ft"), baseline: bool = True, progress: bool = True) -> list[dict]:
+                     variants=("ff", "ft"), baseline: bool = True, progress: bool = True,
+                     skipped: SkippedClips | None = None) -> list[dict]:
     """Rows of the table: one per (variant, K), plus the mean-frame baseline per K."""
+    skipped = SkippedClips() if skipped is None else skipped
     size = model.config.image_size
     results: dict[tuple[str, int], list] = {}
     fakes: dict[tuple[str, int], list] = {}
     reals = []
     for path in tqdm(clips, desc="self-reenactment", disable=not progress):
-        clip = load_clip(path)
+        clip = skipped.load(path)
+        if clip is None:
+            continue
         frames, landmarks = resize_frames(clip.frames, clip.landmarks, size)
         for k in settings.ks:
             target, shots = split_frames(len(frames), settings.targets, k, settings.seed)
@@ -117,6 +124,8 @@ def self_reenactment(model, clips: list[Path], settings: EvalSettings, scorer: S
                 mean = np.repeat(frames[shots].mean(0, keepdims=True).round().astype(np.uint8), len(target), 0)
                 results.setdefault(("mean frame", k), []).append(scorer(mean, real, drive))
                 fakes.setdefault(("mean frame", k), []).append(mean)
+    if not reals:
+        raise ValueError(f"no readable clip to evaluate ({skipped.summary()})")
     inception = metrics.InceptionFeatures.available()
     real_feats = inception(np.concatenate(reals)) if inception else None
     rows = []
@@ -130,16 +139,17 @@ def self_reenactment(model, clips: list[Path], settings: EvalSettings, scorer: S
 
 
 def cross_identity(model, clips: list[Path], settings: EvalSettings, scorer: Scorer, k: int = 8,
-                   steps: int = 0, progress: bool = True) -> list[dict]:
+                   steps: int = 0, progress: bool = True, skipped: SkippedClips | None = None) -> list[dict]:
     """Each held-out person driven by the next one's clip, with ``none`` and ``relative``
     adaptation: identity kept (CSIM to the source person's frames) and pose followed
     (NME between the landmarks asked for and those found on the result)."""
+    skipped = SkippedClips() if skipped is None else skipped
+    clips = [c for c in clips if str(c) not in skipped.reasons]  # known corrupt: pair the others
     size = model.config.image_size
     scores: dict[str, list] = {"none": [], "relative": []}
     for i, path in enumerate(tqdm(clips, desc="cross-identity", disable=not progress)):
-        source = load_clip(path)
-        driver = load_clip(clips[(i + 1) % len(clips)])
-        if read_meta(path)["identity"] == driver.meta["identity"]:
+        source, driver = skipped.load(path), skipped.load(clips[(i + 1) % len(clips)])
+        if source is None or driver is None or source.meta["identity"] == driver.meta["identity"]:
             continue
         frames, landmarks = resize_frames(source.frames, source.landmarks, size)
         drive_frames, drive_lms = resize_frames(driver.frames, driver.landmarks, size)

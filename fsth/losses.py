@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .train.checkpoint import safe_torch_load
+
 log = logging.getLogger(__name__)
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights, as the torch hub caches them
@@ -97,7 +99,7 @@ def vgg19_net(weights: str | None = "auto") -> FeatureNet | None:
         weights = path
     model = vgg19()
     if weights != "random":
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        model.load_state_dict(safe_torch_load(weights, "VGG19 weights file", error=ValueError))
     return FeatureNet(model.features)
 
 
@@ -110,7 +112,7 @@ def vggface_net(weights: str | None) -> FeatureNet | None:
     if not weights:
         return None
     model = vgg16()
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = safe_torch_load(weights, "VGGFace weights file", error=ValueError)
     state = state.get("state_dict", state)
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     if any(k.startswith("features.") for k in state):

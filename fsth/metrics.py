@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .train.checkpoint import safe_torch_load
+
 log = logging.getLogger(__name__)
 
 
@@ -127,7 +129,7 @@ class InceptionFeatures:
         from torchvision.models import inception_v3
 
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
-        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        net.load_state_dict(safe_torch_load(weights, "Inception weights file", error=ValueError))
         net.fc = torch.nn.Identity()
         self.net = net.eval()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .data.clips import load_clip, read_meta
+from .data.clips import ClipError, SkippedClips, load_clip, read_meta
 from .landmarks.draw import draw_landmarks, overlay_landmarks
 
 
@@ -16,6 +16,7 @@ def clip_row(path: str | os.PathLike, frames: int = 3, size: int = 128, overlay:
     """One row for a clip: ``frames`` evenly spaced frames, each followed by its landmark image.
 
     overlay: draw the landmarks on the frame too (to check they sit on the face).
+    Raises ClipError (naming the file) for a corrupt clip.
     """
     total = read_meta(path)["num_frames"]
     indices = np.unique(np.linspace(0, total - 1, frames).round().astype(int))
@@ -32,11 +33,19 @@ def clip_row(path: str | os.PathLike, frames: int = 3, size: int = 128, overlay:
 
 
 def contact_sheet(paths: Sequence[str | os.PathLike], frames: int = 3, size: int = 128,
-                  overlay: bool = False, label: bool = True) -> np.ndarray:
-    """Stack :func:`clip_row` for each clip, each labelled with its identity."""
+                  overlay: bool = False, label: bool = True, skipped: SkippedClips | None = None) -> np.ndarray:
+    """Stack :func:`clip_row` for each clip, each labelled with its identity.
+
+    A corrupt clip gets no row: it is logged once and recorded in ``skipped`` (if given).
+    """
+    skipped = SkippedClips() if skipped is None else skipped
     rows = []
     for path in paths:
-        row = clip_row(path, frames, size, overlay)
+        try:
+            row = clip_row(path, frames, size, overlay)
+        except ClipError as err:
+            skipped.add(path, err)
+            continue
         if label:
             im = Image.fromarray(row)
             meta = read_meta(path)
@@ -44,7 +53,7 @@ def contact_sheet(paths: Sequence[str | os.PathLike], frames: int = 3, size: int
             row = np.asarray(im)
         rows.append(row)
     if not rows:
-        raise ValueError("no clips to show")
+        raise ValueError("no readable clips to show" + (f" ({skipped.summary()})" if skipped else ""))
     return np.concatenate(rows, axis=0)
 
 

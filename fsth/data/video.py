@@ -120,7 +120,7 @@ def _write_h264(path: Path, frames, fps, synthetic, crf):
         if synthetic:
             container.metadata["comment"] = SYNTHETIC_NOTE
             container.metadata["description"] = SYNTHETIC_NOTE
-            container.metadata["encoder"] = "fsth"
+            container.metadata["encoding_tool"] = "fsth"  # the muxer overwrites "encoder"; this is read back as it
         stream = None
         for frame in frames:
             frame = to_rgb(frame, str(path))

@@ -3,15 +3,23 @@
 A checkpoint is a plain dict of tensors, numbers, strings and lists, loaded with
 ``torch.load(..., weights_only=True)`` so a file can't run code. It carries the model
 config, so a model can be rebuilt from the file alone.
+
+Loading never tells a user to turn that safety off: torch's own advice ("re-running with
+weights_only=False will likely succeed") is replaced by saying the file is not a safe fsth
+file (:func:`safe_torch_load`). Resuming takes the newest checkpoint that loads; a damaged
+newer one is kept aside as ``NAME.corrupt``, never deleted (:func:`load_latest`).
 """
 from __future__ import annotations
 
+import logging
 import os
+import pickle
 import re
 from pathlib import Path
 
 import torch
 
+log = logging.getLogger(__name__)
 FORMAT = "fsth-checkpoint-1"
 _STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
 
@@ -35,13 +43,36 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated zip, pickle with code, not a torch file at all
-        raise CheckpointError(f"{path}: not a readable fsth checkpoint ({type(err).__name__}: {err})") from err
+    state = safe_torch_load(path, "fsth checkpoint", map_location=map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an fsth checkpoint (format {state.get('format') if isinstance(state, dict) else type(state).__name__!r})")
     return state
+
+
+def safe_torch_load(path: str | os.PathLike, what: str, error: type[Exception] = CheckpointError,
+                    map_location="cpu"):
+    """``torch.load(path, weights_only=True)``, failing with ``error`` naming the file.
+
+    A file that holds more than tensors and plain values (a pickle that could run code) is
+    called what it is, "not a safe {what}": torch's hint to retry with ``weights_only=False``
+    must never reach a user, so it is dropped from the message (and the chained traceback).
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        detail = _torch_reason(err)
+        raise error(f"{path}: not a safe {what}: it holds Python objects that a weights-only load refuses"
+                    f"{f' ({detail})' if detail else ''}; fsth never loads such a file, since loading it "
+                    "could run code. Use a file written by fsth.") from None
+    except Exception as err:  # truncated zip, not a torch file at all, unreadable
+        raise error(f"{path}: not a readable {what} ({type(err).__name__}: {_torch_reason(err)})") from None
+
+
+def _torch_reason(err: Exception) -> str:
+    """The specific part of a torch.load error, without its advice to load unsafely."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return " ".join(line for line in lines if not re.search(
+        r"weights.only|re-running|torch\.load|https?://", line, re.IGNORECASE))
 
 
 def step_path(folder: str | os.PathLike, step: int) -> Path:
@@ -66,3 +97,38 @@ def prune_checkpoints(folder: str | os.PathLike, keep_last: int) -> None:
 def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
     found = list_checkpoints(folder)
     return found[-1] if found else None
+
+
+def load_latest(folder: str | os.PathLike, set_aside: bool = True) -> tuple[Path | None, dict | None]:
+    """The newest step checkpoint of ``folder`` that loads, and its state; (None, None) if none exist.
+
+    A newer one that doesn't load (cut off by a full disk or a crash of the file system) is
+    skipped with a warning naming it and renamed ``NAME.corrupt`` (``set_aside``; only one
+    process of a distributed run should), so the run falls back instead of being stuck.
+    If no checkpoint loads, :class:`CheckpointError` says so and nothing is renamed.
+    """
+    bad: list[tuple[Path, CheckpointError]] = []
+    for path in reversed(list_checkpoints(folder)):
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as err:
+            bad.append((path, err))
+            continue
+        for damaged, err in bad:
+            kept = _set_aside(damaged) if set_aside else damaged
+            log.warning("%s; resuming from %s instead (the damaged file is kept as %s)", err, path.name, kept)
+        return path, state
+    if bad:
+        raise CheckpointError(f"no checkpoint in {folder} loads: {bad[0][1]}; move the step-*.pt files "
+                              "elsewhere to start afresh, or choose another run folder")
+    return None, None
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename a damaged file NAME.corrupt (NAME.corrupt.1, ... if taken): kept, never overwritten."""
+    for n in range(1000):
+        target = path.with_name(f"{path.name}.corrupt{f'.{n}' if n else ''}")
+        if not target.exists():
+            path.rename(target)
+            return target
+    return path

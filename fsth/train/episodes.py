@@ -4,6 +4,13 @@ one held-out target (never one of the K) — plus the video's index into D's W.
 The order of episodes is a pure function of (seed, position in the stream), so training
 resumes exactly where it stopped, with or without DataLoader workers, on any number of
 DDP ranks (rank r takes positions r, r + world, r + 2 world, ...).
+
+A corrupt clip never stops training: one that fails the structural checks is left out when
+the dataset is built, and an episode whose frames turn out damaged when it reads them is
+replaced by the episode of the next clip in the dataset's order (same seed). The decision
+depends on the key and the files only (nothing is remembered between episodes), so the
+stream stays a pure function of (seed, position) and a resumed run stays bit-identical.
+Either way the clip is logged once and counted in :attr:`EpisodeDataset.skipped`.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..data.clips import list_clips, load_clip, read_meta
+from ..data.clips import ClipError, SkippedClips, list_clips, load_clip, readable_clips
 from ..landmarks.draw import draw_landmarks
 
 log = logging.getLogger(__name__)
@@ -48,26 +55,30 @@ class EpisodeDataset(Dataset):
     """Episodes from a folder of clips (``fsth preprocess`` or ``fsth synth`` output).
 
     Items are addressed by ``(clip index, seed)`` keys from :class:`EpisodeSampler`.
-    Clips with fewer than K + 1 frames are left out (and counted in the log).
+    Clips with fewer than K + 1 frames are left out (and counted in the log); corrupt clips
+    are skipped as the module docstring says, and collected in ``skipped`` (pass one
+    :class:`SkippedClips` to several datasets over the same files to warn only once).
     """
 
     def __init__(self, clips: str | os.PathLike | Sequence[Path], k: int = 8, size: int = 64,
-                 identities: set[str] | None = None):
+                 identities: set[str] | None = None, skipped: SkippedClips | None = None):
         paths = list_clips(clips) if isinstance(clips, (str, os.PathLike)) else list(clips)
-        metas = [read_meta(p) for p in paths]
-        keep = [i for i, m in enumerate(metas) if m["num_frames"] >= k + 1
+        self.skipped = SkippedClips() if skipped is None else skipped
+        found = readable_clips(paths, self.skipped)
+        keep = [(p, m) for p, m in found if m["num_frames"] >= k + 1
                 and (identities is None or m["identity"] in identities)]
-        short = sum(1 for m in metas if m["num_frames"] < k + 1)
+        short = sum(1 for _, m in found if m["num_frames"] < k + 1)
         if short:
             log.info("episodes: %d clip(s) with fewer than K + 1 = %d frames left out", short, k + 1)
         if not keep:
-            raise ValueError(f"no clip with at least K + 1 = {k + 1} frames in {clips}")
-        self.paths = [paths[i] for i in keep]
-        self.metas = [metas[i] for i in keep]
+            raise ValueError(f"no readable clip with at least K + 1 = {k + 1} frames in {clips}")
+        self.paths = [p for p, _ in keep]
+        self.metas = [m for _, m in keep]
         self.k, self.size = k, size
         videos = sorted({self.video_key(m) for m in self.metas})
         self.video_index = {v: i for i, v in enumerate(videos)}
         self.identities = sorted({m["identity"] for m in self.metas})
+        self._faults: dict[int, str] = {}  # why clips read in this process failed (for note_skipped)
 
     @staticmethod
     def video_key(meta: dict) -> str:
@@ -82,7 +93,29 @@ class EpisodeDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        """The episode of ``key``; besides the images, ``clip`` is the clip it came from and
+        ``skipped`` how many corrupt clips were passed over to find it (see :meth:`note_skipped`)."""
         index, seed = key if isinstance(key, tuple) else (key, key)
+        for passed in range(len(self.paths)):
+            clip = (index + passed) % len(self.paths)
+            try:
+                item = self._episode(clip, seed)
+            except ClipError as err:
+                self._faults[clip] = str(err)
+                continue
+            return {**item, "clip": torch.tensor(clip), "skipped": torch.tensor(passed)}
+        raise ClipError(f"no clip of {len(self.paths)} gives a readable episode, e.g. {self._faults[index]}")
+
+    def note_skipped(self, batch: dict) -> None:
+        """Record in ``skipped`` the corrupt clips that a (collated) batch's episodes passed
+        over — in the process that trains, however many DataLoader workers read them."""
+        for clip, passed in zip(batch["clip"].reshape(-1).tolist(), batch["skipped"].reshape(-1).tolist()):
+            for bad in ((clip - j) % len(self.paths) for j in range(1, passed + 1)):
+                path = self.paths[bad]
+                if str(path) not in self.skipped.reasons:
+                    self.skipped.add(path, self._faults.get(bad) or _fault(path))
+
+    def _episode(self, index: int, seed: int) -> dict[str, torch.Tensor]:
         meta = self.metas[index]
         rng = np.random.default_rng(seed)
         chosen = rng.choice(meta["num_frames"], size=self.k + 1, replace=False)
@@ -92,6 +125,15 @@ class EpisodeDataset(Dataset):
         return {"shots": images[:-1], "shot_landmarks": drawn[:-1], "target": images[-1],
                 "target_landmarks": drawn[-1],
                 "video": torch.tensor(self.video_index[self.video_key(meta)])}
+
+
+def _fault(path: Path) -> str:
+    """Why a clip can't be read (a worker process found it; read it again here to say why)."""
+    try:
+        load_clip(path)
+    except ClipError as err:
+        return str(err)
+    return f"{path}: unreadable while training (reads fine now)"
 
 
 class EpisodeSampler(Sampler):

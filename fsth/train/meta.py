@@ -5,6 +5,9 @@
 
 Resumes from the newest checkpoint in ``out``: model, optimisers, scaler, EMA, step,
 data position and RNG states, so an interrupted run continues as if never stopped.
+A killed run's leftovers don't get in the way: a damaged newest checkpoint is set aside
+(the one before it is used), temp files of killed writes are removed, and a metrics row
+cut off mid-line is dropped. Corrupt clips are skipped and counted, never fatal.
 """
 from __future__ import annotations
 
@@ -21,17 +24,19 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..data.clips import SkippedClips
 from ..data.images import save_image
 from ..hardware import configure_threads
+from ..io import atomic_write, sweep_stale_temps
 from ..losses import ContentLoss
 from ..nn import TalkingHeads, create, get_config
-from .checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, prune_checkpoints,
-                         save_checkpoint, step_path)
+from .checkpoint import CheckpointError, load_latest, prune_checkpoints, save_checkpoint, step_path
 from .config import TrainConfig
 from .episodes import EpisodeDataset, EpisodeSampler, to_uint8
 from .step import MetaStep
 
 log = logging.getLogger(__name__)
+STALE_TEMP_SECONDS = 60  # temp files untouched this long are leftovers of killed writes
 
 
 def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
@@ -44,11 +49,12 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def split_identities(dataset_root: str, holdout: int, seed: int) -> tuple[set[str] | None, list[str]]:
+def split_identities(dataset_root: str, holdout: int, seed: int,
+                     skipped: SkippedClips | None = None) -> tuple[set[str] | None, list[str]]:
     """Training identities and ``holdout`` identities kept out (chosen by ``seed``)."""
     if holdout <= 0:
         return None, []
-    everyone = EpisodeDataset(dataset_root, k=1).identities
+    everyone = EpisodeDataset(dataset_root, k=1, skipped=skipped).identities
     if holdout >= len(everyone):
         raise ValueError(f"holdout {holdout} leaves no identity to train on ({len(everyone)} in {dataset_root})")
     held = sorted(np.random.default_rng(seed).choice(everyone, size=holdout, replace=False).tolist())
@@ -122,12 +128,15 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     torch.manual_seed(config.seed)
     random.seed(config.seed)
 
-    train_ids, held = split_identities(config.data, config.holdout, config.seed)
+    skipped = SkippedClips()
+    train_ids, held = split_identities(config.data, config.holdout, config.seed, skipped)
     model_cfg = get_config(config.preset, **config.model)
-    dataset = EpisodeDataset(config.data, k=config.k, size=model_cfg.image_size, identities=train_ids)
+    dataset = EpisodeDataset(config.data, k=config.k, size=model_cfg.image_size, identities=train_ids,
+                             skipped=skipped)
 
-    ckpt_path = latest_checkpoint(out)
-    checkpoint = load_checkpoint(ckpt_path) if ckpt_path else None
+    if main_process:
+        _sweep_temps(out)
+    ckpt_path, checkpoint = load_latest(out, set_aside=main_process)
     model = build_model(config, dataset.num_videos, checkpoint, ckpt_path).to(device)
     if config.optim.precision(device).channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -182,6 +191,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     try:
         while step < config.steps:
             batch = next(batches)
+            dataset.note_skipped(batch)
             step_started = time.perf_counter()
             losses = step_fn(batch)
             step += 1
@@ -223,21 +233,30 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
             _plot_run(out)
         if writer:
             writer.close()
+        if skipped:
+            log.warning("%s", skipped.summary())
     if distributed:  # wait until rank 0 has written its files, then tear the group down together
         dist.barrier()
         dist.destroy_process_group()
     return {"step": step, "losses": losses, "seconds": start_time_spent + time.perf_counter() - started,
-            "num_videos": dataset.num_videos, "clips": len(dataset), "device": str(device), "world": world}
+            "num_videos": dataset.num_videos, "clips": len(dataset), "device": str(device), "world": world,
+            "corrupt_clips": len(skipped), "corrupt": dict(skipped.reasons)}
 
 
 def _plot_run(out: Path) -> None:
-    """Redraw loss_curve.png from metrics.csv; a run that never logged a step has nothing to draw."""
-    from ..viz import plot_losses
+    """Redraw loss_curve.png from metrics.csv; a run that never logged a step has nothing to draw.
 
+    Runs in train()'s ``finally:``, so it never raises: an error here would replace the one
+    that ended the run (or fail a run that went well) over a picture.
+    """
     try:
+        from ..viz import plot_losses
+
         plot_losses(out / "metrics.csv", out / "loss_curve.png")
     except ValueError as err:
         log.info("no loss curve: %s", err)
+    except Exception as err:
+        log.warning("could not draw %s (%s: %s)", out / "loss_curve.png", type(err).__name__, err)
 
 
 @torch.no_grad()
@@ -254,14 +273,38 @@ def _write_samples(model, batch, device, path, writer, step):
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop logged rows past the resumed step (a run killed after its last checkpoint
-    logged steps that will now be run again)."""
+    """Make metrics.csv end at the resumed step so that appending continues it cleanly.
+
+    Drops rows past ``step`` (logged by a run killed after its last checkpoint; they will be
+    run again), a last row cut off mid-line by a kill (no newline: the next row would be glued
+    to it, e.g. a bogus step 331) and rows that don't parse (warned). Rewritten atomically.
+    """
     if not path.exists():
         return
-    lines = path.read_text().splitlines(keepends=True)
-    keep = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+    lines = path.read_text(errors="replace").splitlines(keepends=True)
+    header = lines[:1] if lines and lines[0].endswith("\n") else []  # a header cut off is written anew
+    rows = [row for row in lines[1:] if header and row.endswith("\n") and _row_step(row) is not None]
+    keep = header + [row for row in rows if _row_step(row) <= step]
     if len(keep) < len(lines):
-        path.write_text("".join(keep))
+        with atomic_write(path, "w") as f:
+            f.write("".join(keep))
+        if len(header) + len(rows) < len(lines):
+            log.warning("%s: dropped %d damaged row(s)", path, len(lines) - len(header) - len(rows))
+
+
+def _row_step(row: str) -> int | None:
+    try:
+        return int(row.split(",", 1)[0])
+    except ValueError:
+        return None
+
+
+def _sweep_temps(out: Path) -> None:
+    """Remove temp files of writes that were killed (checkpoints, samples) from the run folder."""
+    removed = [p for folder in (out, out / "samples") for p in sweep_stale_temps(folder, STALE_TEMP_SECONDS)]
+    if removed:
+        log.info("removed %d temp file(s) left by killed writes: %s", len(removed),
+                 ", ".join(p.name for p in removed))
 
 
 def _tensorboard(out: Path):

@@ -15,9 +15,9 @@ import numpy as np
 
 from fsth.animate import animate
 from fsth.data import samples
-from fsth.data.crop import crop_face, face_box
-from fsth.data.images import read_image, save_image
-from fsth.data.video import read_frames
+from fsth.io.crop import crop_face, face_box
+from fsth.io.images import read_image, save_image
+from fsth.io.video import read_frames
 from fsth.landmarks import create_detector, draw_landmarks
 from fsth.train.finetune import crop_shots, finetune, load_model
 

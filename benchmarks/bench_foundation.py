@@ -65,7 +65,7 @@ def bench_drawing(points, results):
 
 def bench_preprocess(results, quick):
     from fsth.data import samples
-    from fsth.data.clips import list_clips
+    from fsth.io.clips import list_clips
     from fsth.data.preprocess import Settings, preprocess
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,7 +95,7 @@ def main():
     import torch
 
     from fsth.data import samples
-    from fsth.data.video import read_frames
+    from fsth.io.video import read_frames
     from fsth.landmarks import create_detector
 
     frames = list(read_frames(samples.fetch("wolfgang"), range(0, 64 if not args.quick else 16, 2)))

@@ -8,7 +8,7 @@ import argparse
 
 import numpy as np
 
-from fsth.data.images import save_image
+from fsth.io.images import save_image
 from fsth.data.synthetic import random_identity, render_clip
 from fsth.data.synthetic.dataset import clip_seed
 from fsth.landmarks import overlay_landmarks

@@ -15,9 +15,8 @@ from fsth.errors import output_folder, run_command
 
 
 def cmd_study(args) -> int:
-    from fsth.data.clips import SkippedClips, list_clips, readable_clips
-    from fsth.train.checkpoint import load_checkpoint
-    from fsth.train.finetune import load_model
+    from fsth.person import load_model
+    from fsth.reenact import held_out_clips
 
     from .data import FaceSet
     from .study import FAKE_SETTINGS, StudySettings, make_faces, run_study
@@ -30,10 +29,8 @@ def cmd_study(args) -> int:
         faces = FaceSet.load(cache)
     else:
         model = load_model(args.checkpoint)
-        held = set(load_checkpoint(args.checkpoint).get("holdout") or [])
         need = max(s[2] for s in FAKE_SETTINGS) + args.targets
-        clips = [p for p, meta in readable_clips(list_clips(args.data), SkippedClips())
-                 if (not held or meta["identity"] in held) and meta["num_frames"] >= need][: args.max_clips or None]
+        clips = held_out_clips(args.data, model, min_frames=need, max_clips=args.max_clips)
         if len(clips) < 3:
             raise ValueError(f"need clips of at least 3 identities with {need} frames in {args.data}")
         started = time.perf_counter()
@@ -49,8 +46,8 @@ def cmd_study(args) -> int:
 def cmd_score(args) -> int:
     import numpy as np
 
-    from fsth.data.images import read_image
-    from fsth.data.video import is_video, read_frames
+    from fsth.io.images import read_image
+    from fsth.io.video import is_video, read_frames
 
     from . import models
     from .faces import face_crops

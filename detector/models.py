@@ -49,6 +49,7 @@ class FrequencyDetector:
     """Radial power spectrum -> standardisation -> logistic regression (scikit-learn)."""
 
     name = "frequency"
+    suffix = ".json"  # what save() writes
 
     def __init__(self, bins: int = 32, c: float = 1.0):
         from sklearn.linear_model import LogisticRegression
@@ -145,6 +146,8 @@ class TimmDetector:
     the validation split. ImageNet weights are used when a local file is given
     (``pretrained_file``); otherwise it trains from scratch (this machine has no hub)."""
 
+    suffix = ".pt"
+
     def __init__(self, name: str = "resnet18", pretrained_file: str | None = None, image_size: int = 64,
                  device: str = "cpu"):
         import timm
@@ -221,20 +224,39 @@ class TimmDetector:
         return det
 
 
-def create(name: str, **kwargs):
-    """A detector by name: "frequency", or a timm model name."""
-    if name == "frequency":
-        return FrequencyDetector(**kwargs)
-    import timm
+REGISTRY: dict[str, type] = {}  # detectors by name; any other name is tried as a timm backbone
 
-    if not timm.list_models(name):
-        raise ValueError(f"unknown detector {name!r}: 'frequency' or a timm model name (timm.list_models())")
-    return TimmDetector(name, **kwargs)
+
+def register(cls: type) -> type:
+    """Make a detector class available by its ``name`` to create(), the study and scoring."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+register(FrequencyDetector)
+
+
+def create(name: str, **kwargs):
+    """A detector by name: a registered one ("frequency") or a timm backbone ("resnet18").
+    Keyword arguments the detector doesn't take are left out (timm's habit), so callers can
+    pass one set of options (``image_size``, ...) to every detector."""
+    import inspect
+
+    cls = REGISTRY.get(name)
+    if cls is None:
+        import timm
+
+        if not timm.list_models(name):
+            raise ValueError(f"unknown detector {name!r}: {', '.join(sorted(REGISTRY))} or a timm model name "
+                             "(timm.list_models())")
+        cls, kwargs = TimmDetector, {"name": name, **kwargs}
+    accepted = inspect.signature(cls).parameters
+    return cls(**{k: v for k, v in kwargs.items() if k in accepted})
 
 
 def load(path: str | os.PathLike):
     """Load a saved detector (JSON for the frequency baseline, a weights-only torch file for timm)."""
-    from fsth.train.checkpoint import safe_torch_load
+    from fsth.io.checkpoint import safe_torch_load
 
     path = Path(path)
     if path.suffix == ".json":

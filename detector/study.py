@@ -49,13 +49,11 @@ class StudySettings:
 
 
 def make_faces(model, clips: list[Path], settings: StudySettings, progress: bool = True) -> FaceSet:
-    """Real frames and fakes for every setting, from held-out clips (all the same size);
-    a corrupt clip is left out with one warning."""
-    from fsth.data.clips import SkippedClips
-    from fsth.evaluate import split_frames
-    from fsth.landmarks.adapt import adapt_landmarks
-    from fsth.train.episodes import resize_frames
-    from fsth.train.finetune import finetune
+    """Real frames and fakes for every setting, from held-out clips (all the same size),
+    made by fsth.reenact like ``fsth evaluate``'s; a corrupt clip is left out with one warning."""
+    from fsth.io.clips import SkippedClips
+    from fsth.io.tensors import resize_frames
+    from fsth.reenact import FakeRecipe, make_fake
 
     size = model.config.image_size
     chosen = [s for s in FAKE_SETTINGS if s[0] in settings.fakes]
@@ -72,23 +70,17 @@ def make_faces(model, clips: list[Path], settings: StudySettings, progress: bool
     skipped = SkippedClips()
     loaded = [c for c in map(skipped.load, clips) if c is not None]
     clips = [c for c in clips if str(c) not in skipped.reasons]
+    need = max(s[2] for s in chosen) + settings.targets
     for i, clip in enumerate(tqdm(loaded, desc="fakes", disable=not progress)):
         identity, video = clip.meta["identity"], f"{clip.meta['identity']}/{clip.meta.get('video', i)}"
-        frames, landmarks = resize_frames(clip.frames, clip.landmarks, size)
-        need = max(s[2] for s in chosen) + settings.targets
-        if len(frames) < need:
-            raise ValueError(f"{clips[i]}: {len(frames)} frames; the study needs {need}")
-        target, _ = split_frames(len(frames), settings.targets, 0, settings.seed)
-        add(frames, 0, identity, video + "/real", "real")  # every real frame: reals are scarcer than fakes
+        if len(clip.frames) < need:
+            raise ValueError(f"{clips[i]}: {len(clip.frames)} frames; the study needs {need}")
+        add(resize_frames(clip.frames, clip.landmarks, size)[0], 0, identity, video + "/real", "real")
         driver = loaded[(i + 1) % len(loaded)]
-        drive_frames, drive_lms = resize_frames(driver.frames, driver.landmarks, size)
-        for name, variant, k, fraction, adapt in chosen:
-            _, shots = split_frames(len(frames), settings.targets, k, settings.seed)
-            steps = int(round(fraction * settings.ft_steps))
-            person = finetune(model, frames[shots], landmarks[shots], steps=steps, seed=settings.seed, progress=False)
-            wanted = landmarks[target] if adapt is None else adapt_landmarks(
-                drive_lms[target], landmarks[shots[0]], mode=adapt, reference="best")
-            add(person.render(wanted), 1, identity, f"{video}/{name}", name)
+        for name, _, k, fraction, adapt in chosen:
+            recipe = FakeRecipe(name, k=k, steps=int(round(fraction * settings.ft_steps)), adapt=adapt)
+            fake = make_fake(model, clip, recipe, settings.targets, settings.seed, driver=driver)
+            add(fake.frames, 1, identity, f"{video}/{name}", name)
     return FaceSet(np.concatenate(parts["images"]), parts["labels"], parts["identities"], parts["videos"],
                    parts["settings"])
 
@@ -122,10 +114,9 @@ def run_study(faces: FaceSet, out: str | Path, settings: StudySettings = StudySe
                "identities": {k: int(len(np.unique(v.identities))) for k, v in splits.items()}, "detectors": {}}
     curves = {}
     for name in settings.detectors:
-        det = models.create(name, image_size=faces.images.shape[1]) if name != "frequency" else models.create(name)
-        det.fit(train_set, splits["val"], **({"epochs": settings.epochs, "progress": progress}
-                                             if name != "frequency" else {}))
-        det.save(out / (f"{name}.json" if name == "frequency" else f"{name}.pt"))
+        det = models.create(name, image_size=faces.images.shape[1])
+        det.fit(train_set, splits["val"], epochs=settings.epochs, progress=progress)
+        det.save(out / f"{name}{det.suffix}")
         scores = det.predict_proba(test.images)
         overall = summarize(test.labels, scores, groups=test.identities)
         vids, vscores = video_scores(scores, test.videos)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.crop import crop_face, face_box, smooth_boxes
-from .data.video import probe, read_frames, write_video
+from .io.crop import crop_face, face_box, smooth_boxes
+from .io.video import probe, read_frames, write_video
 from .landmarks.adapt import adapt_landmarks
 from .landmarks.draw import draw_landmarks
 

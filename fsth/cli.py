@@ -20,8 +20,8 @@ log = logging.getLogger("fsth")
 def cmd_landmarks(args) -> int:
     import numpy as np
 
-    from .data.images import read_image, save_image
-    from .data.video import is_video, read_frames, write_video
+    from .io.images import read_image, save_image
+    from .io.video import is_video, read_frames, write_video
     from .io import atomic_write
     from .landmarks import create_detector, overlay_landmarks
 
@@ -97,8 +97,8 @@ def cmd_samples(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from .data.clips import SkippedClips, list_clips, readable_clips
-    from .data.images import save_image
+    from .io.clips import SkippedClips, list_clips, readable_clips
+    from .io.images import save_image
     from .viz import contact_sheet
 
     if args.out:
@@ -143,34 +143,43 @@ def cmd_train(args) -> int:
 
 
 def _person_from_args(args, detector_backend="auto"):
-    """A Person from --person, or from --checkpoint with --shots/--clip (fine-tuned --steps)."""
-    import numpy as np
-
-    from .data.clips import load_clip
-    from .data.images import read_image
+    """A Person from --person, or a model (--checkpoint, else the shipped one) fine-tuned
+    --steps on --shots or --clip; with ``--method warp``, the landmark-warp baseline."""
+    from .io.images import read_image
     from .landmarks import create_detector
-    from .train.finetune import crop_shots, finetune, load_model, load_person
+    from .person import crop_shots, load_model, load_person
+    from .reenact import clip_shots
+    from .train.finetune import finetune
 
     if getattr(args, "person", None):
         return load_person(args.person)
-    if not args.checkpoint:
-        raise UsageError("give --person, or --checkpoint with --shots or --clip")
-    model = load_model(args.checkpoint)
-    size = model.config.image_size
+    warp = getattr(args, "method", "model") == "warp"
+    model = None if warp else load_model(args.checkpoint or _shipped_model())
+    size = args.size if warp else model.config.image_size
     if args.clip:
-        clip = load_clip(args.clip)
-        pick = np.linspace(0, len(clip.frames) - 1, min(args.k, len(clip.frames))).round().astype(int)
-        shots, landmarks = clip.frames[pick], clip.landmarks[pick]
+        shots, landmarks = clip_shots(args.clip, args.k, size)
     elif args.shots:
         detector = create_detector(detector_backend)
         shots, landmarks = crop_shots([read_image(p) for p in args.shots], size, detector, names=args.shots)
     else:
-        raise UsageError("give --shots IMAGE [IMAGE ...] or --clip CLIP with --checkpoint")
+        raise UsageError("give --shots IMAGE [IMAGE ...] or --clip CLIP (or --person PERSON.pt)")
+    if warp:
+        from .warp import WarpedPortrait
+
+        return WarpedPortrait(shots, landmarks)
     return finetune(model, shots, landmarks, steps=args.steps, seed=args.seed, amp=args.amp)
 
 
+def _shipped_model() -> Path:
+    from .demo import pretrained_path
+
+    path = pretrained_path("talking_heads_tiny.pt")
+    log.info("no --checkpoint: using the shipped model %s", path)
+    return path
+
+
 def cmd_finetune(args) -> int:
-    from .train.finetune import save_person
+    from .person import save_person
 
     output_file(args.out)
     person = _person_from_args(args, args.backend)
@@ -200,22 +209,18 @@ def cmd_animate(args) -> int:
 def cmd_evaluate(args) -> int:
     import torch
 
-    from .data.clips import SkippedClips, list_clips, readable_clips
     from .evaluate import EvalSettings, Scorer, cross_identity, save_report, self_reenactment
+    from .io.clips import SkippedClips
     from .nn import create
-    from .train.checkpoint import load_checkpoint
-    from .train.finetune import load_model
+    from .person import load_model
+    from .reenact import held_out_clips
 
     output_folder(args.out, "--out")
     model = load_model(args.checkpoint, use_ema=not args.raw_weights)
-    state = load_checkpoint(args.checkpoint)
     skipped = SkippedClips()
-    found = readable_clips(list_clips(args.data), skipped)
-    held = set(state.get("holdout") or [])
-    if held and not args.all_identities:
-        found = [(p, meta) for p, meta in found if meta["identity"] in held]
     needed = max(args.k) + args.targets
-    clips = [p for p, meta in found if meta["num_frames"] >= needed][: args.max_clips or None]
+    clips = held_out_clips(args.data, None if args.all_identities else model, min_frames=needed,
+                           max_clips=args.max_clips, skipped=skipped)
     if not clips:
         raise ValueError(f"no clip in {args.data} has the {needed} frames that K = {max(args.k)} needs")
     settings = EvalSettings(ks=tuple(args.k), ft_steps=args.ft_steps, targets=args.targets, seed=args.seed,
@@ -232,7 +237,8 @@ def cmd_evaluate(args) -> int:
     clips = [c for c in clips if str(c) not in skipped.reasons]
     title = f"{Path(args.checkpoint).name} on {len(clips)} held-out clip(s) of {args.data}"
     table = save_report(args.out, rows, cross, title,
-                        {"checkpoint": str(args.checkpoint), "step": state.get("step"), "clips": [str(c) for c in clips],
+                        {"checkpoint": str(args.checkpoint), "step": model.checkpoint_info["step"],
+                         "clips": [str(c) for c in clips],
                          "corrupt_clips": skipped.reasons})
     print(table.read_text())
     if skipped:
@@ -335,11 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     def person_args(p, need_out=True):
-        p.add_argument("--checkpoint", help="training checkpoint (meta-learned model)")
+        p.add_argument("--checkpoint", help="training checkpoint (meta-learned model; default: the shipped one)")
         p.add_argument("--shots", nargs="+", help="portrait image(s) of the new person")
         p.add_argument("--clip", help="a preprocessed clip to take the shots from")
         p.add_argument("--k", type=int, default=8, help="shots taken from --clip")
-        p.add_argument("--steps", type=int, default=100, help="fine-tuning steps (0: feed-forward)")
+        p.add_argument("--steps", type=int, default=100, help="fine-tuning steps (0: the meta-learned model as it is)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--backend", default="auto", choices=["auto", "dlib", "fan"])
         p.add_argument("--amp", default="auto", choices=AMP_CHOICES, help=amp_help)
@@ -351,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("animate", help="drive a portrait with a video's facial landmarks (marked synthetic)")
     p.add_argument("--person", help="person file from fsth finetune")
+    p.add_argument("--method", default="model", choices=["model", "warp"],
+                   help="model: the (fine-tuned) generator; warp: the portrait's own pixels moved to the "
+                        "landmarks (a baseline, no learning)")
+    p.add_argument("--size", type=int, default=256, help="crop size of --method warp")
     person_args(p)
     p.add_argument("--driving", required=True, help="driving video (or folder of frames)")
     p.add_argument("--out", required=True, help="output .mp4")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.images import save_image
+from .io.images import save_image
 
 log = logging.getLogger(__name__)
 PRETRAINED = Path(__file__).parent / "pretrained"
@@ -36,10 +36,11 @@ def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving:
 
     from .animate import animate
     from .data import samples
-    from .data.images import read_image
-    from .data.video import probe
+    from .io.images import read_image
+    from .io.video import probe
     from .landmarks import create_detector
-    from .train.finetune import crop_shots, finetune, load_model
+    from .person import crop_shots, load_model
+    from .train.finetune import finetune
 
     started = time.perf_counter()
     out = Path(out)

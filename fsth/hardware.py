@@ -11,6 +11,7 @@ not the cores the machine has.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -100,6 +101,14 @@ def choose(device: torch.device | str, amp: str = "auto", channels_last: bool | 
     return Precision(picked, layout, reason)
 
 
+def autocast(device: torch.device | str, amp: str):
+    """Autocast to ``amp`` ("none": fp32, no autocast). Resolve "auto" with :func:`choose` first."""
+    if amp == "none":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    return torch.autocast(torch.device(device).type, dtype=dtype)
+
+
 _logged: set[str] = set()
 
 
@@ -112,7 +121,7 @@ def log_choice(precision: Precision) -> None:
 
 def measured_cpu_bf16_speedup(cache: Path | None = None) -> float:
     """fp32 time / bf16 time of a 3x3 convolution (~0.3 s to measure), cached per machine."""
-    from .data.samples import cache_dir
+    from .io.cache import cache_dir
 
     cache = cache or cache_dir() / "precision.json"
     key = f"{platform.machine()}|{platform.processor() or _cpu_model()}|torch {torch.__version__}|" \

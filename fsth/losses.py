@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .train.checkpoint import safe_torch_load
+from .io.checkpoint import safe_torch_load
 
 log = logging.getLogger(__name__)
 
@@ -160,3 +160,39 @@ class ContentLoss(nn.Module):
             losses[name] = self.weights[name] * sum(F.l1_loss(f.float(), r.float())
                                                     for f, r in zip(fake_feats, real_feats))
         return losses
+
+
+# ----------------------------------------------------------------------------------------
+# The GAN update's loss terms, written once: meta-learning (train/step.py) and few-shot
+# fine-tuning (train/finetune.py) both call these and sum the dict (first-order-model's way).
+# ----------------------------------------------------------------------------------------
+
+def generator_terms(D: nn.Module, fake: torch.Tensor, target: torch.Tensor, target_landmarks: torch.Tensor,
+                    weights: LossWeights, video: torch.Tensor | None = None, content: nn.Module | None = None,
+                    w_rows: torch.Tensor | None = None, e_hat: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Weighted loss terms of the generator side, with D frozen by the caller.
+
+    video: D's rows for the batch (meta-learning) or None (a personalised D′);
+    w_rows, e_hat: for L_MCH (meta-learning only; give both or neither)."""
+    fake_score, fake_features = D(fake, target_landmarks, video)
+    with torch.no_grad():
+        _, real_features = D.features(target, target_landmarks)
+    losses = {}
+    if weights.pixel:
+        losses["pixel"] = weights.pixel * F.l1_loss(fake.float(), target.float())
+    if content is not None:
+        losses.update(content(fake, target))
+    losses["adversarial"] = weights.adversarial * adversarial_g_loss(fake_score.float())
+    losses["feature_matching"] = weights.feature_matching * feature_matching_loss(fake_features, real_features)
+    if weights.embedding_match and w_rows is not None:
+        losses["embedding_match"] = weights.embedding_match * embedding_match_loss(w_rows.detach(), e_hat)
+    return losses
+
+
+def discriminator_terms(D: nn.Module, target: torch.Tensor, fake: torch.Tensor, target_landmarks: torch.Tensor,
+                        video: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The discriminator's hinge loss on reals and (detached) fakes, scores in float32."""
+    scores, _ = D(torch.cat([target, fake.detach()]), target_landmarks.repeat(2, 1, 1, 1),
+                  None if video is None else video.repeat(2))
+    real_score, fake_score = scores.float().chunk(2)
+    return {"d_hinge": hinge_d_loss(real_score, fake_score)}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .data.clips import ClipError, SkippedClips, load_clip, read_meta
+from .io.clips import ClipError, SkippedClips, load_clip, read_meta
 from .landmarks.draw import draw_landmarks, overlay_landmarks
 
 

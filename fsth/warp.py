@@ -79,3 +79,22 @@ def sampling_grids(source_points: np.ndarray, target_points: np.ndarray, size: i
     targets = np.asarray(target_points, np.float64).reshape(-1, 68, 2)
     positions = np.stack([np.stack([source_positions(s, t, size) for s in sources]) for t in targets])
     return torch.from_numpy((2 * positions + 1) / size - 1).float()
+
+
+class WarpedPortrait:
+    """The landmark-warp baseline with the interface of ``fsth.person.Person`` (``render``,
+    ``landmarks``, ``shots``, ``size``), so ``fsth animate --method warp`` needs no model.
+
+    shots: uint8 (K, S, S, 3) crops; landmarks: (K, 68, 2). The first shot is warped."""
+
+    def __init__(self, shots: np.ndarray, landmarks: np.ndarray):
+        self.shots, self.landmarks = np.asarray(shots), np.asarray(landmarks, np.float32)
+        self.steps = 0
+
+    @property
+    def size(self) -> int:
+        return self.shots.shape[1]
+
+    def render(self, landmarks: np.ndarray, batch: int = 32) -> np.ndarray:
+        return np.concatenate([warp_portrait(self.shots[0], self.landmarks[0], landmarks[i:i + batch])
+                               for i in range(0, len(landmarks), batch)])

@@ -34,7 +34,7 @@ def noise_frames():
 @pytest.fixture(scope="session")
 def clip_folder(tmp_path_factory):
     """Six tiny clips of three identities: coloured squares with jittered landmarks."""
-    from fsth.data.clips import save_clip
+    from fsth.io.clips import save_clip
 
     root = tmp_path_factory.mktemp("clips")
     rng = np.random.default_rng(0)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fsth.data.clips import list_clips, load_clip, read_meta, save_clip
-from fsth.data.crop import crop_face, face_box, smooth_boxes
+from fsth.io.clips import list_clips, load_clip, read_meta, save_clip
+from fsth.io.crop import crop_face, face_box, smooth_boxes
 
 
 def test_face_box_is_square_and_contains_the_landmarks():

@@ -85,7 +85,7 @@ def test_fakes_from_a_model_and_scoring_media(clip_folder, tmp_path, samples, ca
 
     from detector.__main__ import main as detector_main
     from detector.study import StudySettings, make_faces
-    from fsth.data.clips import list_clips
+    from fsth.io.clips import list_clips
     from fsth.nn import create
     from tests.helpers import SMALL_MODEL
 

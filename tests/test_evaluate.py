@@ -28,14 +28,16 @@ def test_evaluate_command_writes_the_table(clip_folder, tmp_path, capsys):
                  "--out", str(out), "--k", "1", "3", "--ft-steps", "2", "--targets", "4", "--untrained"]) == 0
     results = json.loads((out / "results.json").read_text())
     rows = results["self_reenactment"]
-    assert {(r["method"], r["k"]) for r in rows} == {(m, k) for m in ("ff", "ft", "mean frame", "untrained ff")
+    assert {(r["method"], r["k"]) for r in rows} == {(m, k) for m in ("ff", "ft", "mean frame", "warp", "untrained ff")
                                                      for k in (1, 3)}
+    assert all(0 <= r["verified"] <= 1 for r in rows)  # share of frames dlib calls the same person
     held = (run / "holdout.txt").read_text().split()
     assert len(results["clips"]) == 4 and all(any(f"/{h}/" in c for h in held) for c in results["clips"])
     assert all(0 <= r["l1"] <= 1 and -1 <= r["ssim"] <= 1 for r in rows)
     assert {r["adapt"] for r in results["cross_identity"]} == {"none", "relative"}
     table = (out / "table.md").read_text()
-    assert "| fine-tuned | 3 |" in table and "SSIM ↑" in table and (out / "metrics_vs_k.png").exists()
+    assert "| fine-tuned | 3 |" in table and "| landmark warp | 1 |" in table and "VERIFIED ↑" in table
+    assert "SSIM ↑" in table and (out / "metrics_vs_k.png").exists()
 
 
 def test_markdown_table_layout():

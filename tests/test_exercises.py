@@ -164,7 +164,7 @@ def test_handing_in_fsths_own_implementation_is_noticed(capsys):
     from detector.metrics import eer
     from fsth.losses import embedding_match_loss, feature_matching_loss, hinge_d_loss
     from fsth.nn import AdaIN, ResBlockDown
-    from fsth.train.episodes import to_tensor
+    from fsth.io.tensors import to_tensor
     from fsth.warp import source_positions
 
     handed_in = [(exercises.check_adain, AdaIN), (exercises.check_adain, AdaIN(4)),

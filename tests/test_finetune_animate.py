@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from fsth.data.video import read_metadata, probe, write_video
+from fsth.io.video import read_metadata, probe, write_video
 from fsth.losses import LossWeights
 from fsth.nn import create
 from fsth.train.finetune import finetune, load_person, personalize, save_person
-from fsth.train.episodes import to_tensor, to_uint8
+from fsth.io.tensors import to_tensor, to_uint8
 from fsth.landmarks.draw import draw_landmarks
 from tests.helpers import SMALL_MODEL
 
@@ -59,7 +59,7 @@ def test_person_file_round_trip(model, shots, tmp_path):
 
 def test_animate_writes_a_marked_side_by_side_video(model, shots, samples, dlib_detector, tmp_path):
     from fsth.animate import animate
-    from fsth.data.video import read_frames
+    from fsth.io.video import read_frames
 
     frames, landmarks = shots
     person = finetune(model, frames, landmarks, steps=0, progress=False)
@@ -77,7 +77,7 @@ def test_animate_writes_a_marked_side_by_side_video(model, shots, samples, dlib_
 
 
 def test_exported_model_is_small_and_equivalent(tmp_path):
-    from fsth.train.checkpoint import save_checkpoint
+    from fsth.io.checkpoint import save_checkpoint
     from fsth.train.finetune import export_model, load_model
 
     torch.manual_seed(3)

@@ -22,12 +22,12 @@ from PIL import Image
 
 from fsth.cli import main
 from fsth.data import preprocess as preprocess_module
-from fsth.data.clips import list_clips, read_meta, save_clip
-from fsth.data.images import read_image, save_image, to_rgb
+from fsth.io.clips import list_clips, read_meta, save_clip
+from fsth.io.images import read_image, save_image, to_rgb
 from fsth.data.preprocess import FAILURE_LOG, Settings, preprocess, sample_indices
-from fsth.data.video import VideoReadError, frames_at, probe, read_frames, read_video, write_video
+from fsth.io.video import VideoReadError, frames_at, probe, read_frames, read_video, write_video
 from fsth.io import atomic_path, stale_temps, sweep_stale_temps
-from fsth.train.checkpoint import save_checkpoint
+from fsth.io.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(size=64, backend="dlib")

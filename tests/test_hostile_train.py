@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from fsth.cli import main
-from fsth.data.clips import ClipError, load_clip, read_meta, save_clip
-from fsth.train.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from fsth.io.clips import ClipError, load_clip, read_meta, save_clip
+from fsth.io.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
 from fsth.train.config import ConfigError, TrainConfig
 from fsth.train.episodes import EpisodeDataset
 from fsth.train.meta import train
@@ -165,7 +165,7 @@ class _StubScorer:
 
 
 def test_evaluation_skips_corrupt_clips(hostile_data):
-    from fsth.data.clips import SkippedClips
+    from fsth.io.clips import SkippedClips
     from fsth.evaluate import EvalSettings, cross_identity, self_reenactment
     from fsth.nn import create
 
@@ -175,7 +175,7 @@ def test_evaluation_skips_corrupt_clips(hostile_data):
     skipped = SkippedClips()
     settings = EvalSettings(ks=(1,), targets=2)
     rows = self_reenactment(model, clips, settings, _StubScorer(), variants=("ff",), progress=False, skipped=skipped)
-    assert {r["method"] for r in rows} == {"ff", "mean frame"} and len(skipped) == 2
+    assert {r["method"] for r in rows} == {"ff", "mean frame", "warp"} and len(skipped) == 2
     cross = cross_identity(model, clips, settings, _StubScorer(), k=1, progress=False, skipped=skipped)
     assert len(cross) == 2 and len(skipped) == 2
 
@@ -447,7 +447,7 @@ def test_visible_label_sits_in_the_corner():
 
 def test_animate_watermark_marks_every_written_frame(tmp_path):
     from fsth.animate import animate
-    from fsth.data.video import read_frames, write_video
+    from fsth.io.video import read_frames, write_video
     from fsth.nn import create
     from fsth.provenance import is_marked
     from fsth.train.finetune import finetune
@@ -470,7 +470,7 @@ def test_animate_watermark_marks_every_written_frame(tmp_path):
 
 
 def test_written_mp4s_keep_the_encoder_tag(tmp_path):
-    from fsth.data.video import read_metadata, write_video
+    from fsth.io.video import read_metadata, write_video
 
     path = write_video(tmp_path / "x.mp4", [np.zeros((32, 32, 3), np.uint8)] * 2, synthetic=True)
     tags = read_metadata(path)

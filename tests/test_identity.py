@@ -5,7 +5,7 @@ import torch
 
 dlib = pytest.importorskip("dlib")
 
-from fsth.data.images import read_image  # noqa: E402
+from fsth.io.images import read_image  # noqa: E402
 from fsth.identity import (DlibFormatError, IdentityEncoder, distance, identity_loss, read_layers,  # noqa: E402
                            verified)
 from fsth.landmarks.detect import dlib_model_path  # noqa: E402

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fsth.cli import main
-from fsth.data.images import read_image
+from fsth.io.images import read_image
 from fsth.landmarks import NoFaceError, create_detector
 from fsth.landmarks.detect import FAN_WEIGHTS_FILE
 
@@ -91,7 +91,7 @@ def test_cli_image_and_video(samples, tmp_path, capsys):
     assert np.load(tmp_path / "p.npy").shape == (68, 2)
     assert read_image(tmp_path / "o.png").shape == read_image(image).shape
 
-    from fsth.data.video import read_video, write_video
+    from fsth.io.video import read_video, write_video
 
     frames = read_video(samples.fetch("single_face"))[:4]
     clip = write_video(tmp_path / "short.mp4", frames)
@@ -102,7 +102,7 @@ def test_cli_image_and_video(samples, tmp_path, capsys):
     assert (tmp_path / "o.mp4").stat().st_size > 0
 
     blank = tmp_path / "blank.png"
-    from fsth.data.images import save_image
+    from fsth.io.images import save_image
 
     save_image(blank, np.zeros((50, 50, 3), np.uint8))
     assert main(["landmarks", str(blank), "--backend", "dlib"]) == 1

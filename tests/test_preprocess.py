@@ -3,10 +3,10 @@ import pytest
 from PIL import Image
 
 from fsth.cli import main
-from fsth.data.clips import list_clips, load_clip
-from fsth.data.images import read_image, save_image
+from fsth.io.clips import list_clips, load_clip
+from fsth.io.images import read_image, save_image
 from fsth.data.preprocess import FAILURE_LOG, Settings, discover, preprocess, sample_indices
-from fsth.data.video import read_frames, write_video
+from fsth.io.video import read_frames, write_video
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_no_input_succeeds_exits_nonzero(tmp_path):
 
 
 def test_a_crash_while_writing_leaves_no_clip(samples, tmp_path, monkeypatch):
-    import fsth.data.clips as clips_module
+    import fsth.io.clips as clips_module
 
     src = tmp_path / "src"
     src.mkdir()

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fsth.data.clips import save_clip
-from fsth.train.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from fsth.io.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
 from fsth.train.config import TrainConfig
 from fsth.train.episodes import EpisodeDataset, EpisodeSampler
 from fsth.train.meta import train

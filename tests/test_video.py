@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fsth.data.images import is_marked_synthetic, read_image, save_image, to_rgb
-from fsth.data.video import VideoReadError, probe, read_frames, read_metadata, read_video, write_video
+from fsth.io.images import is_marked_synthetic, read_image, save_image, to_rgb
+from fsth.io.video import VideoReadError, probe, read_frames, read_metadata, read_video, write_video
 
 
 def test_mp4_round_trip_with_synthetic_mark(tmp_path):

@@ -71,3 +71,27 @@ def test_chosen_in_the_model_config():
     assert frames.shape == (4, 3, size, size)
     with pytest.raises(ValueError, match="generator must be one of"):
         get_config(SMALL_MODEL, generator="gan")
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_warping_person_fine_tunes_renders_and_round_trips(k, tmp_path):
+    from fsth.nn import create
+    from fsth.person import load_person, save_person
+    from fsth.train.finetune import finetune, warp_sources
+
+    torch.manual_seed(0)
+    model = create(SMALL_MODEL, generator="warp", num_videos=2).eval()
+    rng = np.random.default_rng(k)
+    shots = rng.integers(0, 255, (k, 32, 32, 3), dtype=np.uint8)
+    points = np.stack([face_points(32) + rng.normal(0, 0.5, (68, 2)) for _ in range(k)]).astype(np.float32)
+    sources, source_points = warp_sources(shots, points)
+    assert sources.shape[:2] == (k, k - 1 if k > 1 else 4) and source_points.shape[:2] == sources.shape[:2]
+    if k > 1:  # every shot is rebuilt from the others, never from itself
+        assert all(not any(np.array_equal(s, shots[i]) for s in sources[i]) for i in range(k))
+    person = finetune(model, shots, points, steps=2, batch_size=2, progress=False, amp="none")
+    assert person.warps and person.generator.psi.shape[0] == 1
+    targets = points[:1] + rng.normal(0, 1, (5, 68, 2)).astype(np.float32)
+    frames = person.render(targets, amp="none")
+    assert frames.shape == (5, 32, 32, 3) and frames.dtype == np.uint8
+    again = load_person(save_person(tmp_path / "p.pt", person))
+    assert again.warps and np.array_equal(again.render(targets, amp="none"), frames)

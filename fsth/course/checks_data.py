@@ -12,7 +12,7 @@ from .compare import (_call, _describe, _matches,
 
 def check_to_tensor(fn: Callable) -> bool:
     """``fn(images)``: uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1] (fsth.train.episodes.to_tensor)."""
-    from ..train.episodes import to_tensor
+    from ..io.tensors import to_tensor
 
     _require_callable("to_tensor", fn)
     rng = np.random.default_rng(0)

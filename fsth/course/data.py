@@ -60,8 +60,8 @@ def course_model(preset: str = "tiny", fast: bool = True, device: str = "cpu", c
     Returns (model, info): info holds ``checkpoint``, ``data`` and the ``holdout`` identities
     (people the model never saw).
     """
-    from ..train.checkpoint import latest_checkpoint, load_checkpoint
-    from ..train.finetune import load_model
+    from ..io.checkpoint import latest_checkpoint, load_checkpoint
+    from ..person import load_model
     from ..train.meta import train
 
     if checkpoint is None:

@@ -10,7 +10,7 @@ import torch
 def as_image(x) -> np.ndarray:
     """uint8 (H, W, 3) from a uint8 array or a tensor (3, H, W) in [-1, 1] (fsth's convention)."""
     if isinstance(x, torch.Tensor):
-        from ..train.episodes import to_uint8
+        from ..io.tensors import to_uint8
 
         return to_uint8(x)
     return np.asarray(x)

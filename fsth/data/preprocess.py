@@ -6,7 +6,7 @@ Source layouts (detected per file):
   clip.mp4            identity ``clip``
   id/*.jpg            a folder of images is one clip of identity ``id`` (its photos)
   portrait.jpg        one single-frame clip of identity ``portrait``
-The output mirrors the source tree: ``OUT/<relative path>.npz`` (see ``fsth.data.clips``).
+The output mirrors the source tree: ``OUT/<relative path>.npz`` (see ``fsth.io.clips``).
 Sources that would share an output name (``x.jpg`` and ``x.png``; ``person.mp4`` and a
 folder ``person/``) keep their extension in it instead (``x.jpg.npz``, ``person.mp4.npz``),
 so no clip overwrites another; a clip an earlier run wrote under the shared name stays with
@@ -16,7 +16,7 @@ the source it came from. Re-running skips finished clips; failures are listed in
 Memory stays bounded whatever the input: frames are read twice, once to find the faces and
 once to crop them, so only one frame is held at a time (plus the detector's batch); a clip
 holds at most :data:`CLIP_BYTES` of crops; videos seek to the sampled frames and refuse
-frames over the decoder's pixel budget (``fsth.data.decode``).
+frames over the decoder's pixel budget (``fsth.io.decode``).
 """
 from __future__ import annotations
 
@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .clips import read_meta, save_clip
-from .crop import crop_face, face_box, smooth_boxes
-from .images import IMAGE_EXTENSIONS, list_images, read_image
-from .video import VIDEO_EXTENSIONS, frames_at, probe
+from ..io.clips import read_meta, save_clip
+from ..io.crop import crop_face, face_box, smooth_boxes
+from ..io.images import IMAGE_EXTENSIONS, list_images, read_image
+from ..io.video import VIDEO_EXTENSIONS, frames_at, probe
 
 log = logging.getLogger(__name__)
 FAILURE_LOG = "failures.tsv"

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_write
+from ..io.cache import cache_dir
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,6 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
 
 class ChecksumError(RuntimeError):
     """A fetched file does not match its recorded SHA-256."""
-
-
-def cache_dir() -> Path:
-    """``$FSTH_CACHE``, else ``$XDG_CACHE_HOME/fsth``, else ``~/.cache/fsth``."""
-    if os.environ.get("FSTH_CACHE"):
-        return Path(os.environ["FSTH_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "fsth"
 
 
 def sha256(path: str | os.PathLike) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from ..data.images import to_rgb
+from ..io.images import to_rgb
 
 log = logging.getLogger(__name__)
 

@@ -60,10 +60,6 @@ class WarpGenerator(nn.Module):
     def psi(self):
         return self.synth.psi
 
-    @psi.setter
-    def psi(self, value):
-        self.synth.psi = value
-
     def personalize(self, e_hat: torch.Tensor) -> None:
         self.synth.personalize(e_hat)
 

@@ -24,13 +24,13 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..data.clips import SkippedClips
-from ..data.images import save_image
+from ..io.clips import SkippedClips
+from ..io.images import save_image
 from ..hardware import configure_threads
 from ..io import atomic_write, sweep_stale_temps
 from ..losses import ContentLoss
 from ..nn import TalkingHeads, create, get_config
-from .checkpoint import CheckpointError, load_latest, prune_checkpoints, save_checkpoint, step_path
+from ..io.checkpoint import CheckpointError, load_latest, prune_checkpoints, save_checkpoint, step_path
 from .config import TrainConfig
 from .episodes import EpisodeDataset, EpisodeSampler, to_uint8
 from .step import MetaStep

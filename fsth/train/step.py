@@ -9,15 +9,13 @@ the D step) towards each other, as the joint formulation does.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..hardware import AMP_CHOICES, Precision, choose, log_choice
-from ..losses import (ContentLoss, LossWeights, adversarial_g_loss, embedding_match_loss,
-                      feature_matching_loss, hinge_d_loss)
+from ..hardware import autocast as autocast_context
+from ..losses import ContentLoss, LossWeights, discriminator_terms, embedding_match_loss, generator_terms
 from ..nn import TalkingHeads
 
 
@@ -43,14 +41,6 @@ class OptimConfig:
         chosen = choose(device, self.amp, self.channels_last)
         log_choice(chosen)
         return chosen
-
-
-def autocast_context(device: torch.device, amp: str):
-    """Autocast to ``amp`` ("none": fp32, no autocast). Resolve "auto" with fsth.hardware first."""
-    if amp == "none":
-        return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-    return torch.autocast(device.type, dtype=dtype)
 
 
 class MetaStep:
@@ -95,47 +85,24 @@ class MetaStep:
         shots, shot_landmarks = batch["shots"], batch["shot_landmarks"]
         b, k = shots.shape[:2]
         e_hat = self.E(shots.flatten(0, 1), shot_landmarks.flatten(0, 1)).view(b, k, -1).mean(dim=1)
-        fake = self.G(batch["target_landmarks"], e_hat)
-        fake_score, fake_feats = model.discriminator(fake, batch["target_landmarks"], batch["video"])
-        with torch.no_grad():
-            _, real_feats = model.discriminator.features(batch["target"], batch["target_landmarks"])
-        losses = {}
-        if w.pixel:
-            losses["pixel"] = w.pixel * F.l1_loss(fake.float(), batch["target"].float())
-        if self.content is not None:
-            losses.update(self.content(fake, batch["target"]))
-        losses["adversarial"] = w.adversarial * adversarial_g_loss(fake_score)
-        losses["feature_matching"] = w.feature_matching * feature_matching_loss(fake_feats, real_feats)
-        if w.embedding_match:
-            rows = model.discriminator.W(batch["video"]).detach()
-            losses["embedding_match"] = w.embedding_match * embedding_match_loss(rows, e_hat)
+        if model.warps:  # the warping generator samples the shots along the baseline grids
+            fake = self.G(batch["target_landmarks"], e_hat, shots, batch["grids"])
+        else:
+            fake = self.G(batch["target_landmarks"], e_hat)
+        rows = model.discriminator.W(batch["video"]) if w.embedding_match else None
+        losses = generator_terms(model.discriminator, fake, batch["target"], batch["target_landmarks"], w,
+                                 video=batch["video"], content=self.content, w_rows=rows, e_hat=e_hat)
         return losses, fake, e_hat
 
     def discriminator_losses(self, batch: dict, fake: torch.Tensor, e_hat: torch.Tensor) -> dict[str, torch.Tensor]:
-        D, both = self.model.discriminator, torch.cat([batch["target"], fake.detach()])
-        scores, _ = self.D(both, batch["target_landmarks"].repeat(2, 1, 1, 1), batch["video"].repeat(2))
-        real_score, fake_score = scores.chunk(2)
-        losses = {"d_hinge": hinge_d_loss(real_score, fake_score)}
+        losses = discriminator_terms(self.D, batch["target"], fake, batch["target_landmarks"], batch["video"])
         if self.weights.embedding_match:
             losses["d_embedding_match"] = self.weights.embedding_match * embedding_match_loss(
-                D.W(batch["video"]), e_hat.detach())
+                self.model.discriminator.W(batch["video"]), e_hat.detach())
         return losses
 
     def _update(self, losses, optimizers, params):
-        total = sum(losses.values())
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
-        if self.distributed:
-            sync_sparse_grads(params)
-        if self.optim.grad_clip:
-            for opt in optimizers:
-                self.scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None and not p.grad.is_sparse],
-                                           self.optim.grad_clip)
-        for opt in optimizers:
-            self.scaler.step(opt)
-        self.scaler.update()
+        apply_update(losses, optimizers, params, self.scaler, self.optim.grad_clip, self.distributed)
 
     def __call__(self, batch: dict) -> dict[str, float]:
         """One update of E+G and ``d_steps`` updates of D; returns every loss term."""
@@ -170,6 +137,25 @@ class MetaStep:
                 if name in slot and slot[name].shape[0] < rows:
                     extra = slot[name].new_zeros((rows - slot[name].shape[0],) + slot[name].shape[1:])
                     slot[name] = torch.cat([slot[name], extra])
+
+
+def apply_update(losses: dict[str, torch.Tensor], optimizers, params, scaler: torch.amp.GradScaler,
+                 grad_clip: float = 0.0, distributed: bool = False) -> None:
+    """One optimiser step on the sum of ``losses``: backward (scaled for fp16), sparse gradients
+    synced across ranks, optional clipping, step. Meta-learning and fine-tuning both use it."""
+    total = sum(losses.values())
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+    scaler.scale(total).backward()
+    if distributed:
+        sync_sparse_grads(params)
+    if grad_clip:
+        for opt in optimizers:
+            scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None and not p.grad.is_sparse], grad_clip)
+    for opt in optimizers:
+        scaler.step(opt)
+    scaler.update()
 
 
 def wrap(module: torch.nn.Module, distributed: bool, compile: bool, ignore=()) -> torch.nn.Module:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..crop import face_box
+from ...io.crop import face_box
 from ..preprocess import Settings
 
 CROP_MARGIN = Settings.margin  # frame heads like the crops of ``fsth preprocess`` with its defaults
@@ -36,7 +36,7 @@ def framing_camera(landmarks: np.ndarray, size: int, margin: float = CROP_MARGIN
     """The camera whose image is the crop ``fsth preprocess`` would cut around these landmarks.
 
     landmarks: (68, 3) camera-space points of the head at rest. The crop box is
-    :func:`fsth.data.crop.face_box` of their projection; ``zoom`` > 1 magnifies it and
+    :func:`fsth.io.crop.face_box` of their projection; ``zoom`` > 1 magnifies it and
     ``shift`` moves it by a fraction of its side (small jitter between clips, as real detectors give).
     """
     normalised = landmarks[:, :2] / landmarks[:, 2:]  # projection with focal 1, centre 0

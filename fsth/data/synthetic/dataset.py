@@ -1,6 +1,6 @@
 """Write SynthHeads clips in the on-disk format of ``fsth preprocess`` (and the ``fsth synth`` command).
 
-Layout: ``OUT/synth00042/clip01.npz``; each file is a clip of :mod:`fsth.data.clips` with the
+Layout: ``OUT/synth00042/clip01.npz``; each file is a clip of :mod:`fsth.io.clips` with the
 metadata keys preprocessing writes, plus ``synthetic: True``, the seeds, the identity's
 parameters and the per-frame pose. Identity ``i`` depends only on (seed, i) and clip ``c`` of it
 only on (seed, i, c), so a run can be resumed, extended or split across processes.
@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..clips import save_clip
+from ...io.clips import save_clip
 from .camera import CROP_MARGIN
 from .identity import random_identity
 from .motion import FPS

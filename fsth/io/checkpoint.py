@@ -30,7 +30,7 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     """Write ``state`` to ``path`` atomically: a crash mid-write leaves the old file intact."""
-    from ..io import atomic_write
+    from .atomic import atomic_write
 
     path = Path(path)
     with atomic_write(path) as f:

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from ..io import atomic_write
+from .atomic import atomic_write
 
 CLIP_SUFFIX = ".npz"
 FORMAT_VERSION = 1

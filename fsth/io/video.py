@@ -1,7 +1,7 @@
 """Video I/O with PyAV: stream frames as uint8 RGB, write H.264 mp4 or gif.
 
 Reading never holds a whole video in memory: :func:`read_frames` is a generator that seeks
-to the frames asked for and keeps every frame within a pixel budget (see ``fsth.data.decode``).
+to the frames asked for and keeps every frame within a pixel budget (see ``fsth.io.decode``).
 Writing is atomic and marks generated media as synthetic in the container's metadata when asked.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from ..io import atomic_path
+from .atomic import atomic_path
 from .decode import VideoReadError, decode, scan
 from .images import IMAGE_EXTENSIONS, MAX_PIXELS, SYNTHETIC_NOTE, list_images, read_image, to_rgb
 

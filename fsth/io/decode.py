@@ -8,7 +8,7 @@
   as with ``moov`` before ``mdat``) is refused, naming the file and both counts.
 * A budget per frame: frames over :data:`MAX_FRAME_PIXELS` are refused before anything is
   decoded (one 14000 x 14000 GIF frame alone is 784 MB); frames over ``max_pixels`` are
-  shrunk while they are converted to RGB, as :func:`~fsth.data.images.read_image` does.
+  shrunk while they are converted to RGB, as :func:`~fsth.io.images.read_image` does.
 """
 from __future__ import annotations
 

@@ -1,0 +1,163 @@
+"""Inference: a trained model from its file, and a personalised head that renders frames.
+
+    model = load_model("fsth/pretrained/talking_heads_tiny.pt")   # model.checkpoint_info["holdout"]
+    shots, points = crop_shots([photo], model.config.image_size, detector)
+    person = finetune(model, shots, points)       # fsth.train.finetune: ψ′ = P·ê, then a few steps
+    frames = person.render(target_points)         # uint8 (T, S, S, 3)
+
+Everything here is used by animation, evaluation, the demo, the detector study and the
+course before training is even taught; training (``fsth.train``) builds on it, not the
+other way round.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .io.crop import crop_face, face_box
+from .hardware import autocast, choose
+from .io.tensors import to_tensor, to_uint8
+from .landmarks.draw import draw_landmarks
+from .nn import Generator, ModelConfig, TalkingHeads, WarpGenerator, create
+from .io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+PERSON_FORMAT = "fsth-person-1"
+
+
+def build_generator(config: ModelConfig) -> Generator | WarpGenerator:
+    """The generator ``config`` asks for (``generator: synth | warp``)."""
+    return WarpGenerator(config) if config.generator == "warp" else Generator(config)
+
+
+@dataclass
+class Person:
+    """A personalised generator and what animating it needs.
+
+    shots: uint8 (K, S, S, 3) crops; landmarks: float32 (K, 68, 2) in crop pixels. A warping
+    generator samples these shots for every frame it renders.
+    """
+
+    generator: Generator | WarpGenerator
+    e_hat: torch.Tensor
+    shots: np.ndarray
+    landmarks: np.ndarray
+    steps: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.generator.config.image_size
+
+    @property
+    def warps(self) -> bool:
+        return isinstance(self.generator, WarpGenerator)
+
+    @torch.no_grad()
+    def render(self, landmarks: np.ndarray, batch: int = 16, amp: str = "auto") -> np.ndarray:
+        """Frames for landmarks (T, 68, 2) in crop pixels: uint8 (T, S, S, 3), in the precision
+        this hardware does fastest (``amp``, see fsth.hardware)."""
+        device = next(self.generator.parameters()).device
+        amp = choose(device, amp).amp  # auto: bf16 only where it is native
+        self.generator.eval()
+        shots = to_tensor(self.shots).to(device)[None] if self.warps else None
+        out = []
+        for start in range(0, len(landmarks), batch):
+            chunk = landmarks[start:start + batch]
+            drawn = to_tensor(draw_landmarks(chunk, self.size)).to(device)
+            with autocast(device, amp):
+                if self.warps:
+                    grids = warp_grids(self.landmarks, chunk, self.size).to(device)
+                    frames = self.generator(drawn, None, shots.expand(len(chunk), -1, -1, -1, -1), grids)
+                else:
+                    frames = self.generator(drawn)
+            out.append(to_uint8(frames))
+        return np.concatenate(out)
+
+
+def warp_grids(shot_points: np.ndarray, target_points: np.ndarray, size: int) -> torch.Tensor:
+    """The warping generator's baseline grids: (T, K, S, S, 2) (see fsth.warp.sampling_grids)."""
+    from .warp import sampling_grids
+
+    return sampling_grids(shot_points, target_points, size)
+
+
+def load_model(path: str | os.PathLike, device="cpu", use_ema: bool = True) -> TalkingHeads:
+    """Rebuild E, G and D from a training checkpoint (G's moving average if it has one).
+
+    The returned model carries ``checkpoint_info`` (path, step, hold-out identities, training
+    config), so nobody has to read the file a second time."""
+    state = load_checkpoint(path, map_location="cpu")
+    if "model" not in state:
+        raise CheckpointError(f"{path}: not a training checkpoint (a person file? use --person)")
+    model = create(ModelConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["model"])
+    if use_ema and "ema" in state:
+        ema = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
+        model.generator.load_state_dict(ema)
+        refresh_spectral_norm(model.generator)
+    model.checkpoint_info = {"path": str(path), "step": state.get("step"), "holdout": list(state.get("holdout") or []),
+                             "train_config": state.get("train_config", {}), "seconds": state.get("seconds", 0.0)}
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def refresh_spectral_norm(generator: Generator | WarpGenerator, iterations: int = 30) -> None:
+    """Re-estimate spectral norms after averaging weights: the averaged power-iteration
+    vectors (u, v) don't belong to the averaged weights. In training mode every forward
+    runs one power iteration per layer, so a few dummy forwards set them right."""
+    size, dim = generator.config.image_size, generator.config.embed_dim
+    landmarks, e_hat = torch.zeros(1, 3, size, size), torch.ones(1, dim)
+    extra = {}
+    if isinstance(generator, WarpGenerator):  # one still shot, sampled where it is
+        ramp = torch.linspace(-1 + 1 / size, 1 - 1 / size, size)
+        grid = torch.stack(torch.meshgrid(ramp, ramp, indexing="xy"), -1)
+        extra = {"shots": torch.zeros(1, 1, 3, size, size), "grids": grid[None, None]}
+    generator.train()
+    for _ in range(iterations):
+        generator(landmarks, e_hat, **extra)
+    generator.eval()
+
+
+def crop_shots(images: list[np.ndarray], size: int, detector, names=None, margin: float = 0.7):
+    """Detect, crop and resize portraits like ``fsth preprocess``: (K, S, S, 3), (K, 68, 2)."""
+    crops, points = [], []
+    for i, image in enumerate(images):
+        found = detector.detect(image, source=names[i] if names else f"shot {i}")
+        crop, moved, _ = crop_face(image, face_box(found, margin=margin), size, found)
+        crops.append(crop)
+        points.append(moved)
+    return np.stack(crops), np.stack(points)
+
+
+def save_person(path: str | os.PathLike, person: Person) -> Path:
+    """Write a person file (safe-loading, atomic): the personalised G, ê and the shots."""
+    return save_checkpoint(path, {
+        "kind": PERSON_FORMAT, "model_config": person.generator.config.to_dict(),
+        "generator": person.generator.state_dict(), "e_hat": person.e_hat.cpu(),
+        "shots": torch.from_numpy(person.shots), "landmarks": torch.from_numpy(person.landmarks),
+        "steps": person.steps, "synthetic_note": "fsth person model: renders synthetic media"})
+
+
+def load_person(path: str | os.PathLike, device="cpu") -> Person:
+    state = load_checkpoint(path)
+    if state.get("kind") != PERSON_FORMAT:
+        raise CheckpointError(f"{path}: not an fsth person file (a training checkpoint? use --checkpoint)")
+    generator = build_generator(ModelConfig.from_dict(state["model_config"]))
+    generator.personalize(torch.zeros(generator.config.embed_dim))  # makes room for ψ′; the file fills it
+    generator.load_state_dict(state["generator"])
+    return Person(generator.to(device).eval(), state["e_hat"].to(device), state["shots"].numpy(),
+                  state["landmarks"].numpy(), state["steps"])
+
+
+def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, half: bool = True) -> Path:
+    """A slim, shippable copy of a training checkpoint: E, G (its moving average if there
+    is one) and D in float16, the configs, the step and the wall time — no optimiser."""
+    state = load_checkpoint(checkpoint)
+    model = load_model(checkpoint, use_ema=True)
+    weights = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    return save_checkpoint(out, {"model": weights, "model_config": state["model_config"],
+                                 "train_config": state["train_config"], "step": state["step"],
+                                 "seconds": state.get("seconds", 0.0), "holdout": state.get("holdout", [])})

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .compare import (_call, _describe, _matches,
-                      _numpy, _Raised, _report, _require_callable, _run_cases, _own_implementation, _Watch)
+                      _numpy, _Raised, _report, _require_callable, _run_cases, _attempt)
 
 
 def check_to_tensor(fn: Callable) -> bool:
@@ -118,13 +118,10 @@ def check_landmark_image(fn: Callable) -> bool:
     loose = False
     for i, (label, (points, size)) in enumerate(cases):
         reference = draw_landmarks(points, size)
-        try:
-            with _Watch(draw_landmarks) as watch:
-                mine = _call(fn, points.copy(), size)
-        except _Raised as err:
-            return _report(name, False, f"case {i + 1} of {len(cases)} ({label}): {err}")
-        if watch.seen:
-            return _own_implementation(name, "fsth.landmarks.draw_landmarks")
+        failed, mine = _attempt(name, f"case {i + 1} of {len(cases)} ({label})", fn, points.copy(), size,
+                                own=draw_landmarks, target="fsth.landmarks.draw_landmarks")
+        if failed is not None:
+            return failed
         where = f"case {i + 1} of {len(cases)} ({label})"
         if mine is None:
             return _report(name, False, f"{where}: got None — did you forget to return the image?")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .compare import (CHECK_MODEL, _call, _check_model, _diagnose, _difference, _Raised, _report, _require_callable, _run_cases, _own_implementation, _Watch)
+from .compare import (CHECK_MODEL, _call, _check_model, _diagnose, _difference, _Raised, _report, _require_callable, _run_cases, _attempt)
 
 
 def _score_cases():
@@ -164,14 +164,11 @@ def check_personalize(fn: Callable) -> bool:
             psi_ref = model.generator.projection(e_hat[None])[0]
             w_ref = model.discriminator.w0 + e_hat
         theirs = copy.deepcopy(model)
-        try:
-            with torch.no_grad():
-                with _Watch(personalize) as watch:
-                    result = _call(fn, theirs, e_hat.clone())
-        except _Raised as err:
-            return _report(name, False, f"case {i + 1} of 2: {err}")
-        if watch.seen:
-            return _own_implementation(name, "fsth.train.finetune.personalize")
+        with torch.no_grad():
+            failed, result = _attempt(name, f"case {i + 1} of 2", fn, theirs, e_hat.clone(),
+                                      own=personalize, target="fsth.train.finetune.personalize")
+        if failed is not None:
+            return failed
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             return _report(name, False, f"return (psi, w), got {type(result).__name__}")
         psi, w = result

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .compare import (_call, _diagnose, _difference, _numpy, _Raised, _report, _require_callable, _own_implementation, _Watch)
+from .compare import (_diagnose, _difference, _numpy, _report, _require_callable, _attempt)
 
 
 def _adaptation_cases():
@@ -34,13 +34,10 @@ def check_relative_adaptation(fn: Callable) -> bool:
         expected = adapt_landmarks(driving, portrait, mode="relative", reference=ref)
         eyes = float(np.linalg.norm(portrait[36:42].mean(0) - portrait[42:48].mean(0)))
         tolerance = 0.005 * eyes  # half a percent of the eye distance
-        try:
-            with _Watch(adapt_landmarks) as watch:
-                mine = _call(fn, driving.copy(), portrait.copy(), ref)
-        except _Raised as err:
-            return _report(name, False, f"case {i + 1} of 3 ({label}): {err}")
-        if watch.seen:
-            return _own_implementation(name, "fsth.landmarks.adapt_landmarks")
+        failed, mine = _attempt(name, f"case {i + 1} of 3 ({label})", fn, driving.copy(), portrait.copy(), ref,
+                                own=adapt_landmarks, target="fsth.landmarks.adapt_landmarks")
+        if failed is not None:
+            return failed
         ok, summary, notes = _difference(mine, expected, tolerance, 0.0, check_dtype=False)
         if ok:
             continue
@@ -93,13 +90,10 @@ def check_eer(fn: Callable) -> bool:
     for i, (label, (labels, scores)) in enumerate(cases):
         expected = eer(labels, scores)
         step = _roc_step_at_crossing(labels, scores)
-        try:
-            with _Watch(eer) as watch:
-                mine = _call(fn, labels.copy(), scores.copy())
-        except _Raised as err:
-            return _report(name, False, f"case {i + 1} of {len(cases)} ({label}): {err}")
-        if watch.seen:
-            return _own_implementation(name, "detector.metrics.eer")
+        failed, mine = _attempt(name, f"case {i + 1} of {len(cases)} ({label})", fn, labels.copy(), scores.copy(),
+                                own=eer, target="detector.metrics.eer")
+        if failed is not None:
+            return failed
         try:
             value = float(np.asarray(_numpy(mine)).reshape(()))
         except (TypeError, ValueError):

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .compare import _call, _diagnose, _difference, _own_implementation, _Raised, _report, _require_callable, _Watch
+from .compare import _attempt, _diagnose, _difference, _report, _require_callable
 
 
 def _warp_cases():
@@ -29,13 +29,10 @@ def check_piecewise_warp(fn: Callable) -> bool:
     _require_callable(name, fn)
     for i, (label, (source, target, size)) in enumerate(_warp_cases()):
         expected = source_positions(source, target, size)
-        try:
-            with _Watch(source_positions) as watch:
-                mine = _call(fn, source.copy(), target.copy(), size)
-        except _Raised as err:
-            return _report(name, False, f"case {i + 1} of 3 ({label}): {err}")
-        if watch.seen:
-            return _own_implementation(name, "fsth.warp.source_positions")
+        failed, mine = _attempt(name, f"case {i + 1} of 3 ({label})", fn, source.copy(), target.copy(), size,
+                                own=source_positions, target="fsth.warp.source_positions")
+        if failed is not None:
+            return failed
         ok, summary, notes = _difference(mine, expected, 1e-3, 0.0, check_dtype=False)
         if ok:
             continue

@@ -89,6 +89,19 @@ def _own_implementation(name: str, target: str) -> bool:
                         "use fsth's version afterwards to compare, with compare()")
 
 
+def _attempt(name: str, where: str, fn, *args, own=None, target: str = ""):
+    """Run the learner's ``fn(*args)`` watching for fsth's own ``own``: (None, result), or
+    (False, None) after reporting the ✗ (their code raised, or ran fsth's implementation)."""
+    try:
+        with _Watch(*([own] if own is not None else [])) as watch:
+            result = _call(fn, *args)
+    except _Raised as err:
+        return _report(name, False, f"{where}: {err}"), None
+    if watch.seen:
+        return _own_implementation(name, target), None
+    return None, result
+
+
 def _describe_error(err: Exception) -> str:
     if isinstance(err, NotImplementedError):
         return "not implemented yet (it raised NotImplementedError): fill in the body"

@@ -155,13 +155,11 @@ def cross_setting(splits: dict, fake_names: list[str], seed: int) -> dict:
 
 
 def _plots(out: Path, curves: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # a bare Figure: never switches the caller's pyplot backend
     from sklearn.metrics import roc_curve
 
-    fig, ax = plt.subplots(figsize=(4.2, 4))
+    fig = Figure(figsize=(4.2, 4))
+    ax = fig.subplots()
     for name, (labels, scores) in curves.items():
         fpr, tpr, _ = roc_curve(labels, scores)
         ax.plot(fpr, tpr, label=name)
@@ -172,8 +170,8 @@ def _plots(out: Path, curves: dict) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "roc.png", dpi=100)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(4.2, 4))
+    fig = Figure(figsize=(4.2, 4))
+    ax = fig.subplots()
     for name, (labels, scores) in curves.items():
         r = reliability(labels, scores)
         ax.plot(r["predicted"], r["observed"], marker="o", label=name)
@@ -184,7 +182,6 @@ def _plots(out: Path, curves: dict) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "reliability.png", dpi=100)
-    plt.close(fig)
 
 
 def report(results: dict) -> str:

@@ -121,13 +121,9 @@ def cmd_train(args) -> int:
     from .train.config import TrainConfig
     from .train.meta import train
 
-    overrides = {k: v for k, v in {
-        "data": args.data, "out": args.out, "preset": args.preset, "steps": args.steps,
-        "max_minutes": args.minutes, "batch_size": args.batch_size, "k": args.k, "variant": args.variant,
-        "seed": args.seed, "workers": args.workers, "holdout": args.holdout, "device": args.device,
-        "compile": args.compile or None}.items() if v is not None}
-    if args.amp:
-        overrides["optim"] = {"amp": args.amp}
+    from .flags import collect
+
+    overrides = collect(args, TrainConfig)
     config = TrainConfig.from_yaml(args.config, **overrides) if args.config else TrainConfig.from_dict(overrides)
     if not config.data:
         raise UsageError("no training data: give --data or 'data:' in the config")
@@ -324,20 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="meta-learn (or feed-forward train) E, G and D; resumes from OUT")
     p.add_argument("--config", help="YAML file of TrainConfig fields (flags below override it)")
-    p.add_argument("--data", help="folder of clips (fsth preprocess / fsth synth)")
-    p.add_argument("--out", help="run folder (checkpoints, metrics.csv, samples, tensorboard)")
-    p.add_argument("--preset", choices=["tiny", "small", "paper"])
-    p.add_argument("--steps", type=int)
-    p.add_argument("--minutes", type=float, help="stop after this much wall time (resumable)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--k", type=int, help="shots per episode")
-    p.add_argument("--variant", choices=["meta", "ff"], help="meta (with L_MCH) or feed-forward")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--workers", type=int, help="DataLoader processes")
-    p.add_argument("--holdout", type=int, help="identities kept out of training")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--amp", choices=AMP_CHOICES, help=amp_help)
-    p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    from .flags import add_flags
+    from .nn import PRESETS
+    from .train.config import TrainConfig
+
+    add_flags(p, TrainConfig, aliases={"max_minutes": ["--minutes"], "optim_amp": ["--amp"]},
+              choices={"preset": sorted(PRESETS), "variant": ["meta", "ff"], "optim_amp": list(AMP_CHOICES)},
+              helps={"data": "folder of clips (fsth preprocess / fsth synth)",
+                     "out": "run folder (checkpoints, metrics.csv, samples, tensorboard)",
+                     "max_minutes": "stop after this much wall time (resumable)", "k": "shots per episode",
+                     "variant": "meta (with L_MCH) or feed-forward", "workers": "DataLoader processes",
+                     "holdout": "identities kept out of training", "device": "auto, cpu, cuda, cuda:1, mps",
+                     "optim_amp": amp_help, "compile": "torch.compile the networks"})
     p.set_defaults(func=cmd_train)
 
     def person_args(p, need_out=True):
@@ -393,13 +387,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TORCH_COMMANDS = {"demo", "train", "finetune", "animate", "evaluate"}
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    from .hardware import configure_threads
+    if args.command in TORCH_COMMANDS:  # the others don't load torch at all (less memory, faster start)
+        from .hardware import configure_threads
 
-    configure_threads()
+        configure_threads()
     return run_command(f"fsth {args.command}", args.func, args, args.verbose)
 
 

@@ -189,13 +189,11 @@ def save_report(out: str | Path, rows: list[dict], cross: list[dict], title: str
 
 
 def _plot(path: Path, rows: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # a bare Figure: never switches the caller's pyplot backend
 
     keys = [c for c in ("ssim", "csim", "l1") if c in rows[0]]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
+    fig = Figure(figsize=(4 * len(keys), 3.2))
+    axes = fig.subplots(1, len(keys))
     for ax, key in zip(np.atleast_1d(axes), keys):
         for method in sorted({r["method"] for r in rows}):
             pts = sorted((r["k"], r[key]) for r in rows if r["method"] == method)
@@ -206,4 +204,3 @@ def _plot(path: Path, rows: list[dict]) -> None:
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

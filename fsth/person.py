@@ -91,7 +91,7 @@ def load_model(path: str | os.PathLike, device="cpu", use_ema: bool = True) -> T
     config), so nobody has to read the file a second time."""
     state = load_checkpoint(path, map_location="cpu")
     if "model" not in state:
-        raise CheckpointError(f"{path}: not a training checkpoint (a person file? use --person)")
+        raise CheckpointError(f"{path}: not a training checkpoint (it looks like a person file: load it with fsth.person.load_person)")
     model = create(ModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model"])
     if use_ema and "ema" in state:
@@ -144,7 +144,7 @@ def save_person(path: str | os.PathLike, person: Person) -> Path:
 def load_person(path: str | os.PathLike, device="cpu") -> Person:
     state = load_checkpoint(path)
     if state.get("kind") != PERSON_FORMAT:
-        raise CheckpointError(f"{path}: not an fsth person file (a training checkpoint? use --checkpoint)")
+        raise CheckpointError(f"{path}: not an fsth person file (a training checkpoint? load it with fsth.person.load_model)")
     generator = build_generator(ModelConfig.from_dict(state["model_config"]))
     generator.personalize(torch.zeros(generator.config.embed_dim))  # makes room for ψ′; the file fills it
     generator.load_state_dict(state["generator"])

@@ -20,7 +20,8 @@ FLOORS = [
     ["fsth.person"],
     ["fsth.train"],
     ["fsth.reenact", "fsth.animate", "fsth.evaluate"],
-    ["fsth.demo", "fsth.cli", "fsth.course", "fsth.exercises", "fsth.__main__", "fsth"],
+    ["fsth.demo", "fsth.cli", "fsth.flags", "fsth.course", "fsth.exercises", "fsth.solutions", "fsth.__main__",
+     "fsth"],
 ]
 TOP = len(FLOORS) - 1
 # what detector/ may use of fsth: the public, lower floors

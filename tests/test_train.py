@@ -190,3 +190,22 @@ def test_command_line_overrides_merge_into_the_yaml(tmp_path, monkeypatch):
     assert main(["train", "--config", str(path), "--amp", "none", "--steps", "7"]) == 0
     cfg = seen["cfg"]
     assert cfg.steps == 7 and cfg.optim.amp == "none" and cfg.optim.lr_g == 1e-4
+
+
+def test_every_config_field_has_a_flag_and_flags_nest_like_the_config():
+    """The command line is derived from TrainConfig: a new field needs no second edit."""
+    import dataclasses
+
+    from fsth.cli import build_parser
+    from fsth.flags import collect
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--steps", "7", "--minutes", "1.5", "--amp", "none", "--loss-pixel", "3",
+                              "--optim-lr-g", "1e-4", "--no-compile", "--optim-channels-last", "false"])
+    assert collect(args, TrainConfig) == {"steps": 7, "max_minutes": 1.5, "compile": False, "loss": {"pixel": 3.0},
+                                          "optim": {"amp": "none", "lr_g": 1e-4, "channels_last": False}}
+    flags = parser._subparsers._group_actions[0].choices["train"]._option_string_actions
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in ("model",):
+            nested = dataclasses.is_dataclass(f.type) or f.name in ("loss", "optim")
+            assert nested or "--" + f.name.replace("_", "-") in flags, f.name

@@ -41,6 +41,7 @@ def test_frequency_detector_finds_the_trace_and_round_trips(tmp_path):
     assert np.array_equal(again.predict_proba(splits["test"].images), scores)
 
 
+@pytest.mark.slow
 def test_timm_detector_trains_and_round_trips(tmp_path):
     splits = split_by_identity(toy_faces(size=32), seed=0)
     det = models.create("resnet18", image_size=32).fit(splits["train"], splits["val"], epochs=4, batch_size=16,
@@ -64,6 +65,7 @@ def test_encoding_is_applied_to_real_and_fake_alike():
         models.create("not_a_model_name")
 
 
+@pytest.mark.slow
 def test_study_report_from_a_faceset(tmp_path):
     from detector.study import StudySettings, run_study
 
@@ -80,6 +82,7 @@ def test_study_report_from_a_faceset(tmp_path):
     assert (tmp_path / "roc.png").exists() and (tmp_path / "reliability.png").exists()
 
 
+@pytest.mark.slow
 def test_fakes_from_a_model_and_scoring_media(clip_folder, tmp_path, samples, capsys):
     import torch
 

@@ -19,6 +19,7 @@ def test_split_keeps_targets_fixed_and_out_of_the_shots():
         split_frames(40, 8, 33, seed=0)
 
 
+@pytest.mark.slow
 def test_evaluate_command_writes_the_table(clip_folder, tmp_path, capsys):
     run = tmp_path / "run"
     train(TrainConfig(data=str(clip_folder), out=str(run), model=SMALL_MODEL, k=3, batch_size=2, steps=2,

@@ -31,6 +31,7 @@ def test_output_shapes(preset):
     assert feats[-1].shape[-2:] == (4, 4)
 
 
+@pytest.mark.slow
 def test_paper_preset_matches_the_paper_sizes():
     counts = fnn.create("paper").parameter_counts()
     for name, paper in {"embedder": 15e6, "generator": 38e6, "discriminator": 20e6}.items():

@@ -131,6 +131,7 @@ def test_growing_dataset_grows_w(clip_folder, tmp_path):
     assert before.shape[0] == 2 and after.shape[0] == 4
 
 
+@pytest.mark.slow
 def test_ddp_with_two_gloo_processes(clip_folder, tmp_path):
     script = tmp_path / "run_ddp.py"
     script.write_text(

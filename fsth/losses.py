@@ -33,6 +33,7 @@ class LossWeights:
     adversarial: float = 1.0
     feature_matching: float = 10.0
     embedding_match: float = 10.0
+    identity: float = 0.0  # dlib descriptor distance to the target (fsth.identity; VGGFace's role, offline)
 
 
 def hinge_d_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
@@ -169,11 +170,14 @@ class ContentLoss(nn.Module):
 
 def generator_terms(D: nn.Module, fake: torch.Tensor, target: torch.Tensor, target_landmarks: torch.Tensor,
                     weights: LossWeights, video: torch.Tensor | None = None, content: nn.Module | None = None,
-                    w_rows: torch.Tensor | None = None, e_hat: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                    w_rows: torch.Tensor | None = None, e_hat: torch.Tensor | None = None,
+                    identity=None, target_points=None) -> dict[str, torch.Tensor]:
     """Weighted loss terms of the generator side, with D frozen by the caller.
 
     video: D's rows for the batch (meta-learning) or None (a personalised D′);
-    w_rows, e_hat: for L_MCH (meta-learning only; give both or neither)."""
+    w_rows, e_hat: for L_MCH (meta-learning only; give both or neither);
+    identity, target_points: an ``fsth.identity.IdentityEncoder`` and the targets' landmarks
+    (B, 68, 2), for the identity term."""
     fake_score, fake_features = D(fake, target_landmarks, video)
     with torch.no_grad():
         _, real_features = D.features(target, target_landmarks)
@@ -186,6 +190,11 @@ def generator_terms(D: nn.Module, fake: torch.Tensor, target: torch.Tensor, targ
     losses["feature_matching"] = weights.feature_matching * feature_matching_loss(fake_features, real_features)
     if weights.embedding_match and w_rows is not None:
         losses["embedding_match"] = weights.embedding_match * embedding_match_loss(w_rows.detach(), e_hat)
+    if weights.identity and identity is not None:
+        from .identity import identity_loss
+
+        points = target_points.detach().cpu().numpy() if isinstance(target_points, torch.Tensor) else target_points
+        losses["identity"] = weights.identity * identity_loss(identity, fake, target, points)
     return losses
 
 

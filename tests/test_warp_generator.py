@@ -95,3 +95,37 @@ def test_a_warping_person_fine_tunes_renders_and_round_trips(k, tmp_path):
     assert frames.shape == (5, 32, 32, 3) and frames.dtype == np.uint8
     again = load_person(save_person(tmp_path / "p.pt", person))
     assert again.warps and np.array_equal(again.render(targets, amp="none"), frames)
+
+
+def test_meta_learning_trains_and_resumes_a_warping_generator(clip_folder, tmp_path):
+    from fsth.train.config import TrainConfig
+    from fsth.train.meta import train
+
+    config = TrainConfig(data=str(clip_folder), out=str(tmp_path), model={**SMALL_MODEL, "generator": "warp"}, k=2,
+                         batch_size=2, steps=2, vgg19=None, image_every=1, checkpoint_every=1,
+                         optim={"amp": "none"})
+    summary = train(config, progress=False)
+    assert summary["step"] == 2 and all(np.isfinite(v) for v in summary["losses"].values())
+    assert (tmp_path / "samples" / "step-00000002.png").exists()
+    from dataclasses import replace
+
+    assert train(replace(config, steps=3), progress=False)["step"] == 3  # resumes from step 2
+
+
+def test_the_identity_term_trains_with_meta_learning_and_fine_tuning(clip_folder, tmp_path):
+    from fsth.nn import create
+    from fsth.train.config import TrainConfig
+    from fsth.train.finetune import finetune
+    from fsth.train.meta import train
+
+    config = TrainConfig(data=str(clip_folder), out=str(tmp_path), model=SMALL_MODEL, k=2, batch_size=2, steps=1,
+                         vgg19=None, image_every=0, loss={"identity": 1.0}, optim={"amp": "none"})
+    losses = train(config, progress=False)["losses"]
+    assert "identity" in losses and np.isfinite(losses["identity"]) and losses["identity"] > 0
+    model = create(SMALL_MODEL, num_videos=2).eval()
+    shots = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    from fsth.losses import LossWeights
+
+    person = finetune(model, shots, np.stack([face_points(32)] * 2).astype(np.float32), steps=1, batch_size=2,
+                      weights=LossWeights(identity=1.0), progress=False, amp="none")
+    assert person.steps == 1

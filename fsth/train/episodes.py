@@ -26,6 +26,7 @@ from torch.utils.data import Dataset, Sampler
 from ..io.clips import ClipError, SkippedClips, list_clips, load_clip, readable_clips
 from ..io.tensors import resize_frames, to_tensor, to_uint8  # noqa: F401  (re-exported for notebooks)
 from ..landmarks.draw import draw_landmarks
+from ..warp import sampling_grids
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class EpisodeDataset(Dataset):
     """
 
     def __init__(self, clips: str | os.PathLike | Sequence[Path], k: int = 8, size: int = 64,
-                 identities: set[str] | None = None, skipped: SkippedClips | None = None):
+                 identities: set[str] | None = None, skipped: SkippedClips | None = None, grids: bool = False):
         paths = list_clips(clips) if isinstance(clips, (str, os.PathLike)) else list(clips)
         self.skipped = SkippedClips() if skipped is None else skipped
         found = readable_clips(paths, self.skipped)
@@ -54,6 +55,7 @@ class EpisodeDataset(Dataset):
         self.paths = [p for p, _ in keep]
         self.metas = [m for _, m in keep]
         self.k, self.size = k, size
+        self.grids = grids  # the warping generator's baseline grids from each shot to the target (K, S, S, 2)
         videos = sorted({self.video_key(m) for m in self.metas})
         self.video_index = {v: i for i, v in enumerate(videos)}
         self.identities = sorted({m["identity"] for m in self.metas})
@@ -101,9 +103,12 @@ class EpisodeDataset(Dataset):
         frames, landmarks, _ = load_clip(self.paths[index], chosen)
         frames, landmarks = resize_frames(frames, landmarks, self.size)
         images, drawn = to_tensor(frames), to_tensor(draw_landmarks(landmarks, self.size))
-        return {"shots": images[:-1], "shot_landmarks": drawn[:-1], "target": images[-1],
-                "target_landmarks": drawn[-1],
-                "video": torch.tensor(self.video_index[self.video_key(meta)])}
+        episode = {"shots": images[:-1], "shot_landmarks": drawn[:-1], "target": images[-1],
+                   "target_landmarks": drawn[-1], "target_points": torch.from_numpy(np.float32(landmarks[-1])),
+                   "video": torch.tensor(self.video_index[self.video_key(meta)])}
+        if self.grids:
+            episode["grids"] = sampling_grids(landmarks[:-1], landmarks[-1], self.size)[0]
+        return episode
 
 
 def _fault(path: Path) -> str:

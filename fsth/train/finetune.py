@@ -28,7 +28,7 @@ from ..losses import ContentLoss, LossWeights, discriminator_terms, generator_te
 from ..nn import TalkingHeads
 from ..person import (PERSON_FORMAT, Person, crop_shots, export_model, load_model, load_person,  # noqa: F401
                       refresh_spectral_norm, save_person, warp_grids)
-from .step import OptimConfig, apply_update
+from .step import OptimConfig, apply_update, identity_encoder
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
     opt_g = torch.optim.Adam(G.parameters(), optim.lr_g, optim.betas)
     opt_d = torch.optim.Adam(dense_d, optim.lr_d, optim.betas)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.amp == "fp16")
+    judge = identity_encoder(device) if weights.identity and steps else None
     rng = torch.Generator().manual_seed(seed)
     G.train(), D.train()
     for _ in tqdm(range(steps), desc="finetune", disable=not progress or steps == 0):
@@ -105,7 +106,8 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
         D.requires_grad_(False)
         with autocast(device, precision.amp):
             fake = G(target_lm, None, sources[pick], grids[pick]) if tuned.warps else G(target_lm)
-            g_losses = generator_terms(D, fake, target, target_lm, weights, content=content)
+            g_losses = generator_terms(D, fake, target, target_lm, weights, content=content, identity=judge,
+                                       target_points=landmarks[pick.cpu().numpy()])
         apply_update(g_losses, [opt_g], list(G.parameters()), scaler, optim.grad_clip)
         D.requires_grad_(True)
         for _ in range(optim.d_steps):

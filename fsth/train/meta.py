@@ -29,7 +29,7 @@ from ..io.images import save_image
 from ..hardware import configure_threads
 from ..io import atomic_write, sweep_stale_temps
 from ..losses import ContentLoss
-from ..nn import TalkingHeads, create, get_config
+from ..nn import ModelConfig, TalkingHeads, create, get_config
 from ..io.checkpoint import CheckpointError, load_latest, prune_checkpoints, save_checkpoint, step_path
 from .config import TrainConfig
 from .episodes import EpisodeDataset, EpisodeSampler, to_uint8
@@ -90,7 +90,7 @@ def build_model(config: TrainConfig, num_videos: int, checkpoint: dict | None, p
     wanted = get_config(config.preset, **config.model)
     if checkpoint is None:
         return create(wanted, num_videos=num_videos)
-    saved = dict(checkpoint["model_config"])
+    saved = ModelConfig.from_dict(checkpoint["model_config"]).to_dict()  # fields added since get their defaults
     if {**saved, "num_videos": 0} != {**wanted.to_dict(), "num_videos": 0}:
         raise CheckpointError(f"{path}: trained with model {checkpoint['train_config']['preset']!r} "
                               f"{saved}, but this run asks for {config.preset!r} {wanted.to_dict()}")
@@ -132,7 +132,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     train_ids, held = split_identities(config.data, config.holdout, config.seed, skipped)
     model_cfg = get_config(config.preset, **config.model)
     dataset = EpisodeDataset(config.data, k=config.k, size=model_cfg.image_size, identities=train_ids,
-                             skipped=skipped)
+                             skipped=skipped, grids=model_cfg.generator == "warp")
 
     if main_process:
         _sweep_temps(out)
@@ -264,7 +264,10 @@ def _write_samples(model, batch, device, path, writer, step):
     model.eval()
     shots = batch["shots"][:4].to(device)
     e_hat = model.embedder.embed(shots, batch["shot_landmarks"][:4].to(device))
-    fake = model.generator(batch["target_landmarks"][:4].to(device), e_hat)
+    if model.warps:
+        fake = model.generator(batch["target_landmarks"][:4].to(device), e_hat, shots, batch["grids"][:4].to(device))
+    else:
+        fake = model.generator(batch["target_landmarks"][:4].to(device), e_hat)
     grid = sample_grid(batch, fake.cpu())
     save_image(path, grid, synthetic=True)
     if writer:

@@ -63,6 +63,7 @@ class MetaStep:
         self.opt_w = torch.optim.SparseAdam([D.W.weight], optim.lr_d, optim.betas)
         device = next(model.parameters()).device
         self.precision = optim.precision(device)
+        self.identity = identity_encoder(device) if weights.identity else None
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision.amp == "fp16")
 
     @property
@@ -91,7 +92,8 @@ class MetaStep:
             fake = self.G(batch["target_landmarks"], e_hat)
         rows = model.discriminator.W(batch["video"]) if w.embedding_match else None
         losses = generator_terms(model.discriminator, fake, batch["target"], batch["target_landmarks"], w,
-                                 video=batch["video"], content=self.content, w_rows=rows, e_hat=e_hat)
+                                 video=batch["video"], content=self.content, w_rows=rows, e_hat=e_hat,
+                                 identity=self.identity, target_points=batch.get("target_points"))
         return losses, fake, e_hat
 
     def discriminator_losses(self, batch: dict, fake: torch.Tensor, e_hat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -137,6 +139,13 @@ class MetaStep:
                 if name in slot and slot[name].shape[0] < rows:
                     extra = slot[name].new_zeros((rows - slot[name].shape[0],) + slot[name].shape[1:])
                     slot[name] = torch.cat([slot[name], extra])
+
+
+def identity_encoder(device):
+    """dlib's face-recognition network in PyTorch, frozen: the identity term's judge."""
+    from ..identity import IdentityEncoder
+
+    return IdentityEncoder(device)
 
 
 def apply_update(losses: dict[str, torch.Tensor], optimizers, params, scaler: torch.amp.GradScaler,

@@ -5,7 +5,7 @@ import numpy as np
 
 
 def face_crops(frames: list[np.ndarray], size: int, source: str = "input", detector=None) -> np.ndarray:
-    """Square crops (margin 0.7, like ``fsth preprocess``) of the largest face per frame;
+    """Square crops (fsth.io.crop.CROP_MARGIN, like ``fsth preprocess``) of the largest face per frame;
     frames without a face are skipped. Returns (N, size, size, 3)."""
     from fsth.io.crop import crop_face, face_box
     from fsth.landmarks import create_detector

@@ -249,7 +249,8 @@ def cmd_demo(args) -> int:
     output_folder(args.out, "--out")
     summary = run_demo(args.out, portrait=args.portrait, driving=args.driving, seconds=args.seconds,
                        steps=args.steps, amp=args.amp)
-    print(f"\nThe {args.portrait} talks (generated media, marked synthetic in its metadata):")
+    print(f"\nThe {args.portrait} talks (generated media, marked synthetic in its metadata, and in its pixels with "
+          "a corner label and an invisible watermark):")
     for key in ("video", "gif", "strip"):
         print(f"  {key:6s} {summary[key]}")
     for name, p in summary["p_fake"].items():
@@ -261,6 +262,7 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .hardware import AMP_CHOICES
+    from .io.crop import CROP_MARGIN
 
     amp_help = "precision: auto (bf16 where the hardware has it natively, else fp32), none (fp32), bf16, fp16 (CUDA)"
     parser = argparse.ArgumentParser(
@@ -292,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=32, help="frames sampled per video (0: all)")
     p.add_argument("--workers", type=int, default=1, help="parallel processes")
     p.add_argument("--backend", default="auto", choices=["auto", "dlib", "fan"])
-    p.add_argument("--margin", type=float, default=0.7, help="crop margin around the landmarks")
+    p.add_argument("--margin", type=float, default=CROP_MARGIN, help="crop margin around the landmarks")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality of stored frames")
     p.set_defaults(func=cmd_preprocess)
 

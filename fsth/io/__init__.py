@@ -1,4 +1,6 @@
-"""Small file-system helpers with no dependency on the rest of fsth."""
+"""The ground floor (docs/architecture.md): files and formats — images, video, clips, crops,
+checkpoints, tensors ⇄ uint8 — and the one atomic-write helper. Nothing here imports from
+the rest of fsth."""
 from .atomic import atomic_path, atomic_write, stale_temps, sweep_stale_temps
 
 __all__ = ["atomic_path", "atomic_write", "stale_temps", "sweep_stale_temps"]

@@ -26,6 +26,7 @@ from ..io.tensors import resize_frames, to_tensor
 from ..landmarks.draw import draw_landmarks
 from ..losses import ContentLoss, LossWeights, discriminator_terms, generator_terms
 from ..nn import TalkingHeads
+# inference moved to fsth.person; these names stay importable from here for existing scripts and notebooks
 from ..person import (PERSON_FORMAT, Person, crop_shots, export_model, load_model, load_person,  # noqa: F401
                       refresh_spectral_norm, save_person, warp_grids)
 from .step import OptimConfig, apply_update, identity_encoder

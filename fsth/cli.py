@@ -167,9 +167,9 @@ def _person_from_args(args, detector_backend="auto"):
 
 
 def _shipped_model() -> Path:
-    from .demo import pretrained_path
+    from .demo import SHIPPED_MODEL, pretrained_path
 
-    path = pretrained_path("talking_heads_tiny.pt")
+    path = pretrained_path(SHIPPED_MODEL)
     log.info("no --checkpoint: using the shipped model %s", path)
     return path
 

@@ -18,6 +18,7 @@ from .io.images import save_image
 
 log = logging.getLogger(__name__)
 PRETRAINED = Path(__file__).parent / "pretrained"
+SHIPPED_MODEL = "talking_heads_tiny.pt"  # the talking-head model demo, finetune, animate and the course use
 
 
 def pretrained_path(name: str) -> Path:
@@ -46,7 +47,7 @@ def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     face_detector = create_detector(backend)
-    model = load_model(pretrained_path("talking_heads_tiny.pt"))
+    model = load_model(pretrained_path(SHIPPED_MODEL))
     image = read_image(samples.fetch(portrait))
     shots, landmarks = crop_shots([image], model.config.image_size, face_detector, names=[portrait])
     person = finetune(model, shots, landmarks, steps=steps, amp=amp)

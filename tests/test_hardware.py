@@ -123,11 +123,11 @@ def test_shipped_models_run_in_fp32_without_native_bf16(monkeypatch):
     import numpy as np
 
     from detector import models as detectors
-    from fsth.demo import pretrained_path
+    from fsth.demo import SHIPPED_MODEL, pretrained_path
     from fsth.train.finetune import finetune, load_model
 
     with_facts(monkeypatch, AVX2)
-    model = load_model(pretrained_path("talking_heads_tiny.pt"))
+    model = load_model(pretrained_path(SHIPPED_MODEL))
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     rng = np.random.default_rng(0)
     size = model.config.image_size

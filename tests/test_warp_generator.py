@@ -129,3 +129,20 @@ def test_the_identity_term_trains_with_meta_learning_and_fine_tuning(clip_folder
     person = finetune(model, shots, np.stack([face_points(32)] * 2).astype(np.float32), steps=1, batch_size=2,
                       weights=LossWeights(identity=1.0), progress=False, amp="none")
     assert person.steps == 1
+
+
+def test_fine_tuning_keeps_the_loss_weights_the_model_was_trained_with(clip_folder, tmp_path):
+    from fsth.losses import LossWeights
+    from fsth.person import load_model
+    from fsth.train.config import TrainConfig
+    from fsth.train.finetune import trained_loss_weights
+    from fsth.train.meta import train
+
+    config = TrainConfig(data=str(clip_folder), out=str(tmp_path), model=SMALL_MODEL, k=2, batch_size=2, steps=1,
+                         vgg19=None, image_every=0, loss={"identity": 0.5, "pixel": 3.0}, optim={"amp": "none"})
+    train(config, progress=False)
+    model = load_model(next(tmp_path.glob("step-*.pt")))
+    weights = trained_loss_weights(model)
+    assert (weights.identity, weights.pixel) == (0.5, 3.0)
+    del model.checkpoint_info  # a model built in code: the paper's defaults
+    assert trained_loss_weights(model) == LossWeights()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import cv2
 import numpy as np
@@ -68,15 +68,24 @@ def warp_sources(shots: np.ndarray, landmarks: np.ndarray, seed: int = 0, copies
     return np.stack(images)[None], np.stack(points)[None].astype(np.float32)
 
 
+def trained_loss_weights(model: TalkingHeads) -> LossWeights:
+    """The loss weights in the model's training config (the paper's defaults if it has none)."""
+    recorded = (getattr(model, "checkpoint_info", None) or {}).get("train_config", {}).get("loss") or {}
+    known = {f.name for f in fields(LossWeights)}
+    return LossWeights(**{k: float(v) for k, v in recorded.items() if k in known})
+
+
 def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, steps: int = 100,
              batch_size: int = 4, lr_g: float | None = None, lr_d: float | None = None,
-             weights: LossWeights = LossWeights(), content: ContentLoss | None = None, seed: int = 0,
+             weights: LossWeights | None = None, content: ContentLoss | None = None, seed: int = 0,
              progress: bool = True, amp: str | None = None, optim: OptimConfig = OptimConfig()) -> Person:
     """Fine-tune G′ and D′ on the K shots for ``steps`` steps (0: no fine-tuning).
 
     optim: the optimiser settings of meta-learning (betas, learning rates, precision);
     ``lr_g``, ``lr_d`` and ``amp`` override its fields ("auto": what this hardware does
-    fastest, see fsth.hardware)."""
+    fastest, see fsth.hardware). weights: default, the loss weights the model was trained with
+    (so a model trained with the identity term keeps it while fine-tuning)."""
+    weights = weights if weights is not None else trained_loss_weights(model)
     optim = replace(optim, **{k: v for k, v in {"lr_g": lr_g, "lr_d": lr_d, "amp": amp}.items() if v is not None})
     size = model.config.image_size
     shots, landmarks = resize_frames(shots, landmarks, size)

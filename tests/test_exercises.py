@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fsth import exercises, solutions
+from fsth import exercises
+from teachers import solutions
 from fsth.landmarks.parts import PART_COLORS, PARTS
 
 # --- typical wrong answers ------------------------------------------------------------
@@ -122,6 +123,62 @@ def eer_one_minus_auc(labels, scores):
     return 1 - roc_auc_score(labels, scores)
 
 
+class ResBlockUpSwappedPsi(solutions.ResBlockUp):
+    def forward(self, x, psi):
+        cout = self.conv1.out_channels
+        p2, p1 = psi[:, : 2 * cout], psi[:, 2 * cout:]
+        h = F.interpolate(F.relu(solutions.adain(x, p1)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(solutions.adain(self.conv1(h), p2)))
+        return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class ResBlockUpLate(solutions.ResBlockUp):
+    def forward(self, x, psi):
+        p1, p2 = psi[:, : 2 * x.shape[1]], psi[:, 2 * x.shape[1]:]
+        h = self.conv2(F.relu(solutions.adain(self.conv1(F.relu(solutions.adain(x, p1))), p2)))
+        return F.interpolate(h, scale_factor=2, mode="nearest") + self.skip(F.interpolate(x, scale_factor=2))
+
+
+def score_without_w0(v, w_rows, w0, b):
+    return (v * w_rows).sum(1) + b
+
+
+def generator_loss_plus_d(D, fake, target, target_landmarks, video, w_rows, e_hat, weights):
+    losses = solutions.generator_loss(D, fake, target, target_landmarks, video, w_rows, e_hat, weights)
+    return {**losses, "adversarial": -losses["adversarial"]}
+
+
+def discriminator_loss_fake_attached(D, target, fake, target_landmarks, video, e_hat, weights):
+    real_score, _ = D(target, target_landmarks, video)
+    fake_score, _ = D(fake, target_landmarks, video)
+    return {"d_hinge": solutions.hinge_loss(real_score, fake_score),
+            "d_embedding_match": weights.embedding_match * solutions.embedding_match(D.W(video), e_hat.detach())}
+
+
+def meta_step_without_w(model, batch, opt_g, opt_d, opt_w, weights):
+    class NoW:
+        def zero_grad(self):
+            pass
+
+        def step(self):
+            pass
+    return solutions.meta_step(model, batch, opt_g, opt_d, NoW(), weights)
+
+
+def finetune_step_without_d(make_fake, D, target, target_landmarks, opt_g, opt_d, weights):
+    class Frozen:
+        def zero_grad(self):
+            opt_d.zero_grad()
+
+        def step(self):
+            pass
+    return solutions.finetune_step(make_fake, D, target, target_landmarks, opt_g, Frozen(), weights)
+
+
+def temperature_inverted(log_odds, labels):
+    return 1 / solutions.temperature(log_odds, labels)
+
+
 CASES = [
     # (check, solution, typical wrong answer, words the message must contain)
     (exercises.check_to_tensor, solutions.to_tensor, to_tensor_0_1, "[-1, 1]"),
@@ -145,6 +202,14 @@ CASES = [
     (exercises.check_relative_adaptation, solutions.relative_adaptation, adaptation_none, "mode 'none'"),
     (exercises.check_relative_adaptation, solutions.relative_adaptation, adaptation_in_pixels, "normalised frame"),
     (exercises.check_eer, solutions.eer, eer_one_minus_auc, "1 − AUC"),
+    (exercises.check_resblock_up, solutions.ResBlockUp, ResBlockUpSwappedPsi, "the order the AdaINs are met"),
+    (exercises.check_resblock_up, solutions.ResBlockUp, ResBlockUpLate, "upsample before the convolutions"),
+    (exercises.check_realism_score, solutions.realism_score, score_without_w0, "w₀ is missing"),
+    (exercises.check_generator_loss, solutions.generator_loss, generator_loss_plus_d, "wants D's score *high*"),
+    (exercises.check_discriminator_loss, solutions.discriminator_loss, discriminator_loss_fake_attached, "detach x̂"),
+    (exercises.check_meta_step, solutions.meta_step, meta_step_without_w, "opt_w.step()"),
+    (exercises.check_finetune_step, solutions.finetune_step, finetune_step_without_d, "D′ never moved"),
+    (exercises.check_temperature, solutions.temperature, temperature_inverted, "its inverse"),
 ]
 
 
@@ -173,6 +238,18 @@ def test_handing_in_fsths_own_implementation_is_noticed(capsys):
                  (exercises.check_feature_matching, feature_matching_loss),
                  (exercises.check_embedding_match, embedding_match_loss), (exercises.check_eer, eer),
                  (exercises.check_to_tensor, to_tensor), (exercises.check_piecewise_warp, source_positions)]
+    from fsth.losses import generator_terms
+    from fsth.nn import ResBlockUp
+    from detector.metrics import fit_temperature
+    from fsth.train.step import MetaStep, OptimConfig
+
+    def fsth_meta_step(model, batch, opt_g, opt_d, opt_w, weights):
+        return MetaStep(model, None, weights, OptimConfig(amp="none", channels_last=False))(batch)
+
+    handed_in += [(exercises.check_resblock_up, ResBlockUp), (exercises.check_temperature, fit_temperature),
+                  (exercises.check_generator_loss,
+                   lambda D, f, t, y, v, w, e, weights: generator_terms(D, f, t, y, weights, video=v, w_rows=w, e_hat=e)),
+                  (exercises.check_meta_step, fsth_meta_step)]
     for check, own in handed_in:
         assert check(own) is False, check.__name__
         out = capsys.readouterr().out
@@ -193,6 +270,29 @@ def test_a_loss_must_be_a_differentiable_tensor_with_the_right_gradient(capsys):
     assert "no minus sign" in capsys.readouterr().out
     assert not exercises.check_adain(lambda x, psi: F.instance_norm(x))
     assert "ψ is ignored" in capsys.readouterr().out
+
+    def generator_loss_as_floats(*args):
+        return {k: float(v) for k, v in solutions.generator_loss(*args).items()}
+
+    assert not exercises.check_generator_loss(generator_loss_as_floats)
+    assert "must be a tensor that gradients flow through; got a float" in capsys.readouterr().out
+    assert not exercises.check_realism_score(lambda v, w, w0, b: ((v * (w + w0)).sum(1) + b).detach())
+    assert "gradients flow through" in capsys.readouterr().out
+
+
+def test_hints_explain_the_idea_without_pasting_the_solution(capsys):
+    """A negated hinge, an AdaIN that ignores ψ, an average over the wrong axis: each gets its own hint,
+    and no hint hands over the code."""
+    def embed_sum_over_videos(embedder, frames, landmarks):
+        b, k = frames.shape[:2]
+        return embedder(frames.flatten(0, 1), landmarks.flatten(0, 1)).view(b, k, -1).mean(0)
+
+    assert not exercises.check_embedder_average(embed_sum_over_videos)
+    out = capsys.readouterr().out
+    assert "not over the videos" in out and ".view(" not in out and "mean(dim" not in out
+    assert not exercises.check_adain(lambda x, psi: x * 2)
+    out = capsys.readouterr().out
+    assert "hint:" in out and "chunk(" not in out and "sqrt(" not in out
 
 
 def test_eer_accepts_the_nearest_roc_point_and_rejects_a_fixed_threshold(capsys):

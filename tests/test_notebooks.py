@@ -57,9 +57,25 @@ def test_notebook_is_stored_without_outputs_and_has_fast_parameters(path):
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     headings = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert nb.cells[1].cell_type == "markdown" and nb.cells[1].source.startswith("**Learning goals.**"), \
+        f"{path.name}: the second cell is the header (learning goals, prerequisites, time)"
+    assert "**Prerequisites.**" in nb.cells[1].source and re.search(r"About (\d+) minutes", nb.cells[1].source)
+    assert 30 <= int(re.search(r"About (\d+) minutes", nb.cells[1].source).group(1)) <= 60
+    assert "fsth.solutions" not in "\n".join(c.source for c in nb.cells), f"{path.name}: names the old solutions module"
     if path.stem != "00_tour":
         assert any(h.startswith("## Exercises") for h in headings), f"{path.name}: no '## Exercises' section"
         assert "fsth.exercises import check_" in "\n".join(c.source for c in code), f"{path.name}: no self-check"
+    # nbgrader-compatible: every check cell is a locked, graded cell; every exercise cell a solution cell
+    for cell in code:
+        grading = cell.metadata.get("nbgrader")
+        if CHECK_CALL.search(cell.source):
+            assert grading and grading["grade"] and grading["locked"] and grading["points"] == 1, \
+                f"{path.name}: check cell without nbgrader metadata:\n{cell.source[:200]}"
+            assert not re.search(r"^(def|class) ", cell.source, re.M), f"{path.name}: a check cell defines the exercise"
+        if "raise NotImplementedError  # your code here" in cell.source:
+            assert grading and grading["solution"] and not grading["grade"], f"{path.name}: exercise cell unmarked"
+    ids = [g["grade_id"] for c in code if (g := c.metadata.get("nbgrader"))]
+    assert len(ids) == len(set(ids)), f"{path.name}: nbgrader grade_ids repeat: {ids}"
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +103,10 @@ CHECK_CALL = re.compile(r"^(check_\w+)\(((?:my_|My)(\w+))\)", re.M)
 
 
 def inject_solutions(nb) -> int:
-    """Hand each check fsth's reference solution (``my_adain`` -> ``fsth.solutions.adain``,
+    """Hand each check the teachers' reference solution (``my_adain`` -> ``teachers.solutions.adain``,
     ``MyResBlockDown`` -> ``ResBlockDown``), as a learner who finished every exercise; returns
-    how many checks were given one."""
+    how many checks were given one. The solutions live outside the package (teachers/), so the
+    injected line first puts the repository on the kernel's path."""
     count = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -99,7 +116,8 @@ def inject_solutions(nb) -> int:
             nonlocal count
             count += 1
             target = m.group(3) if m.group(2).startswith("my_") else m.group(2)[2:]
-            return f"from fsth.solutions import {target} as {m.group(2)}\n{m.group(0)}"
+            return (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+                    f"from teachers.solutions import {target} as {m.group(2)}\n{m.group(0)}")
 
         cell.source = CHECK_CALL.sub(solved, cell.source)
     return count

@@ -12,20 +12,26 @@ reported as a ✗ naming the line — only misuse does (passing something that c
 called). ``compare(name, mine, reference)`` is the general tool, in the spirit of
 nn-zero-to-hero's ``cmp``: exact / approximate / max difference, shapes and dtypes.
 
-Stuck? Peek: ``from fsth.solutions import adain`` (and the others, same names).
+Stuck? Every check names the usual mistakes. Reference solutions are for teachers:
+``teachers/solutions.py`` in the repository (not installed with fsth).
 
-Also here: the course's plumbing: where notebooks keep their data
-(``course_dir``), the small SynthHeads set they share (``course_data``) and the model
-notebook 06 trains and 07–09 reuse (``course_model``).
+Also here: the course's plumbing: where notebooks keep their data (``course_dir``), the small
+SynthHeads sets they share (``course_data`` to train on, ``course_people`` for new faces), your
+pieces kept for later notebooks and the model built and trained with them (``keep``, ``mine``,
+``build_model``, ``train_mine``, ``finetune_mine``; :mod:`fsth.course.pieces`), and grading
+(``python -m fsth.course grade NOTEBOOK…``; :mod:`fsth.course.grade`).
 """
 from ..hardware import configure_threads
 from .checks_data import check_episode, check_landmark_image, check_to_tensor
 from .checks_losses import check_embedding_match, check_feature_matching, check_hinge_loss, check_personalize
+from .checks_build import (check_discriminator_loss, check_finetune_step, check_generator_loss, check_meta_step,
+                           check_realism_score, check_resblock_up)
 from .checks_networks import check_adain, check_embedder_average, check_resblock_down
-from .checks_use import check_eer, check_relative_adaptation
+from .checks_use import check_eer, check_relative_adaptation, check_temperature
 from .checks_warp import check_piecewise_warp
 from .compare import compare
-from .data import course_data, course_dir, course_model, course_train_config
+from .data import course_data, course_dir, course_model, course_people, course_train_config
+from .pieces import build_model, finetune_mine, keep, load_mine, mine, save_mine, train_mine
 from .plots import as_image, show, tile
 
 configure_threads()  # a notebook kernel gets the cores it may use (cgroup quota), not the machine's
@@ -33,4 +39,7 @@ configure_threads()  # a notebook kernel gets the cores it may use (cgroup quota
 __all__ = ["compare", "check_to_tensor", "check_landmark_image", "check_episode", "check_resblock_down",
            "check_embedder_average", "check_adain", "check_hinge_loss", "check_feature_matching",
            "check_embedding_match", "check_personalize", "check_relative_adaptation", "check_eer", "check_piecewise_warp",
-           "course_dir", "course_data", "course_train_config", "course_model", "as_image", "show", "tile"]
+           "check_resblock_up", "check_realism_score", "check_generator_loss", "check_discriminator_loss",
+           "check_meta_step", "check_finetune_step", "check_temperature",
+           "course_dir", "course_data", "course_train_config", "course_model", "course_people", "keep", "mine",
+           "build_model", "train_mine", "save_mine", "load_mine", "finetune_mine", "as_image", "show", "tile"]

@@ -188,7 +188,8 @@ def check_personalize(fn: Callable) -> bool:
                      lambda: model.discriminator.W.weight[0] + e_hat)])):
             ok, summary, notes = _difference(mine, ref, 1e-5, 1e-4)
             if not ok:
-                hint = _diagnose(mine, mistakes) or ("ψ′ = model.generator.projection(ê); "
-                                                      "w′ = model.discriminator.w0 + ê")
+                hint = _diagnose(mine, mistakes) or ("ψ′ is what the generator's projection P makes of ê "
+                                                      "(call the module); w′ starts from D's shared column w₀ "
+                                                      "and adds ê")
                 return _report(name, False, f"case {i + 1} of 2: {label}: {summary}", notes, hint)
     return _report(name, True, "ψ′ = P·ê and w′ = w₀ + ê, as fsth.train.finetune.personalize (2 cases)")

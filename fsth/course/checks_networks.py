@@ -16,13 +16,10 @@ def _plain_weight(conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
     return conv.weight.detach().clone(), None if conv.bias is None else conv.bias.detach().clone()
 
 
-def _reference_down(cin: int, cout: int, convs: dict[str, tuple]) -> nn.Module:
-    """fsth's ResBlockDown with spectral normalisation removed and the learner's weights in."""
+def _with_weights(block: nn.Module, convs: dict[str, tuple]) -> nn.Module:
+    """fsth's ``block`` with spectral normalisation removed and the learner's weights in its convolutions."""
     from torch.nn.utils import parametrize
 
-    from ..nn.blocks import ResBlockDown
-
-    block = ResBlockDown(cin, cout).eval()
     for key, (weight, bias) in convs.items():
         conv = getattr(block, key)
         parametrize.remove_parametrizations(conv, "weight", leave_parametrized=False)
@@ -35,6 +32,38 @@ def _reference_down(cin: int, cout: int, convs: dict[str, tuple]) -> nn.Module:
     return block
 
 
+def _reference_down(cin: int, cout: int, convs: dict[str, tuple]) -> nn.Module:
+    from ..nn.blocks import ResBlockDown
+
+    return _with_weights(ResBlockDown(cin, cout).eval(), convs)
+
+
+def _learner_block(name: str, cls: Callable, cin: int, cout: int):
+    """The learner's block ``cls(cin, cout)`` and its conv1/conv2/skip weights: (None, block, convs),
+    or (the ✗ report, None, None) when it can't be built or its layers aren't the expected ones."""
+    torch.manual_seed(0)
+    try:
+        block = _call(cls, cin, cout)
+    except _Raised as err:
+        return _report(name, False, f"creating it as cls({cin}, {cout}): {err}"), None, None
+    if not isinstance(block, nn.Module):
+        return _report(name, False, f"cls({cin}, {cout}) gave {type(block).__name__}, not a torch.nn.Module"), None, None
+    missing = [k for k in ("conv1", "conv2", "skip") if not isinstance(getattr(block, k, None), nn.Conv2d)]
+    if missing:
+        return _report(name, False, f"no nn.Conv2d named {', '.join(missing)}",
+                       hint="name the layers conv1 (3×3), conv2 (3×3) and skip (1×1) so the check can compare"), \
+            None, None
+    block.eval()
+    convs = {k: _plain_weight(getattr(block, k)) for k in ("conv1", "conv2", "skip")}
+    expected = {"conv1": (cout, cin, 3, 3), "conv2": (cout, cout, 3, 3), "skip": (cout, cin, 1, 1)}
+    for key, shape in expected.items():
+        if tuple(convs[key][0].shape) != shape:
+            return _report(name, False, f"{key}.weight has shape {tuple(convs[key][0].shape)}, expected {shape} "
+                                        "(out channels, in channels, kernel, kernel)",
+                           hint="conv1: cin→cout 3×3 (padding 1), conv2: cout→cout 3×3, skip: cin→cout 1×1"), None, None
+    return None, block, convs
+
+
 def check_resblock_down(cls: Callable) -> bool:
     """``cls(cin, cout)``: a residual block that halves the resolution, as fsth's
     ``ResBlockDown`` (pre-activated, avg-pooled, a 1×1 skip). Name its layers ``conv1``
@@ -44,25 +73,9 @@ def check_resblock_down(cls: Callable) -> bool:
 
     _require_callable("ResBlockDown", cls)
     name = "ResBlockDown"
-    torch.manual_seed(0)
-    try:
-        block = _call(cls, 4, 8)
-    except _Raised as err:
-        return _report(name, False, f"creating it as cls(4, 8): {err}")
-    if not isinstance(block, nn.Module):
-        return _report(name, False, f"cls(4, 8) gave {type(block).__name__}, not a torch.nn.Module")
-    missing = [k for k in ("conv1", "conv2", "skip") if not isinstance(getattr(block, k, None), nn.Conv2d)]
-    if missing:
-        return _report(name, False, f"no nn.Conv2d named {', '.join(missing)}",
-                       hint="name the layers conv1 (3×3), conv2 (3×3) and skip (1×1) so the check can compare")
-    block.eval()
-    convs = {k: _plain_weight(getattr(block, k)) for k in ("conv1", "conv2", "skip")}
-    expected = {"conv1": (8, 4, 3, 3), "conv2": (8, 8, 3, 3), "skip": (8, 4, 1, 1)}
-    for key, shape in expected.items():
-        if tuple(convs[key][0].shape) != shape:
-            return _report(name, False, f"{key}.weight has shape {tuple(convs[key][0].shape)}, expected {shape} "
-                                        "(out channels, in channels, kernel, kernel)",
-                           hint="conv1: cin→cout 3×3 (padding 1), conv2: cout→cout 3×3, skip: cin→cout 1×1")
+    failed, block, convs = _learner_block(name, cls, 4, 8)
+    if failed is not None:
+        return failed
     reference = _reference_down(4, 8, convs)
     rng = torch.Generator().manual_seed(1)
     cases = [("x (2, 4, 16, 16)", (torch.randn(2, 4, 16, 16, generator=rng),)),
@@ -123,8 +136,9 @@ def check_embedder_average(fn: Callable) -> bool:
 
     return _run_cases("embed_average", "Embedder.embed", cases, mine, reference, mistakes, atol=1e-4, rtol=1e-4,
                       own=(embedder.embed,),
-                      generic_hint="e = embedder(frames.flatten(0, 1), landmarks.flatten(0, 1)); "
-                                   "ê = e.view(B, K, -1).mean(dim=1)")
+                      generic_hint="embed all B·K frames in one call (merge the first two axes), put the K "
+                                   "vectors of each video back together, then average over the axis of the K "
+                                   "shots — not over the videos")
 
 
 # ----------------------------------------------------------------------------------------
@@ -183,5 +197,6 @@ def check_adain(cls_or_fn) -> bool:
 
     return _run_cases("adain", "fsth.nn.AdaIN", cases, lambda x, psi: run(x.clone(), psi.clone()), reference,
                       mistakes, atol=1e-4, rtol=1e-4, own=(AdaIN,),
-                      generic_hint="normalised = (x − mean) / sqrt(var + 1e-5) over dims (2, 3); "
-                                   "then normalised · scale + bias with scale, bias = psi.chunk(2, dim=1)")
+                      generic_hint="each channel of each image gets its own mean and (biased) variance over "
+                                   "its pixels; after normalising, the first half of ψ scales and the second "
+                                   "half shifts")

@@ -114,8 +114,9 @@ def check_eer(fn: Callable) -> bool:
                      lambda: float(((scores >= 0.5) != labels).mean())),
                     ("false-negative rate = 1 − TPR; the EER is where FPR = 1 − TPR (not FPR = TPR)",
                      lambda: _fpr_equals_tpr(labels, scores))]
-        hint = _diagnose(value, mistakes) or ("fpr, tpr, _ = sklearn.metrics.roc_curve(labels, scores); "
-                                              "find where fpr crosses 1 − tpr")
+        hint = _diagnose(value, mistakes) or ("sweep the threshold over the scores (sklearn.metrics.roc_curve "
+                                              "lists every ROC point) and find where the false-positive rate "
+                                              "meets the false-negative rate, 1 − TPR")
         return _report(name, False, f"case {i + 1} of {len(cases)} ({label}): {value:.4f}, "
                                     f"detector.metrics.eer gives {expected:.4f} (tolerance: one ROC step, "
                                     f"{step:.4f})", hint=hint)
@@ -138,3 +139,50 @@ def _fpr_equals_tpr(labels, scores) -> float:
 
     fpr, tpr, _ = roc_curve(labels, scores)
     return float(fpr[int(np.argmin(np.abs(fpr - tpr)[1:])) + 1])
+
+
+def check_temperature(fn: Callable) -> bool:
+    """``fn(log_odds, labels) -> T``: temperature scaling — the T > 0 for which sigmoid(z / T) has the
+    smallest binary cross-entropy on held-out labelled images (detector.metrics.fit_temperature).
+    Any T whose cross-entropy is within 1e-4 of the best passes."""
+    from detector.metrics import fit_temperature
+
+    _require_callable("temperature", fn)
+    name = "temperature"
+    rng = np.random.default_rng(21)
+    cases = []
+    for n, sharpness, shift in ((400, 4.0, 0.0), (150, 0.4, 0.5), (600, 9.0, -1.0)):
+        labels = (rng.random(n) < 0.3).astype(int)
+        logit = rng.normal(0, 1, n) + 2.0 * (labels - 0.5) + shift
+        cases.append((f"{n} images, {'over' if sharpness > 1 else 'under'}-confident ×{sharpness:g}",
+                      (sharpness * logit, labels)))
+
+    def nll(z, y, t):
+        z = z / t
+        return float(np.mean(np.logaddexp(0, z) - y * z))
+
+    for i, (label, (z, y)) in enumerate(cases):
+        best = fit_temperature(z, y)
+        failed, mine = _attempt(name, f"case {i + 1} of {len(cases)} ({label})", fn, z.copy(), y.copy(),
+                                own=fit_temperature, target="detector.metrics.fit_temperature")
+        if failed is not None:
+            return failed
+        try:
+            t = float(np.asarray(_numpy(mine)).reshape(()))
+        except (TypeError, ValueError):
+            return _report(name, False, f"case {i + 1}: return one number T, got {type(mine).__name__}")
+        if t > 0 and nll(z, y, t) <= nll(z, y, best) + 1e-4:
+            continue
+        hint = None
+        if t > 0 and abs(1 / t - best) < 0.02 * best:
+            hint = "the scores are divided by T: sigmoid(z / T); T > 1 softens over-confident scores — you " \
+                   "returned its inverse"
+        elif t <= 0:
+            hint = "a temperature is positive: search over log T (or a positive range)"
+        return _report(name, False, f"case {i + 1} of {len(cases)} ({label}): T = {t:.4g}, the best is "
+                                    f"{best:.4g} (cross-entropy {nll(z, y, t) if t > 0 else float('nan'):.4f} "
+                                    f"vs {nll(z, y, best):.4f})",
+                       hint=hint or "minimise the mean binary cross-entropy of sigmoid(z / T) over T, on these "
+                                    "labels (a 1-D search: a grid over log T, then a finer one, is enough)")
+    return _report(name, True, f"T as good as detector.metrics.fit_temperature's on {len(cases)} cases "
+                               "(cross-entropy within 1e-4)")

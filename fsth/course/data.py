@@ -78,3 +78,17 @@ def course_model(preset: str = "tiny", fast: bool = True, device: str = "cpu", c
     info = {"checkpoint": Path(checkpoint), "data": state["train_config"].get("data"), "step": state["step"],
             "holdout": list(state.get("holdout") or [])}
     return model, info
+
+
+def course_people(size: int = 64, fast: bool = True) -> Path:
+    """New people for notebooks 07–09: SynthHeads drawn with another seed (1) than the training sets
+    (seed 0), so neither the shipped model nor notebook 06's run has seen them.
+
+    FAST: 24 people × 2 clips × 16 frames; otherwise 100 × 2 × 32."""
+    from ..data.synthetic import write_dataset
+
+    people, frames = (24, 16) if fast else (100, 32)
+    out = course_dir() / f"people-{size}px-{people}x2x{frames}"
+    write_dataset(out, identities=people, clips_per_identity=2, frames=frames, size=size, seed=1,
+                  workers=1 if fast else max(1, (os.cpu_count() or 1) - 1), progress=False)
+    return out

@@ -1,8 +1,9 @@
-"""Solutions to the course's exercises (``notebooks/``), one per ``fsth.exercises.check_*``.
+"""Reference solutions to the course's exercises (``notebooks/``), one per ``fsth.exercises.check_*``.
 
-Try first; peek when stuck: ``from fsth.solutions import adain``. Each is written the way
-a learner would, from the paper and the lesson — short and plain — not by calling the
-fsth function it is checked against.
+For teachers, and for CI's "solved" run of every notebook (tests/test_notebooks.py injects them).
+This file lives outside the ``fsth`` package: it is not installed and a learner's notebook can't
+import it by accident. Each is written the way a learner would, from the paper and the lesson —
+short and plain — not by calling the fsth function it is checked against.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .landmarks.parts import PART_COLORS, PARTS
+from fsth.landmarks.parts import PART_COLORS, PARTS
 
 
 # 00 ------------------------------------------------------------------------------------
@@ -73,10 +74,32 @@ def adain(x: torch.Tensor, psi: torch.Tensor, eps: float = 1e-5) -> torch.Tensor
     return (x - mean) / torch.sqrt(var + eps) * scale + bias
 
 
+class ResBlockUp(nn.Module):
+    """AdaIN → ReLU → upsample ×2 → conv1 → AdaIN → ReLU → conv2, plus a 1×1 skip of the upsampled input.
+    psi (B, 2·cin + 2·cout): the first AdaIN's scales and biases, then the second's."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv1 = spectral_norm(nn.Conv2d(cin, cout, 3, padding=1))
+        self.conv2 = spectral_norm(nn.Conv2d(cout, cout, 3, padding=1))
+        self.skip = spectral_norm(nn.Conv2d(cin, cout, 1))
+
+    def forward(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        p1, p2 = psi[:, : 2 * x.shape[1]], psi[:, 2 * x.shape[1]:]
+        h = F.interpolate(F.relu(adain(x, p1)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(adain(self.conv1(h), p2)))
+        return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
 # 05 / 06 -------------------------------------------------------------------------------
 def hinge_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
     """D's hinge loss on raw scores: push reals above +1 and fakes below −1, then stop."""
     return F.relu(1 - real_score).mean() + F.relu(1 + fake_score).mean()
+
+
+def realism_score(v: torch.Tensor, w_rows: torch.Tensor, w0: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """r = V(x, y)ᵀ(Wᵢ + w₀) + b: one score per image, a dot product over the embedding dimension."""
+    return (v * (w_rows + w0)).sum(dim=1) + b
 
 
 def feature_matching(fake_features, real_features) -> torch.Tensor:
@@ -89,12 +112,76 @@ def embedding_match(w_rows: torch.Tensor, e_hat: torch.Tensor) -> torch.Tensor:
     return (w_rows - e_hat).abs().mean()
 
 
+def generator_loss(D, fake, target, target_landmarks, video, w_rows, e_hat, weights) -> dict:
+    """The generator side of one step, D frozen: pixel L1, −D(x̂), feature matching and L_MCH,
+    each times its weight. ``w_rows``/``e_hat`` None: no L_MCH (fine-tuning)."""
+    score, fake_features = D(fake, target_landmarks, video)
+    with torch.no_grad():
+        _, real_features = D.features(target, target_landmarks)
+    losses = {"pixel": weights.pixel * (fake - target).abs().mean(),
+              "adversarial": weights.adversarial * -score.mean(),
+              "feature_matching": weights.feature_matching * feature_matching(fake_features, real_features)}
+    if w_rows is not None and weights.embedding_match:
+        losses["embedding_match"] = weights.embedding_match * embedding_match(w_rows.detach(), e_hat)
+    return losses
+
+
+def discriminator_loss(D, target, fake, target_landmarks, video, e_hat, weights) -> dict:
+    """The discriminator side: the hinge on reals and (detached) fakes, and L_MCH pulling Wᵢ towards ê."""
+    real_score, _ = D(target, target_landmarks, video)
+    fake_score, _ = D(fake.detach(), target_landmarks, video)
+    return {"d_hinge": hinge_loss(real_score, fake_score),
+            "d_embedding_match": weights.embedding_match * embedding_match(D.W(video), e_hat.detach())}
+
+
+def meta_step(model, batch, opt_g, opt_d, opt_w, weights) -> dict:
+    """One meta-learning step: ê from the K shots, x̂ = G(y_t, ê); update E and G with D frozen,
+    then D (its dense weights and its rows of W) on the real target and the detached fake."""
+    E, G, D = model.embedder, model.generator, model.discriminator
+    shots, shot_landmarks = batch["shots"], batch["shot_landmarks"]
+    e_hat = embed_average(E, shots, shot_landmarks)
+    fake = G(batch["target_landmarks"], e_hat)
+    D.requires_grad_(False)
+    g_losses = generator_loss(D, fake, batch["target"], batch["target_landmarks"], batch["video"],
+                              D.W(batch["video"]), e_hat, weights)
+    opt_g.zero_grad()
+    sum(g_losses.values()).backward()
+    opt_g.step()
+    D.requires_grad_(True)
+    d_losses = discriminator_loss(D, batch["target"], fake, batch["target_landmarks"], batch["video"], e_hat, weights)
+    opt_d.zero_grad()
+    opt_w.zero_grad()
+    sum(d_losses.values()).backward()
+    opt_d.step()
+    opt_w.step()
+    return {**g_losses, **d_losses}
+
+
 # 07 ------------------------------------------------------------------------------------
 def personalize(model, e_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Fine-tuning starts from ψ′ = P·ê (the generator's AdaIN parameters) and w′ = w₀ + ê."""
     psi = model.generator.projection(e_hat[None])[0]
     w = model.discriminator.w0 + e_hat
     return psi, w
+
+
+def finetune_step(make_fake, D, target, target_landmarks, opt_g, opt_d, weights) -> dict:
+    """One fine-tuning step on the K shots: G′ (ψ′ and all its weights) with D′ frozen, then D′.
+    No L_MCH: D′ has one column, w′, and no video index (video=None)."""
+    D.requires_grad_(False)
+    fake = make_fake()
+    g_losses = generator_loss(D, fake, target, target_landmarks, None, None, None, weights)
+    opt_g.zero_grad()
+    sum(g_losses.values()).backward()
+    opt_g.step()
+    D.requires_grad_(True)
+    real_score, _ = D(target, target_landmarks)
+    fake_score, _ = D(fake.detach(), target_landmarks)
+    d_losses = {"d_hinge": hinge_loss(real_score, fake_score)}
+    opt_d.zero_grad()
+    d_losses["d_hinge"].backward()
+    opt_d.step()
+    return {**g_losses, **d_losses}
 
 
 # 08 ------------------------------------------------------------------------------------
@@ -137,13 +224,28 @@ def eer(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(fpr[j - 1] + t * (fpr[j] - fpr[j - 1]))
 
 
+def temperature(log_odds: np.ndarray, labels: np.ndarray) -> float:
+    """The T > 0 that makes sigmoid(z / T) best calibrated: the smallest binary cross-entropy on
+    held-out images (a one-dimensional search over log T)."""
+    z, y = np.asarray(log_odds, np.float64), np.asarray(labels, np.float64)
+
+    def nll(log_t):
+        scaled = z / np.exp(log_t)
+        return np.mean(np.logaddexp(0, scaled) - y * scaled)  # −log sigmoid, written so it can't overflow
+
+    grid = np.linspace(-5, 5, 2001)
+    best = grid[int(np.argmin([nll(t) for t in grid]))]
+    fine = np.linspace(best - 0.01, best + 0.01, 201)
+    return float(np.exp(fine[int(np.argmin([nll(t) for t in fine]))]))
+
+
 # 10 ------------------------------------------------------------------------------------
 def piecewise_warp(source_points: np.ndarray, target_points: np.ndarray, size: int) -> np.ndarray:
     """For each target pixel, its position in the source: triangle by triangle, the affine map
     that takes a target triangle's corners to the source triangle's corners."""
     from scipy.spatial import Delaunay
 
-    from .warp import border_anchors
+    from fsth.warp import border_anchors
 
     src = np.concatenate([source_points, border_anchors(size)])
     dst = np.concatenate([np.clip(target_points, 0, size - 1), border_anchors(size)])

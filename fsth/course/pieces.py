@@ -1,0 +1,330 @@
+"""Your pieces, in the model: what learners build in notebooks 04–07 is kept (d2l's ``#@save``)
+and later notebooks train and animate with it.
+
+    keep(adain=my_adain, ResBlockUp=MyResBlockUp)   # notebook 04: written to the course folder
+    pieces = mine()                                  # notebook 06: the kept pieces that pass their checks
+    model = build_model("tiny", pieces, num_videos=48)
+    history = train_mine(model, data, pieces.get("meta_step"), minutes=1)
+
+A piece that is missing or fails its check is replaced by fsth's, and ``mine`` says so: a
+notebook always runs to the end.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib.util
+import io
+import json
+import linecache
+import sys
+import textwrap
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import course_dir
+
+CHECKS = {"adain": "check_adain", "ResBlockUp": "check_resblock_up", "realism_score": "check_realism_score",
+          "generator_loss": "check_generator_loss", "discriminator_loss": "check_discriminator_loss",
+          "meta_step": "check_meta_step", "finetune_step": "check_finetune_step"}
+PRELUDE = ("import numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+           "from torch.nn.utils.parametrizations import spectral_norm\n")
+
+
+def _kept_file():
+    return course_dir() / "mine" / "pieces.json"
+
+
+def _source(obj) -> dict:
+    """Where ``obj`` can be found again: its own source text (a notebook cell), or its file and name."""
+    functions = [obj] if callable(obj) and hasattr(obj, "__code__") else \
+        [v for v in vars(obj).values() if hasattr(v, "__code__")]
+    if not functions:
+        raise TypeError(f"keep: {obj!r} is neither a function nor a class with methods")
+    code = functions[0].__code__
+    module = sys.modules.get(getattr(obj, "__module__", ""), None)
+    if getattr(module, "__file__", None) and module.__name__ != "__main__" and getattr(module, obj.__name__, None) is obj:
+        return {"file": module.__file__, "name": obj.__name__}
+    text = "".join(linecache.getlines(code.co_filename))  # a notebook cell: IPython keeps its text here
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == obj.__name__ and \
+                min([node.lineno] + [d.lineno for d in node.decorator_list]) <= code.co_firstlineno <= node.end_lineno:
+            return {"source": textwrap.dedent(ast.get_source_segment(text, node, padded=True)), "name": obj.__name__}
+    raise ValueError(f"keep: can't find the source of {obj.__name__}")
+
+
+def keep(**pieces) -> None:
+    """Keep your pieces for later notebooks, by role: ``keep(adain=my_adain, ResBlockUp=MyResBlockUp)``.
+    Roles: adain, ResBlockUp, realism_score, generator_loss, discriminator_loss, meta_step, finetune_step."""
+    unknown = set(pieces) - set(CHECKS)
+    if unknown:
+        raise TypeError(f"keep: unknown role(s) {', '.join(sorted(unknown))}; roles are {', '.join(CHECKS)}")
+    path = _kept_file()
+    kept = json.loads(path.read_text()) if path.exists() else {}
+    kept.update({role: _source(obj) for role, obj in pieces.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(kept, indent=1))
+    print(f"kept {', '.join(pieces)} in {path.parent}: later notebooks use them once their checks pass")
+
+
+def _load(kept: dict) -> dict:
+    """Every kept piece, defined again in one namespace (they may call each other, as in the notebook)."""
+    namespace: dict = {}
+    exec(compile(PRELUDE, "<course prelude>", "exec"), namespace)
+    for role, where in kept.items():
+        if "source" in where:
+            exec(compile(where["source"], f"<your {role}>", "exec"), namespace)
+    found = {}
+    for role, where in kept.items():
+        if "source" in where:
+            found[role] = namespace.get(where["name"])
+        else:
+            spec = importlib.util.spec_from_file_location(f"_kept_{role}", where["file"])
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            found[role] = getattr(module, where["name"])
+    return found
+
+
+def mine(*roles: str, verbose: bool = True) -> dict:
+    """The kept pieces (all, or ``roles``) that pass their checks now; the others are left to fsth."""
+    from . import checks_build, checks_networks
+
+    path = _kept_file()
+    kept = json.loads(path.read_text()) if path.exists() else {}
+    roles = roles or tuple(CHECKS)
+    try:
+        loaded = _load({r: kept[r] for r in roles if r in kept})
+    except Exception as err:  # a kept cell that no longer runs: use fsth's pieces
+        print(f"your kept pieces don't load ({type(err).__name__}: {err}); using fsth's")
+        loaded = {}
+    usable, notes = {}, []
+    for role in roles:
+        if role not in loaded:
+            notes.append(f"{role}: fsth's (not kept yet)")
+            continue
+        check = getattr(checks_build, CHECKS[role], None) or getattr(checks_networks, CHECKS[role])
+        with contextlib.redirect_stdout(io.StringIO()):
+            ok = check(loaded[role])
+        if ok:
+            usable[role] = loaded[role]
+            notes.append(f"{role}: yours ✓")
+        else:
+            notes.append(f"{role}: fsth's (yours doesn't pass its check yet)")
+    if verbose:
+        print("pieces —", "; ".join(notes))
+    return usable
+
+
+# ----------------------------------------------------------------------------------------
+# A model with your pieces in it
+# ----------------------------------------------------------------------------------------
+
+def _adain_module():
+    from ..nn.blocks import AdaIN
+
+    class YourAdaIN(AdaIN):
+        """fsth's AdaIN slot, your computation."""
+
+        def __init__(self, channels, fn):
+            super().__init__(channels)
+            self.fn = fn
+
+        def forward(self, x, psi):
+            return self.fn(x, psi.to(x.dtype))
+    return YourAdaIN
+
+
+def _up_module():
+    from ..nn.blocks import ResBlockUp
+
+    class YourResBlockUp(ResBlockUp):
+        """fsth's ResBlockUp slot (the generator hands it its slice of ψ), your block inside."""
+
+        def __init__(self, inner: nn.Module, adain_params: int):
+            nn.Module.__init__(self)
+            self.inner, self._adain_params = inner, adain_params
+
+        @property
+        def adain_params(self) -> int:
+            return self._adain_params
+
+        def forward(self, x, psi):
+            return self.inner(x, psi)
+    return YourResBlockUp
+
+
+def _score_discriminator(cls):
+    class YourScore(cls):
+        """fsth's discriminator, scored with your V(x, y)ᵀ(Wᵢ + w₀) + b."""
+
+        def forward(self, images, landmarks, video=None):
+            if video is None:  # personalised D′: w′ = w₀ + ê stands in for Wᵢ + w₀
+                return super().forward(images, landmarks, video)
+            v, feats = self.features(images, landmarks)
+            return self.score_fn(v, self.W(video), self.w0, self.b), feats
+    return YourScore
+
+
+def build_model(preset: str = "tiny", pieces: dict | None = None, **overrides):
+    """``fsth.nn.create(preset, **overrides)`` with your pieces in place of fsth's: ``adain`` in
+    every AdaIN of G, ``ResBlockUp`` for G's upsampling blocks, ``realism_score`` for D's score."""
+    from ..nn import create
+    from ..nn.blocks import AdaIN, ResBlockUp
+
+    pieces = pieces or {}
+    model = create(preset, **overrides)
+    G = model.generator
+    if "ResBlockUp" in pieces:
+        Up = _up_module()
+        for i, block in enumerate(G.up):
+            if isinstance(block, ResBlockUp):
+                cin, cout = block.conv1.in_channels, block.conv1.out_channels
+                G.up[i] = Up(pieces["ResBlockUp"](cin, cout), block.adain_params)
+    if "adain" in pieces:
+        YourAdaIN = _adain_module()
+        for parent in list(G.modules()):
+            for name, child in list(parent.named_children()):
+                if type(child) is AdaIN:
+                    setattr(parent, name, YourAdaIN(child.channels, pieces["adain"]))
+    if "realism_score" in pieces:
+        model.discriminator.__class__ = _score_discriminator(type(model.discriminator))
+        model.discriminator.score_fn = pieces["realism_score"]
+    model.pieces = sorted(pieces)
+    return model
+
+
+def _fsth_meta_step(model, weights, lr_g, lr_d):
+    from ..train.step import MetaStep, OptimConfig
+
+    step = MetaStep(model, None, weights, OptimConfig(lr_g=lr_g, lr_d=lr_d, amp="none", channels_last=False))
+    return lambda batch: step(batch)
+
+
+def train_mine(model, data, step=None, minutes: float = 1.0, k: int = 4, batch_size: int = 4,
+               lr_g: float = 3e-4, lr_d: float = 1.2e-3, weights=None, holdout: int = 4, seed: int = 0,
+               device: str = "cpu", max_steps: int = 100_000) -> dict:
+    """Meta-learning with ``step(model, batch, opt_g, opt_d, opt_w, weights)`` (yours) or, when it
+    is None, fsth's MetaStep, for ``minutes``; ``holdout`` people are kept out. Returns the losses
+    of every step, sample pictures (target landmarks | x̂ | x_t) from the first and last step and
+    the held-out identities. float32 throughout: your step has no autocast."""
+    from torch.utils.data import DataLoader
+
+    from ..losses import LossWeights
+    from ..train.episodes import EpisodeDataset, EpisodeSampler
+    from ..train.meta import split_identities
+
+    weights = weights or LossWeights()
+    torch.manual_seed(seed)
+    train_ids, held_out = split_identities(str(data), holdout, seed)  # as fsth train does
+    dataset = EpisodeDataset(data, k=k, size=model.config.image_size, identities=train_ids)
+    if dataset.num_videos > model.discriminator.num_videos:
+        model.grow(dataset.num_videos)
+    model.to(device).train()
+    if step is None:
+        run = _fsth_meta_step(model, weights, lr_g, lr_d)
+    else:
+        E, G, D = model.embedder, model.generator, model.discriminator
+        opt_g = torch.optim.Adam(list(E.parameters()) + list(G.parameters()), lr_g, (0.5, 0.999))
+        opt_d = torch.optim.Adam([p for n, p in D.named_parameters() if not n.startswith("W.")], lr_d, (0.5, 0.999))
+        opt_w = torch.optim.SparseAdam([D.W.weight], lr_d, (0.5, 0.999))
+        run = lambda batch: step(model, batch, opt_g, opt_d, opt_w, weights)  # noqa: E731
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=EpisodeSampler(len(dataset), seed=seed))
+    history: dict[str, list[float]] = {}
+    samples = []
+    started = time.perf_counter()
+    for number, batch in enumerate(loader):
+        batch = {key: value.to(device) for key, value in batch.items() if key not in ("clip", "skipped")}
+        losses = run(batch)
+        for key, value in losses.items():
+            history.setdefault(key, []).append(float(torch.as_tensor(value).detach()))
+        done = time.perf_counter() - started > minutes * 60 or number + 1 >= max_steps
+        if number == 0 or done:
+            samples.append(_sample(model, batch, number + 1))
+        if done:
+            break
+    model.eval()
+    return {"losses": history, "samples": samples, "steps": number + 1, "seconds": time.perf_counter() - started,
+            "holdout": held_out}
+
+
+@torch.no_grad()
+def _sample(model, batch, step):
+    b, k = batch["shots"].shape[:2]
+    e_hat = model.embedder(batch["shots"].flatten(0, 1), batch["shot_landmarks"].flatten(0, 1)).view(b, k, -1).mean(1)
+    fake = model.generator(batch["target_landmarks"], e_hat)
+    return step, [batch["target_landmarks"][0].cpu(), fake[0].cpu(), batch["target"][0].cpu()]
+
+
+def save_mine(model, path=None):
+    """Your model's weights and the pieces it was built with (course folder, ``mine/model.pt``)."""
+    from ..io.checkpoint import save_checkpoint
+
+    path = path or course_dir() / "mine" / "model.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "model_config": model.config.to_dict(),
+                           "pieces": list(getattr(model, "pieces", []))})
+    return path
+
+
+def load_mine(path=None, device: str = "cpu"):
+    """The model notebook 06 trained with your pieces (rebuilt with them, then its weights)."""
+    from ..io.checkpoint import load_checkpoint
+    from ..nn import ModelConfig
+
+    path = path or course_dir() / "mine" / "model.pt"
+    state = load_checkpoint(path, map_location="cpu")
+    pieces = mine(*state["pieces"], verbose=False) if state["pieces"] else {}
+    if set(pieces) != set(state["pieces"]):
+        raise ValueError(f"{path} was trained with your {', '.join(state['pieces'])}, but "
+                         f"{', '.join(sorted(set(state['pieces']) - set(pieces)))} no longer pass(es) its check")
+    model = build_model(ModelConfig.from_dict(state["model_config"]), pieces)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
+# ----------------------------------------------------------------------------------------
+# Fine-tuning with your step
+# ----------------------------------------------------------------------------------------
+
+def finetune_mine(model, shots: np.ndarray, landmarks: np.ndarray, step=None, steps: int = 30, lr_g: float = 1e-3,
+                  lr_d: float = 2e-4, batch_size: int = 4, weights=None, seed: int = 0):
+    """A :class:`fsth.person.Person` fine-tuned with ``step(make_fake, D, target, target_landmarks,
+    opt_g, opt_d, weights)`` (yours) — or with fsth's ``finetune`` when it is None. Works for both
+    generator kinds: ``make_fake`` hides how G′ draws the picked shots."""
+    from ..io.tensors import resize_frames, to_tensor
+    from ..landmarks.draw import draw_landmarks
+    from ..losses import LossWeights
+    from ..person import Person, warp_grids
+    from ..train.finetune import finetune, personalize, warp_sources
+
+    weights = weights or LossWeights()
+    if step is None:
+        return finetune(model, shots, landmarks, steps=steps, lr_g=lr_g, lr_d=lr_d, batch_size=batch_size,
+                        weights=weights, seed=seed, progress=False, amp="none")
+    size = model.config.image_size
+    shots, landmarks = resize_frames(shots, landmarks, size)
+    tuned, e_hat = personalize(model, shots, landmarks)
+    G, D = tuned.generator, tuned.discriminator
+    device = e_hat.device
+    images = to_tensor(shots).to(device)
+    drawn = to_tensor(draw_landmarks(landmarks, size)).to(device)
+    if tuned.warps:
+        source_images, source_points = warp_sources(shots, landmarks, seed)
+        sources = to_tensor(source_images).to(device)
+        grids = torch.stack([warp_grids(p, landmarks[i], size)[0] for i, p in enumerate(source_points)]).to(device)
+    opt_g = torch.optim.Adam(G.parameters(), lr_g, (0.5, 0.999))
+    opt_d = torch.optim.Adam([p for n, p in D.named_parameters() if not n.startswith("W.")], lr_d, (0.5, 0.999))
+    rng = torch.Generator().manual_seed(seed)
+    G.train(), D.train()
+    for _ in range(steps):
+        pick = torch.randint(len(images), (batch_size,), generator=rng).to(device)
+        if tuned.warps:
+            make_fake = lambda pick=pick: G(drawn[pick], None, sources[pick], grids[pick])  # noqa: E731
+        else:
+            make_fake = lambda pick=pick: G(drawn[pick])  # noqa: E731
+        step(make_fake, D, images[pick], drawn[pick], opt_g, opt_d, weights)
+    G.eval()
+    return Person(G, e_hat.detach(), shots, landmarks.astype(np.float32), steps)

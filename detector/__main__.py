@@ -1,94 +1,135 @@
 """``python -m detector study|score``: the detectability study, or scoring media with a saved detector.
 
+    python -m detector study --checkpoint fsth/pretrained/MODEL.pt --out docs/detector --ship
+    python -m detector study --checkpoint ... --fast              # the course's few-minute version
+    python -m detector study --real DIR --fake DIR --out my-study  # your own videos or images
+    python -m detector score fake.mp4 --detector fsth/pretrained/detector_residual.pt --compare real.mp4
+
 Errors end as one line ``detector CMD: error: ...`` (exit 2: wrong command line, 1: failed
 run; ``--verbose`` adds the traceback), the same path as the ``fsth`` command (fsth.errors).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from fsth.errors import output_folder, run_command
+from fsth.errors import UsageError, output_folder, run_command
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "fsth" / "pretrained"  # where --ship puts the detectors
+
+
+def study_settings(args):
+    from .study import FAST, StudySettings
+
+    s = FAST if args.fast else StudySettings()
+    src = replace(s.sources, **{k: v for k, v in {"pairs": args.pairs, "window": args.window,
+                                                   "seed": args.synth_seed}.items() if v is not None})
+    p = replace(s.protocol, **{k: v for k, v in {"folds": args.folds, "epochs": args.epochs,
+                                                  "seeds": tuple(args.seeds) if args.seeds else None}.items()
+                               if v is not None})
+    extra = {"detectors": tuple(args.detectors) if args.detectors else None,
+             "ft_steps": tuple(args.ft_steps) if args.ft_steps else None}
+    return replace(s, sources=src, protocol=p, **{k: v for k, v in extra.items() if v is not None})
 
 
 def cmd_study(args) -> int:
-    from fsth.person import load_model
-    from fsth.reenact import held_out_clips
+    from .study import load_study_faces, make_study_faces, run_study
 
-    from .data import FaceSet
-    from .study import FAKE_SETTINGS, StudySettings, make_faces, run_study
-
-    settings = StudySettings(detectors=tuple(args.detectors), targets=args.targets, epochs=args.epochs,
-                             seed=args.seed, ft_steps=args.ft_steps)
+    if (args.real is None) != (args.fake is None):
+        raise UsageError("give both --real DIR and --fake DIR (or neither, to make fakes with --checkpoint)")
+    if args.real is None and not args.checkpoint:
+        raise UsageError("--checkpoint MODEL is needed to make fakes (e.g. the shipped talking-head model in "
+                         "fsth/pretrained/), or give --real DIR --fake DIR")
+    settings = study_settings(args)
     out = output_folder(args.out, "--out")
-    cache = out / "faces.npz"
-    if cache.exists() and not args.regenerate:
-        faces = FaceSet.load(cache)
+    cache = out / "cache"
+    started = time.perf_counter()
+    if args.real is not None:
+        from .sources import folder_faces
+
+        made = {"synth": folder_faces(args.real, args.fake, args.size, settings.sources.window, cache)}
+        name, check = "", "your own data: identities are the sub-folders (not checked against any generator)"
     else:
+        from fsth.person import load_model
+
+        from .sources import generator_training_keys
+
         model = load_model(args.checkpoint)
-        need = max(s[2] for s in FAKE_SETTINGS) + args.targets
-        clips = held_out_clips(args.data, model, min_frames=need, max_clips=args.max_clips)
-        if len(clips) < 3:
-            raise ValueError(f"need clips of at least 3 identities with {need} frames in {args.data}")
-        started = time.perf_counter()
-        faces = make_faces(model, clips, settings)
-        faces.save(cache)
-        print(f"made {len(faces)} faces from {len(clips)} clips in {time.perf_counter() - started:.0f} s")
-    results = run_study(faces, out, settings)
+        keys = generator_training_keys(model, args.data)
+        made = None if args.regenerate else load_study_faces(cache)
+        if made is None:
+            made = make_study_faces(model, settings, cache, keys)
+        name = Path(args.checkpoint).name
+        check = (f"test identities are SynthHeads seed {settings.sources.seed}; checked against {keys['checked']}"
+                 f" ({len(keys['synth'])} training identities)")
+    faces_seconds = time.perf_counter() - started
+    results = run_study(made, out, settings, model_name=name, extra={"check": check, "faces_seconds": faces_seconds})
+    if args.ship:
+        for file in (v["file"] for v in results["shipped"].values()):
+            shutil.copyfile(out / file, PRETRAINED / file)
+            print(f"shipped {PRETRAINED / file}")
     print((out / "report.md").read_text())
-    print(f"wrote {out / 'report.md'} and {out / 'results.json'} in {results['seconds']:.0f} s")
+    print(f"wrote {out / 'report.md'} and {out / 'results.json'}; faces {faces_seconds:.0f} s, "
+          f"study {results['seconds']:.0f} s, total {time.perf_counter() - started:.0f} s")
     return 0
 
 
 def cmd_score(args) -> int:
-    import numpy as np
-
-    from fsth.io.images import read_image
-    from fsth.io.video import is_video, read_frames
-
     from . import models
-    from .faces import face_crops
+    from .scoring import describe, line, score_media
 
     det = models.load(args.detector)
-    path = Path(args.input)
-    frames = list(read_frames(path)) if (path.is_dir() or is_video(path)) else [read_image(path)]
-    crops = face_crops(frames, args.size, str(path))
-    scores = det.predict_proba(crops)
-    if not np.isfinite(scores).all():
-        raise ValueError(f"{args.detector}: gives P(fake) = nan for {path}; the detector file is damaged")
-    for i, s in enumerate(scores):
-        if len(scores) > 1 and args.verbose:
-            print(f"frame {i}: P(fake) = {s:.3f}")
-    print(f"{path}: P(fake) = {float(np.mean(scores)):.3f} (mean over {len(scores)} frame(s); "
-          f"{(scores >= 0.5).mean():.0%} of frames above 0.5)")
+    results = {str(p): score_media(det, p) for p in [args.input, *args.compare]}
+    for i, (path, result) in enumerate(results.items()):
+        if args.verbose:
+            print("\n".join(f"  frame {j}: P(fake) = {s:.3f}" for j, s in enumerate(result["scores"])))
+        print(line(path if i == 0 else f"  compare {path}", result, det.threshold))
+    print(f"detector {args.detector}: {describe(det)}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({p: {k: v for k, v in r.items() if k != "scores"}
+                                               for p, r in results.items()}, indent=2))
     return 0
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m detector", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m detector", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("study", help="generate fakes, train detectors, write the report")
-    p.add_argument("--checkpoint", help="fsth training checkpoint that makes the fakes")
-    p.add_argument("--data", help="clips of held-out identities (the checkpoint's hold-out list is used)")
+    p = sub.add_parser("study", help="make fakes, cross-validate detectors, run the controls, write the report")
+    p.add_argument("--checkpoint", help="fsth model (training checkpoint or shipped file) that makes the fakes")
+    p.add_argument("--data", help="the generator's training data folder (default: the one its checkpoint names): "
+                   "test identities are checked against it")
+    p.add_argument("--real", help="your own real face videos/images: DIR/<identity>/<video>.mp4 or .../<video>/*.png")
+    p.add_argument("--fake", help="your own fake face videos/images, laid out like --real")
+    p.add_argument("--size", type=int, default=64, help="face crop size for --real/--fake")
     p.add_argument("--out", default="detector-study")
-    p.add_argument("--detectors", nargs="+", default=["frequency", "resnet18"])
-    p.add_argument("--targets", type=int, default=8)
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--ft-steps", type=int, default=100, help="fine-tuning steps of the ft-* fakes")
-    p.add_argument("--max-clips", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--regenerate", action="store_true", help="make the fakes again even if OUT/faces.npz exists")
+    p.add_argument("--fast", action="store_true", help="every section, on small axes (a few minutes)")
+    p.add_argument("--detectors", nargs="+", help="detector names (default: frequency residual resnet10t resnet18)")
+    p.add_argument("--pairs", type=int, help="SynthHeads pairs (2 identities each)")
+    p.add_argument("--window", "--targets", type=int, help="contiguous frames per video, both classes")
+    p.add_argument("--folds", type=int)
+    p.add_argument("--seeds", type=int, nargs="+")
+    p.add_argument("--epochs", type=int, help="CNN training epochs per fold")
+    p.add_argument("--ft-steps", type=int, nargs="+", help="fine-tuning steps of the steps curve")
+    p.add_argument("--synth-seed", type=int, help="SynthHeads seed of the test identities")
+    p.add_argument("--regenerate", action="store_true", help="make the faces again even if OUT/cache has them")
+    p.add_argument("--ship", action="store_true", help="copy the retrained detectors into fsth/pretrained/")
+    p.add_argument("-v", "--verbose", action="store_true", help="tracebacks of errors")
     p.set_defaults(func=cmd_study)
-    p = sub.add_parser("score", help="P(fake) of an image or a video with a saved detector")
+    p = sub.add_parser("score", help="P(fake) of an image, a video or an image folder with a saved detector")
     p.add_argument("input")
-    p.add_argument("--detector", required=True, help="saved detector (.pt for timm, .json for frequency)")
-    p.add_argument("--size", type=int, default=64, help="face crop size the detector was trained on")
+    p.add_argument("--detector", required=True, help="saved detector (.pt for the CNNs, .json for frequency)")
+    p.add_argument("--compare", nargs="*", default=[], help="real media to score side by side (the driving "
+                   "video, the portrait)")
+    p.add_argument("--json", help="also write the scores to this JSON file")
     p.add_argument("-v", "--verbose", action="store_true", help="a score per frame, and tracebacks of errors")
     p.set_defaults(func=cmd_score)
-    sub.choices["study"].add_argument("-v", "--verbose", action="store_true", help="tracebacks of errors")
     return parser
 
 

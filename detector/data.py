@@ -1,8 +1,9 @@
 """Real and fake face crops for detection studies, split by identity, encoded alike.
 
 A :class:`FaceSet` holds same-size uint8 crops with a label (1 = fake), the identity and
-video they come from, and the setting that made them ("real", "ft-k8", "puppet-relative"
-...). Real and fake pass through the same encoding (JPEG or H.264 at one setting) so a
+video they come from, the setting that made them ("real", "ft-k8", "puppet-relative"
+...) and the group they are split by (an identity together with the identity that drove
+its puppet fakes: the two always land in the same split). Real and fake pass through the same encoding (JPEG or H.264 at one setting) so a
 detector can't learn the file format instead of the forgery.
 """
 from __future__ import annotations
@@ -25,9 +26,12 @@ class FaceSet:
     identities: np.ndarray  # (N,) str
     videos: np.ndarray  # (N,) str
     settings: np.ndarray  # (N,) str
+    groups: np.ndarray | None = None  # (N,) str: the unit of splitting and resampling (default: identities)
 
     def __post_init__(self):
         n = len(self.images)
+        if self.groups is None:
+            self.groups = self.identities
         for f in fields(self):
             value = np.asarray(getattr(self, f.name))
             if len(value) != n:
@@ -41,7 +45,7 @@ class FaceSet:
         return FaceSet(*(getattr(self, f.name)[mask] for f in fields(self)))
 
     def with_images(self, images: np.ndarray) -> "FaceSet":
-        return FaceSet(images, self.labels, self.identities, self.videos, self.settings)
+        return FaceSet(images, self.labels, self.identities, self.videos, self.settings, self.groups)
 
     @staticmethod
     def concat(sets: list["FaceSet"]) -> "FaceSet":
@@ -52,14 +56,15 @@ class FaceSet:
         with atomic_write(path) as f:
             np.savez_compressed(f, images=self.images, labels=self.labels,
                                 meta=np.frombuffer(json.dumps({k: getattr(self, k).tolist() for k in
-                                                               ("identities", "videos", "settings")}).encode(), np.uint8))
+                                                               ("identities", "videos", "settings", "groups")}).encode(), np.uint8))
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FaceSet":
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(data["meta"].tobytes().decode())
-            return cls(data["images"], data["labels"], meta["identities"], meta["videos"], meta["settings"])
+            return cls(data["images"], data["labels"], meta["identities"], meta["videos"], meta["settings"],
+                       meta.get("groups"))
 
 
 def jpeg(images: np.ndarray, quality: int) -> np.ndarray:

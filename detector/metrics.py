@@ -114,3 +114,18 @@ def fit_temperature(logits, labels) -> float:
         return np.mean(np.logaddexp(0, z) - labels * z)
 
     return float(np.exp(minimize_scalar(nll, bounds=(-5, 5), method="bounded").x))
+
+
+def fit_platt(logits, labels) -> tuple[float, float]:
+    """Platt scaling (a, b): P(fake) = sigmoid(a·logit + b), by maximum likelihood on
+    validation identities (scikit-learn's logistic regression on the one feature, no penalty)."""
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(logits, np.float64)[:, None], np.asarray(labels))
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def threshold_at_fpr(real_scores, target: float = 0.05) -> float:
+    """The operating threshold: images with P(fake) > t are called fake, and t is the
+    smallest score that keeps the false-positive rate on these reals at or below ``target``."""
+    return float(np.quantile(np.asarray(real_scores, np.float64), 1 - target, method="higher"))

@@ -1,8 +1,10 @@
-"""Deepfake detectors created by name: ``create("frequency")`` or any timm backbone
-(``create("resnet18")``, ``create("efficientnet_b0")``, ``create("xception41")`` ...).
+"""Deepfake detectors created by name: ``create("frequency")`` (radial spectrum + logistic
+regression), ``create("residual")`` (fixed high-pass filters + a ~95k-parameter CNN) or any
+timm backbone (``create("resnet10t")``, ``create("resnet18")``, ``create("efficientnet_b0")`` ...).
 
 Every detector: ``fit(train, val)``, ``predict_proba(images) -> P(fake)``, ``save(path)``,
-``load(path)``. Files load without pickles (a detector file can't run code), and are checked
+``load(path)``, plus ``threshold`` (the operating point, fitted on validation identities) and
+``domain`` (what it was trained on, said next to every score). Files load without pickles (a detector file can't run code), and are checked
 before use: a file that isn't a detector, or whose numbers are missing, non-finite or absurd
 (``bins: 1e9`` would allocate 512 GiB), is refused with a ValueError naming it.
 """
@@ -16,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import expit
 from tqdm.auto import tqdm
 
 from fsth.io import atomic_write
 
 from .data import FaceSet, jpeg
-from .metrics import fit_temperature
+from .metrics import fit_platt, fit_temperature
 
 log = logging.getLogger(__name__)
 MAX_BINS = 4096  # radial frequency bins: far more than any image side in pixels needs
@@ -46,7 +49,9 @@ def radial_spectrum(images: np.ndarray, bins: int = 32) -> np.ndarray:
 
 
 class FrequencyDetector:
-    """Radial power spectrum -> standardisation -> logistic regression (scikit-learn)."""
+    """Radial power spectrum -> standardisation -> logistic regression (scikit-learn), then
+    Platt scaling fitted on validation identities: P(fake) = sigmoid(a·z + b) of the
+    regression's decision value z."""
 
     name = "frequency"
     suffix = ".json"  # what save() writes
@@ -58,18 +63,28 @@ class FrequencyDetector:
 
         self.bins = bins
         self.model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+        self.platt = (1.0, 0.0)
+        self.threshold, self.domain = 0.5, ""
 
     def fit(self, train: FaceSet, val: FaceSet | None = None, **_) -> "FrequencyDetector":
         self.model.fit(radial_spectrum(train.images, self.bins), train.labels)
+        if val is not None and len(np.unique(val.labels)) == 2:
+            self.platt = fit_platt(self.logits(val.images), val.labels)
         return self
 
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """The regression's decision value per image (before Platt scaling): (N,)."""
+        return self.model.decision_function(radial_spectrum(images, self.bins))
+
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(radial_spectrum(images, self.bins))[:, 1]
+        a, b = self.platt
+        return expit(a * self.logits(images) + b)
 
     def save(self, path: str | os.PathLike) -> Path:
         scaler, lr = self.model[0], self.model[1]
         state = {"kind": "frequency", "bins": self.bins, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
-                 "coef": lr.coef_.tolist(), "intercept": lr.intercept_.tolist(), "classes": lr.classes_.tolist()}
+                 "coef": lr.coef_.tolist(), "intercept": lr.intercept_.tolist(), "classes": lr.classes_.tolist(),
+                 "platt": list(self.platt), "threshold": self.threshold, "domain": self.domain}
         path = Path(path)
         with atomic_write(path, "w") as f:
             f.write(json.dumps(state))
@@ -85,7 +100,17 @@ class FrequencyDetector:
         scaler.var_, scaler.n_features_in_ = scaler.scale_ ** 2, len(scaler.mean_)
         lr.coef_, lr.intercept_ = np.array(state["coef"]), np.array(state["intercept"])
         lr.classes_, lr.n_features_in_ = np.array(state["classes"]), len(scaler.mean_)
+        det.platt = tuple(float(v) for v in state.get("platt", (1.0, 0.0)))
+        _set_operating_point(det, state, source)
         return det
+
+
+def _set_operating_point(det, state: dict, source) -> None:
+    """Threshold and training domain of a saved detector (files from before they existed: 0.5, "")."""
+    threshold = state.get("threshold", 0.5)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError(f"{source}: threshold must be a number in [0, 1], not {threshold!r}")
+    det.threshold, det.domain = float(threshold), str(state.get("domain", ""))
 
 
 def _check_frequency_state(state, source) -> None:
@@ -98,8 +123,10 @@ def _check_frequency_state(state, source) -> None:
     bins = state["bins"]
     if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= MAX_BINS:
         raise ValueError(f"{source}: bins must be an integer from 1 to {MAX_BINS}, not {bins!r}")
-    shapes = {"mean": (bins,), "scale": (bins,), "coef": (1, bins), "intercept": (1,), "classes": (2,)}
+    shapes = {"mean": (bins,), "scale": (bins,), "coef": (1, bins), "intercept": (1,), "classes": (2,), "platt": (2,)}
     for key, shape in shapes.items():
+        if key not in state:
+            continue
         try:
             values = np.asarray(state[key], dtype=np.float64)
         except (TypeError, ValueError):
@@ -141,39 +168,45 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.stack(out)
 
 
-class TimmDetector:
-    """A timm backbone with one output (the logit of 'fake'), temperature-calibrated on
-    the validation split. ImageNet weights are used when a local file is given
-    (``pretrained_file``); otherwise it trains from scratch (this machine has no hub)."""
+class TorchDetector:
+    """What every CNN detector shares: one output (the logit of 'fake'), AdamW + one-cycle
+    training with :func:`augment`, bf16/channels-last where this CPU does it fastest
+    (fsth.hardware), and a temperature fitted on validation identities only.
+
+    Subclasses set ``self.net`` (input float (B, 3, S, S) normalised by ``mean``/``std``)
+    and ``kind``/``options`` for :meth:`save`."""
 
     suffix = ".pt"
+    kind = "torch"
 
-    def __init__(self, name: str = "resnet18", pretrained_file: str | None = None, image_size: int = 64,
-                 device: str = "cpu"):
-        import timm
+    def _setup(self, net: torch.nn.Module, image_size: int, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)):
+        from fsth.hardware import choose
 
-        kwargs = {"num_classes": 1}
-        if pretrained_file:
-            kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": pretrained_file})
-        self.name, self.image_size, self.device = name, image_size, torch.device(device)
-        self.net = timm.create_model(name, **kwargs).to(self.device)
-        cfg = self.net.pretrained_cfg
-        self.mean = torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
-        self.std = torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
-        self.temperature = 1.0
+        self.net, self.image_size = net, image_size
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.temperature, self.threshold, self.domain = 1.0, 0.5, ""
+        self.precision = choose("cpu")
 
     def _logits(self, images: torch.Tensor) -> torch.Tensor:
+        from fsth.hardware import autocast
+
         x = (images - self.mean) / self.std
         if x.shape[-1] != self.image_size:
             x = F.interpolate(x, size=self.image_size, mode="bilinear", antialias=True)
-        return self.net(x.to(self.device)).squeeze(1).float().cpu()
+        if self.precision.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast("cpu", self.precision.amp):
+            return self.net(x).squeeze(1).float()
 
     def fit(self, train: FaceSet, val: FaceSet | None = None, epochs: int = 6, batch_size: int = 64,
-            lr: float = 1e-3, seed: int = 0, progress: bool = True) -> "TimmDetector":
+            lr: float = 2e-3, seed: int = 0, progress: bool = True) -> "TorchDetector":
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
         images = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous()
         labels = torch.from_numpy(train.labels.astype(np.float32))
+        if self.precision.channels_last:
+            self.net.to(memory_format=torch.channels_last)
         opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=0.05)
         steps = epochs * ((len(images) + batch_size - 1) // batch_size)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -198,30 +231,101 @@ class TimmDetector:
 
     @torch.no_grad()
     def logits(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Uncalibrated logits of 'fake': uint8 (N, S, S, 3) -> (N,)."""
         self.net.eval()
         out = [self._logits(torch.from_numpy(images[i:i + batch_size]).permute(0, 3, 1, 2).float() / 255)
                for i in range(0, len(images), batch_size)]
-        return torch.cat(out).numpy()
+        return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-self.logits(images) / self.temperature))
+        """Calibrated P(fake) per image: uint8 (N, S, S, 3) -> float (N,)."""
+        return expit(self.logits(images).astype(np.float64) / self.temperature)
 
     def save(self, path: str | os.PathLike, half: bool = False) -> Path:
         """Weights-only file; ``half`` stores float16 weights (half the size, for shipping)."""
         path = Path(path)
-        state = {k: v.half() if half and v.is_floating_point() else v for k, v in self.net.state_dict().items()}
+        state = {k: v.half() if half and v.is_floating_point() else v
+                 for k, v in self.net.state_dict().items()}
         with atomic_write(path) as f:
-            torch.save({"kind": "timm", "name": self.name, "image_size": self.image_size,
-                        "temperature": self.temperature, "state": state}, f)
+            torch.save({"kind": self.kind, "name": self.name, "image_size": self.image_size,
+                        "temperature": self.temperature, "threshold": self.threshold, "domain": self.domain,
+                        "state": state}, f)
         return path
 
     @classmethod
-    def from_state(cls, state: dict) -> "TimmDetector":
-        det = cls(state["name"], image_size=state["image_size"])
-        det.net.load_state_dict(state["state"])
+    def from_state(cls, state: dict, source: str | os.PathLike = "detector") -> "TorchDetector":
+        det = create(state["name"], image_size=state["image_size"])
+        det.net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state"].items()})
         det.temperature = float(state["temperature"])
+        _set_operating_point(det, state, source)
         det.net.eval()
         return det
+
+
+class TimmDetector(TorchDetector):
+    """A timm backbone (``resnet10t``, ``resnet18``, ...). ImageNet weights are used when a
+    local file is given (``pretrained_file``); otherwise it trains from scratch (this machine
+    has no model hub, and timm's ``pretrained=True`` would try one)."""
+
+    kind = "timm"
+
+    def __init__(self, name: str = "resnet18", pretrained_file: str | None = None, image_size: int = 64,
+                 device: str = "cpu"):
+        import timm
+
+        kwargs = {"num_classes": 1}
+        if pretrained_file:
+            kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": pretrained_file})
+        self.name = name
+        net = timm.create_model(name, **kwargs)
+        cfg = net.pretrained_cfg
+        self._setup(net, image_size, cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)))
+
+
+def residual_filters() -> torch.Tensor:
+    """Four fixed 5x5 high-pass kernels (the SRM 'KB', 'KV' and second-order kernels of
+    steganalysis, and a Laplacian): they remove the face and keep the noise residual,
+    where resampling traces live. (4, 1, 5, 5)."""
+    kb = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]]) / 4.0
+    kv = np.array([[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2],
+                   [-1, 2, -2, 2, -1]]) / 12.0
+    second = np.array([[0, 0, 0], [1, -2, 1], [0, 0, 0]]) / 2.0
+    laplace = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]]) / 4.0
+    pad = lambda k: np.pad(k, (5 - len(k)) // 2)  # noqa: E731
+    return torch.tensor(np.stack([pad(kb), kv, pad(second), pad(laplace)]), dtype=torch.float32)[:, None]
+
+
+class ResidualNet(torch.nn.Module):
+    """Fixed high-pass filters on each colour channel (12 residual maps), then a small CNN
+    that stays at full resolution for its first two layers (stride 1: a 1-pixel periodic
+    trace survives) before halving twice; global average pooling; one logit. ~95k
+    parameters. (B, 3, S, S) -> (B, 1)."""
+
+    def __init__(self, width: int = 28):
+        super().__init__()
+        self.register_buffer("filters", residual_filters().repeat(3, 1, 1, 1))  # (12, 1, 5, 5), per channel
+
+        def block(cin, cout, stride):
+            return torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+                                       torch.nn.BatchNorm2d(cout), torch.nn.ReLU(inplace=True))
+
+        self.body = torch.nn.Sequential(block(12, width, 1), block(width, width, 1), block(width, 2 * width, 2),
+                                        block(2 * width, 2 * width, 1), block(2 * width, 3 * width, 2))
+        self.head = torch.nn.Linear(3 * width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = F.conv2d(x, self.filters.to(x.dtype), padding=2, groups=3)
+        return self.head(self.body(residual).mean(dim=(2, 3)))
+
+
+class ResidualDetector(TorchDetector):
+    """The high-pass-residual CNN (:class:`ResidualNet`), trained like the timm backbones."""
+
+    name = "residual"
+    kind = "residual"
+
+    def __init__(self, image_size: int = 64, width: int = 28):
+        self._setup(ResidualNet(width), image_size)
 
 
 REGISTRY: dict[str, type] = {}  # detectors by name; any other name is tried as a timm backbone
@@ -234,12 +338,13 @@ def register(cls: type) -> type:
 
 
 register(FrequencyDetector)
+register(ResidualDetector)
 
 
 def create(name: str, **kwargs):
-    """A detector by name: a registered one ("frequency") or a timm backbone ("resnet18").
-    Keyword arguments the detector doesn't take are left out (timm's habit), so callers can
-    pass one set of options (``image_size``, ...) to every detector."""
+    """A detector by name: a registered one ("frequency", "residual") or a timm backbone
+    ("resnet10t", "resnet18"). Keyword arguments the detector doesn't take are left out
+    (timm's habit), so callers can pass one set of options (``image_size``, ...) to every detector."""
     import inspect
 
     cls = REGISTRY.get(name)
@@ -255,7 +360,9 @@ def create(name: str, **kwargs):
 
 
 def load(path: str | os.PathLike):
-    """Load a saved detector (JSON for the frequency baseline, a weights-only torch file for timm)."""
+    """Load a saved detector (JSON for the frequency baseline, a weights-only torch file for
+    the CNNs). Every detector has ``predict_proba``, ``threshold`` (its operating point,
+    fitted on validation identities) and ``domain`` (what it was trained on)."""
     from fsth.io.checkpoint import safe_torch_load
 
     path = Path(path)
@@ -266,12 +373,13 @@ def load(path: str | os.PathLike):
             raise ValueError(f"{path}: not a saved fsth detector (not JSON: {err})") from None
         return FrequencyDetector.from_state(state, path)
     state = safe_torch_load(path, "fsth detector file", error=ValueError)
-    if not isinstance(state, dict) or state.get("kind") != "timm" or not {"name", "image_size", "state"} <= set(state):
+    kinds = {"timm": TimmDetector, "residual": ResidualDetector}
+    if not isinstance(state, dict) or state.get("kind") not in kinds or not {"name", "image_size", "state"} <= set(state):
         raise ValueError(f"{path}: not a saved fsth detector")
     temperature = state.get("temperature")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
         raise ValueError(f"{path}: temperature must be a positive number, not {temperature!r}")
     try:
-        return TimmDetector.from_state(state)
-    except (RuntimeError, KeyError, TypeError) as err:  # weights that don't fit the named network
+        return kinds[state["kind"]].from_state(state, path)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as err:  # weights that don't fit the named network
         raise ValueError(f"{path}: a damaged fsth detector ({type(err).__name__}: {' '.join(str(err).split())[:300]})") from None

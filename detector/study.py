@@ -1,252 +1,232 @@
 """The detectability study: how well do standard detectors catch fsth's fakes, and what
-makes them harder to catch? (``python -m detector study``)
+makes them harder to catch? (``python -m detector study``; the protocol in docs/detector/report.md)
 
-1. Fakes from a trained fsth model on held-out identities, per setting: feed-forward and
-   fine-tuned, K = 1 / 8 / 32 shots, fewer fine-tuning steps, and puppeteering with and
-   without landmark adaptation; real frames from the same clips.
-2. Identity-disjoint splits; every image through the same JPEG (quality 95) pipeline.
-3. Detectors trained on all settings, calibrated on validation, scored on test: per
-   setting, under compression (JPEG 95/75/50/30, H.264 CRF 23/40) and resizing, and
-   across settings (train on one, test on another).
-4. A markdown report with ROC curves and a reliability diagram, plus JSON.
+1. Faces (:mod:`detector.sources`): SynthHeads pairs the generator never saw, each identity
+   once real and once fake (self-reenacted or puppeteered), plus the same videos faked by
+   the warp and mean-frame baselines; real sample videos and their fakes; real photos.
+   Every video is ``window`` contiguous frames; everything is JPEG q95 once.
+2. Detectors (:mod:`detector.models`) under identity-grouped k-fold CV × seeds
+   (:mod:`detector.protocol`), calibrated and thresholded on validation identities.
+3. Controls (:mod:`detector.controls`), curves and matrices (:mod:`detector.curves`).
+4. The best CNN and the frequency model retrained on every SynthHeads group and saved with
+   their operating threshold; report.md, results.json and figures (:mod:`detector.report`).
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .data import FaceSet, assert_identity_disjoint, encode, resize, split_by_identity
-from .metrics import reliability, summarize, video_scores
-from . import models
+from . import controls, curves
+from .data import FaceSet, encode
+from .protocol import ProtocolConfig, auc, cross_validate, estimate, fit_detector, mean_sd
+from .sources import SourceConfig
 
 log = logging.getLogger(__name__)
-
-# (name, variant, K, fine-tuning steps as a fraction of StudySettings.ft_steps, puppeteering adaptation)
-FAKE_SETTINGS = [
-    ("ff-k1", "ff", 1, 0, None), ("ff-k8", "ff", 8, 0, None), ("ff-k32", "ff", 32, 0, None),
-    ("ft-k1", "ft", 1, 1, None), ("ft-k8", "ft", 8, 1, None), ("ft-k32", "ft", 32, 1, None),
-    ("ft-k8-quarter", "ft", 8, 0.25, None),
-    ("puppet-none", "ff", 8, 0, "none"), ("puppet-relative", "ff", 8, 0, "relative"),
-]
-CONDITIONS = [("jpeg95", "jpeg", 95), ("jpeg75", "jpeg", 75), ("jpeg50", "jpeg", 50), ("jpeg30", "jpeg", 30),
-              ("h264-crf23", "h264", 23), ("h264-crf40", "h264", 40), ("resize-half", "resize", 0)]
+CONDITIONS = {"JPEG q95": ("jpeg", 95), "H.264 CRF 23": ("h264", 23), "H.264 CRF 40": ("h264", 40)}
 
 
-@dataclass
+@dataclass(frozen=True)
 class StudySettings:
-    detectors: tuple[str, ...] = ("frequency", "resnet18")
-    targets: int = 8  # generated frames per clip and setting
-    ft_steps: int = 100  # fine-tuning steps of the ft-* settings (ft-k8-quarter: a quarter of it)
-    epochs: int = 15
-    seed: int = 0
-    fakes: list = field(default_factory=lambda: [s[0] for s in FAKE_SETTINGS])
+    detectors: tuple[str, ...] = ("frequency", "residual", "resnet10t", "resnet18")
+    sources: SourceConfig = field(default_factory=SourceConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    ft_steps: tuple[int, ...] = (0, 10, 25, 50, 100, 200)
+    curve_pairs: int = 8  # SynthHeads pairs re-faked for the K curve
+    steps_pairs: int = 2  # ... and for the fine-tuning curve (each step costs)
+    matrix_detectors: tuple[str, ...] = ("frequency", "residual")  # compression / generator matrices, controls
+    identity: bool = True  # dlib identity score of the curve fakes
 
 
-def make_faces(model, clips: list[Path], settings: StudySettings, progress: bool = True) -> FaceSet:
-    """Real frames and fakes for every setting, from held-out clips (all the same size),
-    made by fsth.reenact like ``fsth evaluate``'s; a corrupt clip is left out with one warning."""
-    from fsth.io.clips import SkippedClips
-    from fsth.io.tensors import resize_frames
-    from fsth.reenact import FakeRecipe, make_fake
-
-    size = model.config.image_size
-    chosen = [s for s in FAKE_SETTINGS if s[0] in settings.fakes]
-    parts = {k: [] for k in ("images", "labels", "identities", "videos", "settings")}
-
-    def add(images, label, identity, video, setting):
-        parts["images"].append(images)
-        n = len(images)
-        parts["labels"] += [label] * n
-        parts["identities"] += [identity] * n
-        parts["videos"] += [video] * n
-        parts["settings"] += [setting] * n
-
-    skipped = SkippedClips()
-    loaded = [c for c in map(skipped.load, clips) if c is not None]
-    clips = [c for c in clips if str(c) not in skipped.reasons]
-    need = max(s[2] for s in chosen) + settings.targets
-    for i, clip in enumerate(tqdm(loaded, desc="fakes", disable=not progress)):
-        identity, video = clip.meta["identity"], f"{clip.meta['identity']}/{clip.meta.get('video', i)}"
-        if len(clip.frames) < need:
-            raise ValueError(f"{clips[i]}: {len(clip.frames)} frames; the study needs {need}")
-        add(resize_frames(clip.frames, clip.landmarks, size)[0], 0, identity, video + "/real", "real")
-        driver = loaded[(i + 1) % len(loaded)]
-        for name, _, k, fraction, adapt in chosen:
-            recipe = FakeRecipe(name, k=k, steps=int(round(fraction * settings.ft_steps)), adapt=adapt)
-            fake = make_fake(model, clip, recipe, settings.targets, settings.seed, driver=driver)
-            add(fake.frames, 1, identity, f"{video}/{name}", name)
-    return FaceSet(np.concatenate(parts["images"]), parts["labels"], parts["identities"], parts["videos"],
-                   parts["settings"])
+FAST = StudySettings(detectors=("frequency", "residual"), sources=SourceConfig(pairs=12, window=16, pool=36, baseline_pairs=4),
+                     protocol=ProtocolConfig(folds=3, seeds=(0,), epochs=3, n_boot=100), ks=(1, 8, 32),
+                     ft_steps=(0, 10), curve_pairs=3, steps_pairs=1, matrix_detectors=("frequency",))
 
 
-def _condition(faces: FaceSet, codec: str, quality: int) -> FaceSet:
-    return resize(faces, faces.images.shape[1] // 2) if codec == "resize" else encode(faces, codec, quality)
+def make_study_faces(model, settings: StudySettings, cache: Path, keys: dict | None = None,
+                     progress: bool = True) -> dict:
+    """Every face the study needs, made once and cached in ``cache`` (npz + json)."""
+    from fsth.metrics import IdentityEmbedder
+
+    from .sources import real_clips, real_photos, synth_faces
+
+    cache.mkdir(parents=True, exist_ok=True)
+    s = settings.sources
+    embedder = IdentityEmbedder() if settings.identity else None
+    made = {}
+    made["synth"] = synth_faces(model, s, makers=("model", "warp", "mean"), keys=keys, progress=progress)
+    made["clips"] = real_clips(model, s, cache, keys, progress=progress)
+    recipes = [(f"K={k}", k, 0) for k in settings.ks]
+    made["k_curve"] = curves.quality_fakes(model, s, min(settings.curve_pairs, s.pairs), recipes, embedder,
+                                           progress=progress)
+    recipes = [(f"{n} steps", 8, n) for n in settings.ft_steps]
+    made["steps_curve"] = curves.quality_fakes(model, s, min(settings.steps_pairs, s.pairs), recipes, embedder,
+                                               progress=progress)
+    photos, names = real_photos(model.config.image_size)
+    made["photos"] = (FaceSet(photos, np.zeros(len(photos), int), names, names, ["photo"] * len(photos),
+                              [n.split(" ")[0] for n in names]), [{"name": n} for n in names])
+    for key, (faces, rows) in made.items():
+        faces.save(cache / f"{key}.npz")
+        (cache / f"{key}.json").write_text(json.dumps(rows, default=float))
+    return made
 
 
-def watermark_survival(test: FaceSet) -> dict:
-    """How often fsth's invisible watermark (fsth.provenance) is still read after each test
-    condition, per video of fakes marked at generation; and how often real videos are wrongly
-    read as marked. The metadata mark is not measured: any re-encode drops it."""
-    from fsth.provenance import embed, is_marked
-
-    fakes = test.subset(test.labels == 1)
-    images = fakes.images.copy()
-    for video in np.unique(fakes.videos):  # marked video by video, as fsth animate marks a file
-        rows = fakes.videos == video
-        images[rows] = embed(images[rows])
-    marked = fakes.with_images(images)
-
-    def share(faces: FaceSet) -> float:
-        videos = np.unique(faces.videos)
-        return float(np.mean([is_marked(faces.images[faces.videos == v]) for v in videos])) if len(videos) else 0.0
-
-    reals = test.subset(test.labels == 0)
-    out = {"videos": int(len(np.unique(fakes.videos))), "as made": share(marked),
-           "false positives on real videos": share(reals)}
-    for cond, codec, quality in CONDITIONS:
-        out[cond] = share(_condition(marked, codec, quality))
-    return out
+def load_study_faces(cache: Path) -> dict | None:
+    keys = ("synth", "clips", "k_curve", "steps_curve", "photos")
+    if not all((cache / f"{k}.npz").exists() for k in keys):
+        return None
+    return {k: (FaceSet.load(cache / f"{k}.npz"), json.loads((cache / f"{k}.json").read_text())) for k in keys}
 
 
-def _balanced(faces: FaceSet, seed: int) -> FaceSet:
-    """All real images and as many fakes, drawn evenly from the settings."""
-    rng = np.random.default_rng(seed)
-    real = np.flatnonzero(faces.labels == 0)
-    fake = np.flatnonzero(faces.labels == 1)
-    pick = rng.choice(fake, size=min(len(fake), len(real)), replace=False)
-    return faces.subset(np.sort(np.concatenate([real, pick])))
+def _external(faces: FaceSet):
+    """A fold hook scoring faces no detector trains on (real sample clips, real photos)."""
+    return lambda det, split: {"labels": faces.labels, "scores": det.predict_proba(faces.images),
+                               "groups": faces.groups, "threshold": det.threshold}
 
 
-def run_study(faces: FaceSet, out: str | Path, settings: StudySettings = StudySettings(),
-              progress: bool = True) -> dict:
-    """Train and score the detectors on ``faces``; write the report into ``out``."""
+def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettings(), model_name: str = "",
+              extra: dict | None = None, progress: bool = True) -> dict:
+    """Cross-validate every detector on the faces ``made`` (see :func:`make_study_faces`, or
+    ``{"synth": (faces, rows)}`` alone for your own data); write the report into ``out``."""
+    from .report import write_report
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    faces = encode(faces, "jpeg", 95)  # one pipeline for real and fake
-    splits = split_by_identity(faces, seed=settings.seed)
-    assert_identity_disjoint(splits)
-    train_set = _balanced(splits["train"], settings.seed)
-    test = splits["test"]
-    fake_names = [s for s in settings.fakes if (test.settings == s).any()]
-    results = {"settings": asdict(settings), "counts": {k: int(len(v)) for k, v in splits.items()},
-               "identities": {k: int(len(np.unique(v.identities))) for k, v in splits.items()}, "detectors": {}}
-    curves = {}
+    p = settings.protocol
+    made = {k: (encode(f, "jpeg", 95), rows) for k, (f, rows) in made.items()}  # one pipeline, both classes
+    everything = made["synth"][0]
+    main = everything.subset(np.isin(everything.settings, ["real", "fake"]))
+    hooks = dict(controls.HOOKS)
+    for key in ("clips", "photos"):
+        if key in made:
+            hooks[key] = _external(made[key][0])
+    results = {"settings": asdict(settings), "model": model_name, "detectors": {}, "sections": {},
+               "counts": {"images": int(len(main)), "videos": int(len(np.unique(main.videos))),
+                          "identities": int(len(np.unique(main.identities))),
+                          "groups": int(len(np.unique(main.groups))), "fake share": float(main.labels.mean())},
+               **(extra or {})}
+    results["identities"] = {"test": results["counts"]["identities"]}  # every identity is tested once per seed
+    cvs = {}
     for name in settings.detectors:
-        det = models.create(name, image_size=faces.images.shape[1])
-        det.fit(train_set, splits["val"], epochs=settings.epochs, progress=progress)
-        det.save(out / f"{name}{det.suffix}")
-        scores = det.predict_proba(test.images)
-        overall = summarize(test.labels, scores, groups=test.identities)
-        vids, vscores = video_scores(scores, test.videos)
-        vlabels = np.array([test.labels[test.videos == v][0] for v in vids])
-        row = {"overall": overall, "video_level": summarize(vlabels, vscores), "per_setting": {},
-               "conditions": {}, "reliability": reliability(test.labels, scores)}
-        for setting in fake_names:
-            mask = (test.settings == "real") | (test.settings == setting)
-            row["per_setting"][setting] = summarize(test.labels[mask], scores[mask])
-        for cond, codec, quality in CONDITIONS:
-            degraded = _condition(test, codec, quality)
-            row["conditions"][cond] = summarize(test.labels, det.predict_proba(degraded.images))
-        results["detectors"][name] = row
-        curves[name] = (test.labels, scores)
-    results["watermark"] = watermark_survival(test)
-    results["cross_setting"] = cross_setting(splits, fake_names, settings.seed)
+        t = time.perf_counter()
+        cvs[name] = cross_validate(main, name, p, hooks=hooks, keep_models=True, progress=progress)
+        results["detectors"][name] = summarise_cv(cvs[name], main, p)
+        results["detectors"][name]["seconds"] = time.perf_counter() - t
+        log.info("%s: %.0f s", name, results["detectors"][name]["seconds"])
+    sections = results["sections"]
+    sections["upsampling_only"] = {}
+    for name in settings.matrix_detectors:
+        cv = cross_validate(controls.upsampling_faces(main), name, replace(p, seeds=p.seeds[:1]),
+                            hooks={"vs": controls.scored_on(main)})
+        pool = curves.pooled(cv["folds"], "vs", p.seeds[0])
+        sections["upsampling_only"][name] = estimate(auc, pool["groups"], pool["labels"], pool["scores"],
+                                                     n_boot=p.n_boot)
+    for key in ("k_curve", "steps_curve"):
+        if key in made:
+            sections[key] = {n: curves.recipe_rows(cvs[n], main, *made[key], n_boot=p.n_boot)
+                             for n in settings.detectors}
+    conditioned = {c: encode(main, codec, q) for c, (codec, q) in CONDITIONS.items()}
+    sections["compression"] = {n: curves.matrix(n, conditioned, conditioned, p) for n in settings.matrix_detectors}
+    makers = [m for m in ("fake", "warp", "mean") if (everything.settings == m).any()]
+    if len(makers) > 1:
+        shared = np.unique(everything.groups[everything.settings == makers[-1]])  # the baseline pairs
+        by_maker = {m: everything.subset(np.isin(everything.settings, ["real", m]) & np.isin(everything.groups, shared))
+                    for m in makers}
+        sections["cross_generator"] = {n: curves.matrix(n, by_maker, by_maker, p) for n in settings.matrix_detectors}
+    results["shipped"] = ship(main, settings, cvs, out, model_name)
     results["seconds"] = time.perf_counter() - started
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    _plots(out, curves)
-    (out / "report.md").write_text(report(results))
+    write_report(results, cvs, main, out)
     return results
 
 
-def cross_setting(splits: dict, fake_names: list[str], seed: int) -> dict:
-    """Frequency detector trained on one setting's fakes, AUC on every setting (cheap)."""
-    table = {}
-    train, test = splits["train"], splits["test"]
-    for source in fake_names:
-        mask = (train.settings == "real") | (train.settings == source)
-        det = models.create("frequency").fit(_balanced(train.subset(mask), seed))
-        scores = det.predict_proba(test.images)
-        table[source] = {}
-        for target in fake_names:
-            m = (test.settings == "real") | (test.settings == target)
-            table[source][target] = summarize(test.labels[m], scores[m])["auc"]
-    return table
+def summarise_cv(cv: dict, faces: FaceSet, p: ProtocolConfig) -> dict:
+    """The headline numbers of one detector: pooled out-of-fold (seed ``p.seeds[0]``) with
+    cluster-bootstrap intervals, and mean ± sd over folds × seeds."""
+    from .metrics import ece, video_scores
+
+    seed, folds = p.seeds[0], cv["folds"]
+    scores, thr = cv["oof"][seed], cv["thresholds"][seed]
+    labels, groups, n = faces.labels, faces.groups, p.n_boot
+    flagged = (scores > thr).astype(float)
+    row = {"auc": estimate(auc, groups, labels, scores, n_boot=n),
+           "auc_folds": mean_sd([r["auc"] for r in folds]),
+           "per_fold": [{"seed": r["seed"], "fold": r["fold"], "auc": r["auc"], "threshold": r["threshold"]}
+                        for r in folds],
+           "tpr": estimate(np.mean, groups[labels == 1], flagged[labels == 1], n_boot=n),
+           "fpr": estimate(np.mean, groups[labels == 0], flagged[labels == 0], n_boot=n),
+           "ece": estimate(ece, groups, labels, scores, n_boot=n),
+           "auc_per_seed": mean_sd([auc(labels, cv["oof"][s]) for s in p.seeds])}
+    vids, vscores = video_scores(scores, faces.videos)
+    first = {v: i for i, v in reversed(list(enumerate(faces.videos)))}
+    vlabels = np.array([labels[first[v]] for v in vids])
+    row["video_auc"] = estimate(auc, np.array([groups[first[v]] for v in vids]), vlabels, vscores, n_boot=n)
+    row["videos_per_class"] = [int((vlabels == 0).sum()), int((vlabels == 1).sum())]
+    row["spectrum_matched"] = _pooled_auc(folds, "spectrum", seed, n)
+    row["down_up"] = _pooled_auc(folds, "down_up", seed, n)
+    row["perturbed_fpr"] = {}
+    for name in controls.PERTURBATIONS:
+        pool = curves.pooled(folds, "perturbed", seed, name)
+        flags = (pool["scores"] > np.concatenate([np.full(len(r["perturbed"][name]["scores"]),
+                                                          r["perturbed"][name]["threshold"])
+                                                  for r in folds if r["seed"] == seed])).astype(float)
+        row["perturbed_fpr"][name] = estimate(np.mean, pool["groups"], flags, n_boot=n)
+    row["memorisation"] = {part: mean_sd([r["memorisation"][part] for r in folds]) for part in ("train", "val", "test")}
+    for key in ("clips", "photos"):
+        if key in folds[0]:
+            row[key] = external_summary(folds, key, n)
+    return row
 
 
-def _plots(out: Path, curves: dict) -> None:
-    from matplotlib.figure import Figure  # a bare Figure: never switches the caller's pyplot backend
-    from sklearn.metrics import roc_curve
-
-    fig = Figure(figsize=(4.2, 4))
-    ax = fig.subplots()
-    for name, (labels, scores) in curves.items():
-        fpr, tpr, _ = roc_curve(labels, scores)
-        ax.plot(fpr, tpr, label=name)
-    ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.set_xlabel("false-positive rate (real called fake)")
-    ax.set_ylabel("true-positive rate (fakes caught)")
-    ax.set_title("ROC, test split")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "roc.png", dpi=100)
-    fig = Figure(figsize=(4.2, 4))
-    ax = fig.subplots()
-    for name, (labels, scores) in curves.items():
-        r = reliability(labels, scores)
-        ax.plot(r["predicted"], r["observed"], marker="o", label=name)
-    ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.set_xlabel("predicted P(fake)")
-    ax.set_ylabel("observed fraction fake")
-    ax.set_title("Reliability (temperature-scaled)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "reliability.png", dpi=100)
+def _pooled_auc(folds, key, seed, n_boot) -> dict:
+    pool = curves.pooled(folds, key, seed)
+    return {**estimate(auc, pool["groups"], pool["labels"], pool["scores"], n_boot=n_boot),
+            "folds": mean_sd([auc(r[key]["labels"], r[key]["scores"]) for r in folds])}
 
 
-def report(results: dict) -> str:
-    lines = ["# How detectable are fsth's talking heads?", "",
-             f"Test split: {results['counts']['test']} images of {results['identities']['test']} held-out "
-             f"identities (train {results['identities']['train']}, val {results['identities']['val']}; "
-             "identity-disjoint). Every image JPEG q95 first. Scores: P(fake).", "",
-             "![ROC](roc.png) ![reliability](reliability.png)", "", "## Overall (frame level, 95 % CI over identities)", "",
-             "| detector | AUC | AP | EER | acc@0.5 | TPR@1%FPR | Brier | ECE | video AUC |", "|---|---|---|---|---|---|---|---|---|"]
-    for name, row in results["detectors"].items():
-        o, ci = row["overall"], row["overall"].get("ci", {})
-        auc_ci = f" [{ci['auc'][0]:.2f}, {ci['auc'][1]:.2f}]" if "auc" in ci else ""
-        lines.append(f"| {name} | {o['auc']:.3f}{auc_ci} | {o['ap']:.3f} | {o['eer']:.3f} | {o['acc']:.3f} | "
-                     f"{o['tpr_at_1fpr']:.3f} | {o['brier']:.3f} | {o['ece']:.3f} | {row['video_level']['auc']:.3f} |")
-    names = list(results["detectors"])
-    settings = list(next(iter(results["detectors"].values()))["per_setting"])
-    lines += ["", "## What makes fakes harder to catch: AUC per setting (real vs that setting)", "",
-              "| setting | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for s in settings:
-        lines.append(f"| {s} | " + " | ".join(f"{results['detectors'][n]['per_setting'][s]['auc']:.3f}" for n in names) + " |")
-    conds = list(next(iter(results["detectors"].values()))["conditions"])
-    lines += ["", "## Under compression and resizing (AUC)", "", "| condition | " + " | ".join(names) + " |",
-              "|---|" + "---|" * len(names)]
-    for c in conds:
-        lines.append(f"| {c} | " + " | ".join(f"{results['detectors'][n]['conditions'][c]['auc']:.3f}" for n in names) + " |")
-    cross = results["cross_setting"]
-    if cross:
-        targets = list(next(iter(cross.values())))
-        lines += ["", "## Generalisation across settings (frequency detector, AUC; rows: trained on)", "",
-                  "| trained on \\ tested on | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
-        for source, row in cross.items():
-            lines.append(f"| {source} | " + " | ".join(f"{row[t]:.2f}" for t in targets) + " |")
-    mark = results.get("watermark")
-    if mark:
-        lines += ["", "## Provenance marks", "",
-                  "Every file fsth writes says *synthetic* in its metadata, but any re-encode, remux, screenshot or "
-                  "PNG→JPEG conversion drops that. The invisible pixel watermark (`--watermark`, on in the demo) is "
-                  f"read per video; share of {mark['videos']} marked fake videos still read as marked:", "",
-                  "| condition | read |", "|---|---|"]
-        lines += [f"| {k} | {v:.2f} |" for k, v in mark.items() if k != "videos"]
-    lines += ["", f"Study time: {results['seconds']:.0f} s.", ""]
-    return "\n".join(lines)
+def external_summary(folds: list[dict], key: str, n_boot: int) -> dict:
+    """Faces every fold's detector scores (no detector trained on them): each statistic is
+    averaged over the k × seeds detectors; the interval resamples the faces' groups."""
+    labels, groups = folds[0][key]["labels"], folds[0][key]["groups"]
+    scores = np.stack([r[key]["scores"] for r in folds])  # (detectors, N)
+    flags = np.stack([r[key]["scores"] > r[key]["threshold"] for r in folds]).astype(float)
+    idx = np.arange(len(labels))
+    out = {"fpr": estimate(lambda i: flags[:, i][:, labels[i] == 0].mean(), groups, idx, n_boot=n_boot),
+           "p_fake_real": estimate(lambda i: scores[:, i][:, labels[i] == 0].mean(), groups, idx, n_boot=n_boot),
+           "fpr_folds": mean_sd(flags[:, labels == 0].mean(1)), "n": int(len(labels)),
+           "names": sorted(set(map(str, groups)))}
+    if (labels == 1).any():
+        out["auc"] = estimate(lambda i: np.mean([auc(labels[i], s[i]) for s in scores]), groups, idx, n_boot=n_boot)
+        out["tpr"] = estimate(lambda i: flags[:, i][:, labels[i] == 1].mean(), groups, idx, n_boot=n_boot)
+        out["p_fake_fake"] = estimate(lambda i: scores[:, i][:, labels[i] == 1].mean(), groups, idx, n_boot=n_boot)
+    return out
+
+
+def ship(main: FaceSet, settings: StudySettings, cvs: dict, out: Path, model_name: str) -> dict:
+    """The frequency model and the best CNN (highest mean per-fold AUC) retrained on all
+    SynthHeads groups (a fifth held out for calibration and threshold), saved into ``out``."""
+    from .protocol import group_folds
+
+    p = settings.protocol
+    cnns = [n for n in settings.detectors if n != "frequency"]
+    best = max(cnns, key=lambda n: np.nan_to_num(np.mean([r["auc"] for r in cvs[n]["folds"]]))) if cnns else None
+    split = group_folds(main.groups, max(2, round(1 / p.val_share)), p.seeds[0], 0.0)[0]
+    train = main.subset(~np.isin(main.groups, split["test"]))
+    val = main.subset(np.isin(main.groups, split["test"]))
+    domain = (f"SynthHeads {main.images.shape[1]} px reals vs fakes of {model_name} (self-reenactment and "
+              f"puppeteering, K = {settings.sources.k}), JPEG q95" if model_name else
+              f"your own --real/--fake folders at {main.images.shape[1]} px, JPEG q95")
+    shipped = {}
+    for name, file in (("frequency", "frequency.json"), (best, f"detector_{best}.pt")):
+        if name is None or name not in settings.detectors:
+            continue
+        det = fit_detector(name, train, val, p, p.seeds[0])
+        det.domain = domain
+        det.save(out / file)
+        shipped[name] = {"file": file, "threshold": det.threshold, "domain": domain}
+    return shipped

@@ -253,8 +253,14 @@ def cmd_demo(args) -> int:
           "a corner label and an invisible watermark):")
     for key in ("video", "gif", "strip"):
         print(f"  {key:6s} {summary[key]}")
-    for name, p in summary["p_fake"].items():
-        print(f"  detector {name}: P(fake) = {p:.3f}  ({'caught' if p >= 0.5 else 'missed'} at threshold 0.5)")
+    for name, scores in summary["detectors"].items():
+        print(f"  detector {name} (threshold {scores['threshold']:.3f}; trained on {scores['domain']}):")
+        for what in ("fake (this demo)", "driving video (real)", "portrait (real)"):
+            s = scores[what]
+            print(f"    {what:22s} P(fake) = {s['p_fake']:.3f}, {s['flagged']:4.0%} of {s['frames']} frame(s) "
+                  "called fake")
+    print("  A detector that calls the real faces fake as often as the fake one is not seeing the forgery: "
+          "read the scores side by side (docs/detector/report.md).")
     print(f"{summary['frames']} frames, one shot, {summary['finetune_steps']} fine-tuning steps, "
           f"{summary['seconds']:.0f} s in all")
     return 0

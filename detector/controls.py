@@ -1,0 +1,120 @@
+"""Controls: does a detector catch *this generator*, or something cheaper?
+
+Each control is a fold hook for :func:`detector.protocol.cross_validate` (it sees the
+fitted detector and that fold's train / val / test faces) and returns plain arrays, so
+the report can pool them over folds and put a cluster-bootstrap interval on them.
+
+- ``spectrum``: test reals given the fakes' mean amplitude spectrum (measured on the
+  training fold). If AUC falls to 0.5, the detector reads the spectrum and nothing else.
+- ``down_up``: both classes halved and enlarged again (a platform's resize).
+- ``perturbed``: false positives at the operating threshold on reals that were sharpened,
+  noised, upsampled or re-JPEG'd: honest media that is merely processed.
+- ``memorisation``: mean P(fake) of reals of training identities vs unseen ones; a gap
+  means the detector learnt *who* is real.
+- :func:`upsampling_faces`: reals vs the same reals upsampled, no generator at all; a
+  detector trained on that and scored on real-vs-fake tells how much of "detecting fsth"
+  is detecting nearest-neighbour upsampling.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .data import FaceSet, jpeg
+
+
+def _pool(faces: FaceSet, scores: np.ndarray, threshold: float | None = None) -> dict:
+    out = {"labels": faces.labels, "scores": scores, "groups": faces.groups}
+    if threshold is not None:
+        out["threshold"] = threshold
+    return out
+
+
+def amplitude(images: np.ndarray) -> np.ndarray:
+    """Mean 2-D amplitude spectrum per colour channel: (S, S, 3)."""
+    return np.abs(np.fft.fft2(images.astype(np.float64), axes=(1, 2))).mean(0)
+
+
+def match_spectrum(images: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Give ``images`` the amplitude spectrum ``target`` in place of ``source`` (phases kept):
+    every frequency is scaled by target / source. uint8 (N, S, S, 3) in and out."""
+    gain = target / np.maximum(source, 1e-6)
+    spectrum = np.fft.fft2(images.astype(np.float64), axes=(1, 2)) * gain[None]
+    return np.clip(np.fft.ifft2(spectrum, axes=(1, 2)).real, 0, 255).round().astype(np.uint8)
+
+
+def down_up(images: np.ndarray, factor: int = 2, up=cv2.INTER_LINEAR) -> np.ndarray:
+    """Halve (area) and enlarge back (``up`` interpolation): uint8 (N, S, S, 3) in and out."""
+    s = images.shape[1]
+    return np.stack([cv2.resize(cv2.resize(i, (s // factor, s // factor), interpolation=cv2.INTER_AREA), (s, s),
+                                interpolation=up) for i in images])
+
+
+def sharpen(images: np.ndarray) -> np.ndarray:
+    """Unsharp mask (amount 1, sigma 1)."""
+    f = images.astype(np.float32)
+    blur = np.stack([cv2.GaussianBlur(i, (0, 0), 1.0) for i in f])
+    return np.clip(2 * f - blur, 0, 255).round().astype(np.uint8)
+
+
+def noise(images: np.ndarray, sigma: float = 4.0, seed: int = 0) -> np.ndarray:
+    """Additive Gaussian sensor-like noise (sigma in grey levels)."""
+    rng = np.random.default_rng(seed)
+    return np.clip(images + rng.normal(0, sigma, images.shape), 0, 255).round().astype(np.uint8)
+
+
+PERTURBATIONS = {
+    "sharpened": sharpen,
+    "noised σ=4": noise,
+    "upsampled ×2 (bicubic)": lambda x: down_up(x, 2, cv2.INTER_CUBIC),
+    "JPEG q50": lambda x: jpeg(x, 50),
+}
+
+
+def spectrum(det, split: dict) -> dict:
+    train, test = split["train"], split["test"]
+    real, fake = train.images[train.labels == 0], train.images[train.labels == 1]
+    matched = test.images.copy()
+    rows = test.labels == 0
+    matched[rows] = match_spectrum(test.images[rows], amplitude(real), amplitude(fake))
+    return _pool(test, det.predict_proba(matched))
+
+
+def down_up_hook(det, split: dict) -> dict:
+    test = split["test"]
+    return _pool(test, det.predict_proba(down_up(test.images)))
+
+
+def perturbed(det, split: dict) -> dict:
+    reals = split["test"].subset(split["test"].labels == 0)
+    return {name: _pool(reals, det.predict_proba(fn(reals.images)), det.threshold)
+            for name, fn in PERTURBATIONS.items()}
+
+
+def memorisation(det, split: dict) -> dict:
+    """Mean P(fake) of the reals of each part: training identities, validation, unseen (test)."""
+    return {part: float(det.predict_proba(faces.images[faces.labels == 0]).mean()) for part, faces in split.items()}
+
+
+HOOKS = {"spectrum": spectrum, "down_up": down_up_hook, "perturbed": perturbed, "memorisation": memorisation}
+
+
+def upsampling_faces(faces: FaceSet) -> FaceSet:
+    """The generator-free task: every real video (label 0) and the same video halved and
+    enlarged by nearest neighbour (label 1, setting "upsampled-real"), in the same group."""
+    reals = faces.subset(faces.labels == 0)
+    fake = FaceSet(down_up(reals.images, 2, cv2.INTER_NEAREST), np.ones(len(reals), int), reals.identities,
+                   np.char.add(reals.videos.astype(str), "/upsampled"), np.full(len(reals), "upsampled-real"),
+                   reals.groups)
+    return FaceSet.concat([reals, fake])
+
+
+def scored_on(faces: FaceSet):
+    """A hook scoring the *real-vs-fake* faces of the fold's test groups (for detectors that
+    were trained on some other task, as in :func:`upsampling_faces`)."""
+
+    def hook(det, split: dict) -> dict:
+        test = faces.subset(np.isin(faces.groups, np.unique(split["test"].groups)))
+        return _pool(test, det.predict_proba(test.images))
+
+    return hook

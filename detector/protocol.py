@@ -1,0 +1,153 @@
+"""The evaluation protocol: identity-grouped k-fold cross-validation × seeds.
+
+Every group (an identity, or a SynthHeads pair: a puppet and its driver) is tested exactly
+once per seed, by a detector that never saw it. Inside each training part a share of the
+groups is held out as *validation*: calibration (temperature for CNNs, Platt for the
+frequency model) and the operating threshold (the P(fake) above which a face is called
+fake, set to a false-positive rate of ``target_fpr`` on validation reals) are fitted there
+and nowhere else. Out-of-fold scores are pooled per seed; every figure gets a cluster
+bootstrap interval over groups (frames of one person are not independent) and a mean ± sd
+over folds × seeds.
+
+    cv = cross_validate(faces, "residual", ProtocolConfig(folds=5, seeds=(0, 1)))
+    cv["oof"][0]          # P(fake) of every image, seed 0, each from the fold that held it out
+    cv["folds"]           # one record per (seed, fold): AUC, threshold, what the hooks measured
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from . import models
+from .data import FaceSet, assert_identity_disjoint
+from .metrics import threshold_at_fpr
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    folds: int = 5
+    seeds: tuple[int, ...] = (0, 1)
+    val_share: float = 0.2  # of the training groups: calibration and threshold only
+    train_frames: int = 4  # frames per video a detector trains on (evenly spread; all are tested)
+    epochs: int = 6
+    target_fpr: float = 0.05  # the operating point, on validation reals
+    n_boot: int = 300  # cluster-bootstrap draws per interval
+
+
+def group_folds(groups: np.ndarray, k: int, seed: int, val_share: float) -> list[dict[str, np.ndarray]]:
+    """k folds of the unique groups, each {"train", "val", "test"} arrays of group names."""
+    names = np.random.default_rng(seed).permutation(np.unique(groups))
+    if len(names) < 3 or k < 2:
+        raise ValueError(f"cross-validation needs at least 3 groups and 2 folds; got {len(names)} groups, k = {k}")
+    k = min(k, len(names))
+    out = []
+    for test in np.array_split(names, k):
+        rest = np.setdiff1d(names, test)
+        rest = np.random.default_rng([seed, len(out)]).permutation(rest)
+        n_val = min(max(1, int(round(val_share * len(rest)))), len(rest) - 1)
+        out.append({"train": rest[n_val:], "val": rest[:n_val], "test": test})
+    return out
+
+
+def spread_frames(faces: FaceSet, per_video: int) -> FaceSet:
+    """``per_video`` frames of each video, evenly spread (0: all)."""
+    if per_video <= 0:
+        return faces
+    keep = []
+    for video in np.unique(faces.videos):
+        rows = np.flatnonzero(faces.videos == video)
+        keep.append(rows[np.unique(np.linspace(0, len(rows) - 1, per_video).round().astype(int))])
+    return faces.subset(np.sort(np.concatenate(keep)))
+
+
+def fit_detector(name: str, train: FaceSet, val: FaceSet, cfg: ProtocolConfig, seed: int, progress: bool = False):
+    """A detector trained on ``train``, calibrated and thresholded on ``val``."""
+    det = models.create(name, image_size=train.images.shape[1])
+    det.fit(spread_frames(train, cfg.train_frames), val, epochs=cfg.epochs, seed=seed, progress=progress)
+    det.threshold = threshold_at_fpr(det.predict_proba(val.images[val.labels == 0]), cfg.target_fpr)
+    return det
+
+
+def cross_validate(faces: FaceSet, name: str, cfg: ProtocolConfig, hooks: dict | None = None,
+                   keep_models: bool = False, progress: bool = False) -> dict:
+    """Grouped k-fold CV × seeds of detector ``name`` on ``faces``.
+
+    hooks: {key: f(det, split) -> value}, called after each fold with the fitted detector and
+    its {"train", "val", "test"} FaceSets; values land in that fold's record under ``key``.
+    Returns {"oof": {seed: (N,) P(fake)}, "thresholds": {seed: (N,) threshold of the fold that
+    scored each image}, "folds": [records], "models": {(seed, fold): detector} if keep_models,
+    "fold_of": {seed: {group: fold}}}.
+    """
+    hooks = hooks or {}
+    out = {"oof": {}, "thresholds": {}, "folds": [], "models": {}, "fold_of": {}}
+    for seed in cfg.seeds:
+        oof, thresholds = np.full(len(faces), np.nan), np.full(len(faces), np.nan)
+        out["fold_of"][seed] = {}
+        for f, groups in enumerate(group_folds(faces.groups, cfg.folds, seed, cfg.val_share)):
+            split = {part: faces.subset(np.isin(faces.groups, g)) for part, g in groups.items()}
+            assert_identity_disjoint(split)
+            assert not set(np.unique(split["test"].groups)) & set(np.unique(split["train"].groups))
+            det = fit_detector(name, split["train"], split["val"], cfg, seed, progress)
+            rows = np.isin(faces.groups, groups["test"])
+            oof[rows] = det.predict_proba(faces.images[rows])
+            thresholds[rows] = det.threshold
+            test = split["test"]
+            record = {"seed": seed, "fold": f, "threshold": det.threshold, "test_groups": len(groups["test"]),
+                      "auc": float(roc_auc_score(test.labels, oof[rows])) if len(np.unique(test.labels)) == 2
+                      else float("nan")}
+            record.update({key: hook(det, split) for key, hook in hooks.items()})
+            out["folds"].append(record)
+            out["fold_of"][seed].update({g: f for g in groups["test"]})
+            if keep_models:
+                out["models"][(seed, f)] = det
+            log.info("%s seed %d fold %d: test AUC %.3f", name, seed, f, record["auc"])
+        out["oof"][seed], out["thresholds"][seed] = oof, thresholds
+    return out
+
+
+def cluster_ci(stat, groups, *arrays, n_boot: int = 300, seed: int = 0, level: float = 0.95) -> list[float]:
+    """Percentile interval of ``stat(*arrays)`` over bootstrap resamples of whole groups.
+    Resamples where the statistic fails (e.g. one class only) are skipped."""
+    groups = np.asarray(groups)
+    names, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == i) for i in range(len(names))]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        pick = np.concatenate([members[i] for i in rng.integers(len(members), size=len(members))])
+        try:
+            value = stat(*(np.asarray(a)[pick] for a in arrays))
+        except ValueError:
+            continue
+        if np.isfinite(value):
+            draws.append(value)
+    if not draws:
+        return [float("nan"), float("nan")]
+    return [float(np.percentile(draws, (1 - level) / 2 * 100)), float(np.percentile(draws, (1 + level) / 2 * 100))]
+
+
+def auc(labels, scores) -> float:
+    """ROC AUC; ValueError with one class (so :func:`cluster_ci` skips that resample)."""
+    return float(roc_auc_score(labels, scores))
+
+
+def estimate(stat, groups, *arrays, n_boot: int = 300) -> dict:
+    """{"value", "ci", "groups"}: a statistic with its cluster-bootstrap interval."""
+    try:
+        value = float(stat(*arrays))
+    except ValueError:
+        value = float("nan")
+    return {"value": value, "ci": cluster_ci(stat, groups, *arrays, n_boot=n_boot),
+            "groups": int(len(np.unique(groups)))}
+
+
+def mean_sd(values) -> dict:
+    """{"mean", "sd", "n"} of the finite values (sd with n - 1)."""
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v)], np.float64)
+    return {"mean": float(values.mean()) if len(values) else float("nan"),
+            "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"), "n": int(len(values))}

@@ -1,0 +1,70 @@
+"""Scoring media with a saved detector, the way the study scored its test faces.
+
+Faces are cropped like ``fsth preprocess`` (dlib), resized to the detector's size and passed
+through the study's one JPEG q95 step before P(fake) is computed: a score is only
+comparable to the report's numbers if the input was processed the same way.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .data import jpeg
+
+
+def read_media(path: str | os.PathLike) -> list[np.ndarray]:
+    """Frames of a video, an image, or a folder of images: uint8 RGB (H, W, 3) each.
+    Errors name the path: missing, empty folder, or a file that is neither image nor video."""
+    from fsth.io.images import IMAGE_EXTENSIONS, read_image
+    from fsth.io.video import is_video, read_frames
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir() if p.is_file()):
+            raise ValueError(f"{path}: the folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+        return list(read_frames(path))
+    try:
+        return list(read_frames(path)) if is_video(path) else [read_image(path)]
+    except (OSError, ValueError, RuntimeError) as err:
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"{path}: not a readable image or video ({' '.join(str(err).split())[:200]})") from None
+
+
+def detector_size(det, default: int = 64) -> int:
+    return int(getattr(det, "image_size", default))
+
+
+def score_faces(det, crops: np.ndarray) -> dict:
+    """P(fake) of face crops already at the detector's size (the study's JPEG q95 applied):
+    {"p_fake": mean, "flagged": share above the detector's threshold, "frames", "scores"}."""
+    scores = det.predict_proba(jpeg(np.asarray(crops), 95))
+    if not np.isfinite(scores).all():
+        raise ValueError("the detector gives P(fake) = nan: the detector file is damaged")
+    return {"p_fake": float(scores.mean()), "flagged": float((scores > det.threshold).mean()),
+            "frames": int(len(scores)), "scores": scores}
+
+
+def score_media(det, path: str | os.PathLike, face_detector=None, max_frames: int = 0) -> dict:
+    """:func:`score_faces` of the largest face in each frame of an image, video or folder."""
+    from .faces import face_crops
+
+    frames = read_media(path)
+    if max_frames:
+        frames = frames[:: max(1, len(frames) // max_frames)][:max_frames]
+    return score_faces(det, face_crops(frames, detector_size(det), str(path), face_detector))
+
+
+def describe(det) -> str:
+    """The operating point and training domain of a detector, for printing next to its scores."""
+    domain = det.domain or "not recorded (a detector file from before the study recorded it)"
+    return f"threshold {det.threshold:.3f} (fitted on validation identities); trained on: {domain}"
+
+
+def line(name: str, result: dict, threshold: float) -> str:
+    return (f"{name}: P(fake) = {result['p_fake']:.3f} (mean over {result['frames']} frame(s); "
+            f"{result['flagged']:.0%} above the threshold {threshold:.3f})")

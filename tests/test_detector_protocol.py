@@ -1,0 +1,127 @@
+"""The study's protocol, controls, sources and report, on tiny data (each test well under a minute)."""
+import numpy as np
+import pytest
+
+from detector import controls
+from detector.data import FaceSet
+from detector.protocol import ProtocolConfig, cluster_ci, cross_validate, fit_detector, group_folds
+from tests.test_detector import toy_faces
+
+
+def paired_toy(n_pairs=8, per=8, size=32, seed=0) -> FaceSet:
+    """toy_faces with two identities per group (like a puppet and its driver)."""
+    faces = toy_faces(n_people=2 * n_pairs, per=per, size=size, seed=seed)
+    groups = np.array([f"pair{int(p[1:]) // 2}" for p in faces.identities])
+    return FaceSet(faces.images, faces.labels, faces.identities, faces.videos, faces.settings, groups)
+
+
+def test_group_folds_test_every_group_once_and_never_train_on_it():
+    groups = np.repeat([f"g{i}" for i in range(11)], 3)
+    folds = group_folds(groups, 4, seed=0, val_share=0.25)
+    tested = np.concatenate([f["test"] for f in folds])
+    assert sorted(tested) == sorted(np.unique(groups))  # each group tested exactly once
+    for f in folds:
+        parts = [set(f[k]) for k in ("train", "val", "test")]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+        assert len(f["val"]) >= 1 and set().union(*parts) == set(groups)
+    with pytest.raises(ValueError, match="at least 3 groups"):
+        group_folds(np.array(["a", "b"]), 2, 0, 0.2)
+
+
+def test_cross_validation_scores_every_image_out_of_fold_with_a_validation_threshold():
+    faces = paired_toy()
+    seen = []
+
+    def spy(det, split):
+        seen.append((set(split["train"].groups), set(split["val"].groups), set(split["test"].groups)))
+        return float(det.threshold)
+
+    cv = cross_validate(faces, "frequency", ProtocolConfig(folds=4, seeds=(0, 1), target_fpr=0.1),
+                        hooks={"spy": spy})
+    assert len(cv["folds"]) == 8 and all(np.isfinite(cv["oof"][s]).all() for s in (0, 1))
+    for train, val, test in seen:  # puppets stay with their drivers: groups, not identities, are split
+        assert not (train & test) and not (val & test) and not (train & val)
+    assert all(r["auc"] > 0.9 and r["spy"] == r["threshold"] for r in cv["folds"])
+    # the threshold keeps the false-positive rate on validation reals at or below the target
+    split = group_folds(faces.groups, 4, 0, 0.2)[0]
+    train, val = (faces.subset(np.isin(faces.groups, split[k])) for k in ("train", "val"))
+    det = fit_detector("frequency", train, val, ProtocolConfig(target_fpr=0.1), seed=0)
+    assert (det.predict_proba(val.images[val.labels == 0]) > det.threshold).mean() <= 0.1
+
+
+def test_cluster_bootstrap_resamples_groups_not_frames():
+    rng = np.random.default_rng(0)
+    group_effect = np.repeat(rng.normal(0, 1, 10), 50)  # 10 groups of 50 correlated values
+    values = group_effect + rng.normal(0, 0.1, 500)
+    by_group = cluster_ci(np.mean, np.repeat(np.arange(10), 50), values, n_boot=400)
+    by_frame = cluster_ci(np.mean, np.arange(500), values, n_boot=400)
+    assert by_group[1] - by_group[0] > 3 * (by_frame[1] - by_frame[0])  # frames are not independent
+
+
+def test_controls_match_spectra_and_build_the_generator_free_task():
+    faces = toy_faces(n_people=4, per=6, size=32)
+    real, fake = faces.images[faces.labels == 0], faces.images[faces.labels == 1]
+    matched = controls.match_spectrum(real, controls.amplitude(real), controls.amplitude(fake))
+    before = np.abs(controls.amplitude(real) - controls.amplitude(fake)).mean()
+    after = np.abs(controls.amplitude(matched) - controls.amplitude(fake)).mean()
+    assert after < 0.3 * before  # the checkerboard's spectral peak is given to the reals
+    task = controls.upsampling_faces(faces)
+    assert (task.labels == 1).sum() == (faces.labels == 0).sum() and set(task.settings) == {"real", "upsampled-real"}
+    assert set(task.groups[task.labels == 1]) == set(faces.groups[faces.labels == 0])
+    for name, fn in controls.PERTURBATIONS.items():
+        out = fn(real)
+        assert out.shape == real.shape and out.dtype == np.uint8 and not np.array_equal(out, real), name
+
+
+def test_study_report_from_a_faceset(tmp_path):
+    from detector.study import FAST, run_study
+
+    settings = FAST.__class__(**{**FAST.__dict__, "detectors": ("frequency",),
+                                 "protocol": ProtocolConfig(folds=3, seeds=(0,), n_boot=50)})
+    results = run_study({"synth": (paired_toy(), [])}, tmp_path, settings, progress=False)
+    row = results["detectors"]["frequency"]
+    assert row["auc"]["value"] > 0.9 and row["auc"]["ci"][0] <= row["auc"]["value"] <= row["auc"]["ci"][1]
+    assert len(row["per_fold"]) == 3 and set(row["perturbed_fpr"]) == set(controls.PERTURBATIONS)
+    assert row["memorisation"]["train"]["n"] == 3
+    comp = results["sections"]["compression"]["frequency"]
+    assert set(comp) == {"JPEG q95", "H.264 CRF 23", "H.264 CRF 40"}
+    report = (tmp_path / "report.md").read_text()
+    for heading in ("## Headline", "## Controls", "## Train × test compression", "## Closing note"):
+        assert heading in report
+    assert (tmp_path / "roc.png").exists() and (tmp_path / "frequency.json").exists()
+
+
+@pytest.mark.slow
+def test_synthheads_pairs_from_a_model_are_unseen_balanced_and_grouped():
+    import torch
+
+    from detector.sources import SourceConfig, synth_faces
+    from fsth.nn import create
+    from tests.helpers import SMALL_MODEL
+
+    torch.manual_seed(0)
+    model = create(SMALL_MODEL, num_videos=4).eval()
+    cfg = SourceConfig(pairs=2, window=4, pool=6, k=2, baseline_pairs=1)
+    faces, rows = synth_faces(model, cfg, makers=("model", "warp", "mean"), progress=False)
+    main = faces.subset(np.isin(faces.settings, ["real", "fake"]))
+    assert len(main) == 2 * 2 * 2 * 4 and main.labels.mean() == 0.5  # 2 pairs x 2 people x (real, fake) x 4
+    assert sorted(set(faces.settings)) == ["fake", "mean", "real", "warp"]
+    assert (faces.settings == "warp").sum() == 2 * 4  # baselines on the first pair only
+    puppet = next(r for r in rows if r.get("kind") == "puppet")
+    driver = next(r for r in rows if r["identity"] == puppet["driver"])
+    assert puppet["group"] == driver["group"]  # a puppet and its driver share a group
+    with pytest.raises(AssertionError, match="training data"):
+        synth_faces(model, cfg, keys={"synth": {(cfg.seed, 1)}, "hashes": set()}, progress=False)
+
+
+def test_warp_baseline_is_fsths_landmark_warp():
+    from detector.sources import WarpBaseline
+    from fsth.warp import warp_portrait
+    from tests.helpers import face_points
+
+    rng = np.random.default_rng(0)
+    shot = rng.integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
+    points = face_points(64)[None]
+    targets = points + rng.normal(0, 1.5, (3, 68, 2)).astype(np.float32)
+    ours = WarpBaseline(shot, points).render(targets)
+    assert np.abs(ours.astype(int) - warp_portrait(shot[0], points[0], targets)).max() <= 1

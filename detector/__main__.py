@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 import time
 from dataclasses import replace
@@ -38,6 +37,21 @@ def study_settings(args):
     return replace(s, sources=src, protocol=p, **{k: v for k, v in extra.items() if v is not None})
 
 
+def study_cache(args, settings) -> Path:
+    """Where the faces are kept between runs: one folder per generator file and face settings
+    (in fsth's cache, not next to the report), so a new model or setting makes new faces."""
+    import hashlib
+    from dataclasses import asdict
+
+    from fsth.data.samples import sha256
+    from fsth.io.cache import cache_dir
+
+    made_by = sha256(args.checkpoint) if args.checkpoint else f"{Path(args.real).resolve()}|{Path(args.fake).resolve()}"
+    what = {"by": made_by, "sources": asdict(settings.sources), "ks": settings.ks, "ft_steps": settings.ft_steps,
+            "curve_pairs": settings.curve_pairs, "steps_pairs": settings.steps_pairs, "identity": settings.identity}
+    return cache_dir() / "detector-study" / hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def cmd_study(args) -> int:
     from .study import load_study_faces, make_study_faces, run_study
 
@@ -48,7 +62,7 @@ def cmd_study(args) -> int:
                          "fsth/pretrained/), or give --real DIR --fake DIR")
     settings = study_settings(args)
     out = output_folder(args.out, "--out")
-    cache = out / "cache"
+    cache = Path(args.cache) if args.cache else study_cache(args, settings)
     started = time.perf_counter()
     if args.real is not None:
         from .sources import folder_faces
@@ -71,9 +85,16 @@ def cmd_study(args) -> int:
     faces_seconds = time.perf_counter() - started
     results = run_study(made, out, settings, model_name=name, extra={"check": check, "faces_seconds": faces_seconds})
     if args.ship:
+        from fsth.io import atomic_write
+
+        from .report import card, write_text
+
         for file in (v["file"] for v in results["shipped"].values()):
-            shutil.copyfile(out / file, PRETRAINED / file)
+            with atomic_write(PRETRAINED / file) as f:
+                f.write((out / file).read_bytes())
             print(f"shipped {PRETRAINED / file}")
+        write_text(PRETRAINED / "DETECTOR_CARD.md", card(results))
+        print(f"wrote {PRETRAINED / 'DETECTOR_CARD.md'}")
     print((out / "report.md").read_text())
     print(f"wrote {out / 'report.md'} and {out / 'results.json'}; faces {faces_seconds:.0f} s, "
           f"study {results['seconds']:.0f} s, total {time.perf_counter() - started:.0f} s")
@@ -92,8 +113,10 @@ def cmd_score(args) -> int:
         print(line(path if i == 0 else f"  compare {path}", result, det.threshold))
     print(f"detector {args.detector}: {describe(det)}")
     if args.json:
-        Path(args.json).write_text(json.dumps({p: {k: v for k, v in r.items() if k != "scores"}
-                                               for p, r in results.items()}, indent=2))
+        from .report import write_text
+
+        write_text(Path(args.json), json.dumps({p: {k: v for k, v in r.items() if k != "scores"}
+                                                for p, r in results.items()}, indent=2))
     return 0
 
 
@@ -118,7 +141,8 @@ def build_parser():
     p.add_argument("--epochs", type=int, help="CNN training epochs per fold")
     p.add_argument("--ft-steps", type=int, nargs="+", help="fine-tuning steps of the steps curve")
     p.add_argument("--synth-seed", type=int, help="SynthHeads seed of the test identities")
-    p.add_argument("--regenerate", action="store_true", help="make the faces again even if OUT/cache has them")
+    p.add_argument("--cache", help="folder for the faces (default: one per model and settings in fsth's cache)")
+    p.add_argument("--regenerate", action="store_true", help="make the faces again even if the cache has them")
     p.add_argument("--ship", action="store_true", help="copy the retrained detectors into fsth/pretrained/")
     p.add_argument("-v", "--verbose", action="store_true", help="tracebacks of errors")
     p.set_defaults(func=cmd_study)

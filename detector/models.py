@@ -329,6 +329,8 @@ class ResidualDetector(TorchDetector):
 
 
 REGISTRY: dict[str, type] = {}  # detectors by name; any other name is tried as a timm backbone
+# the detectors fsth ships in fsth/pretrained/ (python -m detector study --ship writes them; the demo scores with them)
+SHIPPED = {"frequency": "frequency.json", "cnn": "detector_cnn.pt"}
 
 
 def register(cls: type) -> type:

@@ -28,10 +28,18 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
+def write_text(path: Path, text: str) -> None:
+    """Every file the study writes goes through fsth.io.atomic_write: never half-written."""
+    from fsth.io import atomic_write
+
+    with atomic_write(path, "w") as f:
+        f.write(text)
+
+
 def write_report(results: dict, cvs: dict, faces, out: Path) -> None:
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=_plain))
+    write_text(out / "results.json", json.dumps(results, indent=1, default=_plain))
     _plots(results, cvs, faces, out)
-    (out / "report.md").write_text(report(results))
+    write_text(out / "report.md", report(results))
 
 
 def _plain(value):
@@ -123,7 +131,8 @@ def report(r: dict) -> str:
                                                                  for row in table])
     lines += ["", "## Closing note", ""] + closing(r)
     lines += ["", f"Study time: {r['seconds']:.0f} s (faces made in {r.get('faces_seconds', 0):.0f} s before that).",
-              "", "Reproduce: `python -m detector study --out docs/detector --ship` (`--fast` for the course).", ""]
+              "", f"Reproduce: `python -m detector study --checkpoint fsth/pretrained/{r.get('model') or 'MODEL.pt'} "
+              "--out docs/detector --ship` (`--fast`: every section on small axes, for the course).", ""]
     return "\n".join(lines)
 
 
@@ -165,7 +174,7 @@ def _plots(results: dict, cvs: dict, faces, out: Path) -> None:
         a.set(xlabel=x, ylabel=y, title=t)
         a.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "roc.png", dpi=100)
+    _save(fig, out / "roc.png")
     sections = [(k, t) for k, t in (("k_curve", "K shots"), ("steps_curve", "fine-tuning steps"))
                 if results["sections"].get(k)]
     if not sections:
@@ -188,4 +197,59 @@ def _plots(results: dict, cvs: dict, faces, out: Path) -> None:
         ax.set(xlabel=title, ylim=(0, 1.02), title=f"detectability vs {title}")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=100)
+    _save(fig, out / "curves.png")
+
+
+def card(results: dict) -> str:
+    """fsth/pretrained/DETECTOR_CARD.md for the shipped detectors, from the study that trained them."""
+    shipped, dets = results["shipped"], results["detectors"]
+    p, src = results["settings"]["protocol"], results["settings"]["sources"]
+    lines = ["# Shipped detectors: model card", "",
+             "Written by `python -m detector study --ship` from the study that trained them; the full report with "
+             "every table is `docs/detector/report.md`.", "",
+             "| file | detector | operating threshold |", "|---|---|---|"]
+    for name, s in shipped.items():
+        lines.append(f"| `{s['file']}` | {name} | P(fake) > {s['threshold']:.3f} |")
+    domain = next(iter(shipped.values()))["domain"] if shipped else "–"
+    lines += ["", f"**Training domain.** {domain}. Retrained after cross-validation on every SynthHeads group "
+              f"(a fifth of the groups held out for calibration and the threshold: {p['target_fpr']:.0%} false "
+              "positives on those reals).", "",
+              f"**Data.** {results['counts']['identities']} SynthHeads identities (seed {src['seed']}, checked "
+              f"unseen by the generator: {results.get('check', 'not checked')}), in pairs; each identity one real "
+              f"and one fake video of {src['window']} contiguous frames (self-reenactment or puppeteering by its pair "
+              f"partner, K = {src['k']}); every image JPEG q95 once. Real sample videos and real photos are never "
+              "trained on: they measure false positives outside the training domain.", "",
+              f"**Protocol.** Identity-grouped {p['folds']}-fold cross-validation × {len(p['seeds'])} seed(s); "
+              "temperature (CNNs) or Platt (frequency) calibration and the threshold fitted on validation groups "
+              "only; 95 % cluster-bootstrap intervals over groups.", "", "**Results (out of fold).**", ""]
+    for name in shipped:
+        d = dets[name]
+        folds = ", ".join(f"{f['auc']:.3f}" for f in d["per_fold"])
+        lines += [f"- {name}: AUC {fmt(d['auc'])}; per fold (seed × fold) {folds} ({fmt(d['auc_folds'])}); "
+                  f"video AUC {fmt(d['video_auc'])}; at the threshold TPR {fmt(d['tpr'])}, FPR on SynthHeads reals "
+                  f"{fmt(d['fpr'])}" + (f", FPR on {d['photos']['n']} real photos {fmt(d['photos']['fpr'])}"
+                                         if "photos" in d else "")
+                  + (f", FPR on real sample videos {fmt(d['clips']['fpr'])}" if "clips" in d else "") + "."]
+    lines += ["", "**Limits.** 64 px faces; trained on procedural SynthHeads and one generator: a score on real "
+              "photographs or other generators is outside its domain (see the real-photo false-positive rate above "
+              "and the cross-generator table of the report). The controls in the report say which cues it uses "
+              "(spectrum, resampling). Never act on a single score: `fsth demo` and `python -m detector score "
+              "--compare REAL...` print it next to the same detector's score on real faces.", "",
+              "**Use.** `python -m detector score MEDIA --detector fsth/pretrained/detector_cnn.pt --compare "
+              "REAL_MEDIA`; in Python `detector.models.load(path).predict_proba(face_crops)` (uint8 (N, 64, 64, 3), "
+              "JPEG q95 first as in training: `detector.scoring.score_faces`).", "",
+              "**Bring your own data.** `python -m detector study --real REAL_DIR --fake FAKE_DIR --out my-study` "
+              "runs the same protocol on your folders, laid out like FaceForensics++ (one sub-folder per identity; "
+              "videos or folders of frames inside):", "",
+              "    REAL_DIR/000/000.mp4          FAKE_DIR/000/000_003.mp4", "    REAL_DIR/001/001.mp4          "
+              "FAKE_DIR/001/001_870.mp4", "    REAL_DIR/002/frames/0001.png  ...", "",
+              "Faces are found and cropped by `fsth preprocess` (dlib), cut into windows of `--window` contiguous "
+              "frames, and split by sub-folder: a person's real and fake videos are always in the same fold.", ""]
+    return "\n".join(lines)
+
+
+def _save(fig, path: Path) -> None:
+    from fsth.io import atomic_write
+
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)

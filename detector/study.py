@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import controls, curves
+from . import controls, curves, models
 from .data import FaceSet, encode
 from .protocol import ProtocolConfig, auc, cross_validate, estimate, fit_detector, mean_sd
 from .sources import SourceConfig
@@ -53,6 +53,7 @@ def make_study_faces(model, settings: StudySettings, cache: Path, keys: dict | N
     """Every face the study needs, made once and cached in ``cache`` (npz + json)."""
     from fsth.metrics import IdentityEmbedder
 
+    from .report import write_text
     from .sources import real_clips, real_photos, synth_faces
 
     cache.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,7 @@ def make_study_faces(model, settings: StudySettings, cache: Path, keys: dict | N
                               [n.split(" ")[0] for n in names]), [{"name": n} for n in names])
     for key, (faces, rows) in made.items():
         faces.save(cache / f"{key}.npz")
-        (cache / f"{key}.json").write_text(json.dumps(rows, default=float))
+        write_text(cache / f"{key}.json", json.dumps(rows, default=float))
     return made
 
 
@@ -222,7 +223,7 @@ def ship(main: FaceSet, settings: StudySettings, cvs: dict, out: Path, model_nam
               f"puppeteering, K = {settings.sources.k}), JPEG q95" if model_name else
               f"your own --real/--fake folders at {main.images.shape[1]} px, JPEG q95")
     shipped = {}
-    for name, file in (("frequency", "frequency.json"), (best, f"detector_{best}.pt")):
+    for name, file in (("frequency", models.SHIPPED["frequency"]), (best, models.SHIPPED["cnn"])):
         if name is None or name not in settings.detectors:
             continue
         det = fit_detector(name, train, val, p, p.seeds[0])

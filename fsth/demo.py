@@ -60,9 +60,12 @@ def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving:
     save_image(out / f"{portrait}_strip.png", strip, synthetic=True)
 
     scores, p_fake = {}, {}
-    for path in [PRETRAINED / "frequency.json", *sorted(PRETRAINED.glob("detector_*.pt"))]:
+    for file in detectors.SHIPPED.values():
+        path = PRETRAINED / file
+        if not path.exists():
+            continue
         det = detectors.load(path)
-        name = path.stem.replace("detector_", "")
+        name = det.name
         scores[name] = side_by_side_scores(det, result["rendered"], shots, source, frames, face_detector)
         p_fake[name] = scores[name]["fake (this demo)"]["p_fake"]
     summary = {"video": str(out / f"{portrait}.mp4"), "gif": str(out / f"{portrait}.gif"),

@@ -125,3 +125,40 @@ def test_warp_baseline_is_fsths_landmark_warp():
     targets = points + rng.normal(0, 1.5, (3, 68, 2)).astype(np.float32)
     ours = WarpBaseline(shot, points).render(targets)
     assert np.abs(ours.astype(int) - warp_portrait(shot[0], points[0], targets)).max() <= 1
+
+
+def test_bring_your_own_data_errors_name_the_folder(tmp_path, capsys):
+    from detector.__main__ import main as detector_main
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "fake" / "someone").mkdir(parents=True)
+    (tmp_path / "fake" / "someone" / "notes.txt").write_text("not media")
+    for real, fake, says in ((tmp_path / "nowhere", tmp_path / "fake", "nowhere: no such folder"),
+                             (tmp_path / "real", tmp_path / "fake", "real: no face video or image")):
+        assert detector_main(["study", "--real", str(real), "--fake", str(fake), "--out", str(tmp_path / "o")]) == 1
+        assert says in capsys.readouterr().err
+    assert detector_main(["study", "--real", str(tmp_path / "real"), "--out", str(tmp_path / "o")]) == 2
+
+
+@pytest.mark.slow
+def test_bring_your_own_data_gets_the_same_report(tmp_path, samples):
+    import cv2
+
+    from detector.sources import folder_faces
+    from detector.study import FAST, run_study
+
+    for name in ("grace_hopper", "astronaut", "takeo", "einstein"):
+        image = cv2.imread(str(samples.fetch(name)))
+        for label, folder in ((0, "real"), (1, "fake")):
+            for v in range(2):
+                shot = image if not label else cv2.resize(cv2.resize(image, None, fx=0.5, fy=0.5), image.shape[1::-1],
+                                                          interpolation=cv2.INTER_NEAREST)
+                (tmp_path / folder / name).mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(tmp_path / folder / name / f"v{v}.png"), np.roll(shot, 3 * v, axis=1))
+    faces, rows = folder_faces(tmp_path / "real", tmp_path / "fake", 64, 4, tmp_path / "cache", progress=False)
+    assert len(faces) == 16 and faces.labels.mean() == 0.5 and len(set(faces.groups)) == 4
+    settings = FAST.__class__(**{**FAST.__dict__, "detectors": ("frequency",),
+                                 "protocol": ProtocolConfig(folds=2, seeds=(0,), n_boot=20)})
+    results = run_study({"synth": (faces, rows)}, tmp_path / "study", settings, progress=False)
+    assert np.isfinite(results["detectors"]["frequency"]["auc"]["value"])
+    assert "## Controls" in (tmp_path / "study" / "report.md").read_text()

@@ -133,7 +133,8 @@ def build_parser():
     p.add_argument("--size", type=int, default=64, help="face crop size for --real/--fake")
     p.add_argument("--out", default="detector-study")
     p.add_argument("--fast", action="store_true", help="every section, on small axes (a few minutes)")
-    p.add_argument("--detectors", nargs="+", help="detector names (default: frequency residual resnet10t resnet18)")
+    p.add_argument("--detectors", nargs="+",
+                   help="detector names (default: frequency residual resnet10t; resnet18 and any timm name work)")
     p.add_argument("--pairs", type=int, help="SynthHeads pairs (2 identities each)")
     p.add_argument("--window", "--targets", type=int, help="contiguous frames per video, both classes")
     p.add_argument("--folds", type=int)

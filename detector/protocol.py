@@ -35,6 +35,7 @@ class ProtocolConfig:
     val_share: float = 0.2  # of the training groups: calibration and threshold only
     train_frames: int = 4  # frames per video a detector trains on (evenly spread; all are tested)
     epochs: int = 6
+    batch_size: int = 32  # ~100 optimiser steps per CNN fit at the default sizes
     target_fpr: float = 0.05  # the operating point, on validation reals
     n_boot: int = 300  # cluster-bootstrap draws per interval
 
@@ -68,7 +69,8 @@ def spread_frames(faces: FaceSet, per_video: int) -> FaceSet:
 def fit_detector(name: str, train: FaceSet, val: FaceSet, cfg: ProtocolConfig, seed: int, progress: bool = False):
     """A detector trained on ``train``, calibrated and thresholded on ``val``."""
     det = models.create(name, image_size=train.images.shape[1])
-    det.fit(spread_frames(train, cfg.train_frames), val, epochs=cfg.epochs, seed=seed, progress=progress)
+    det.fit(spread_frames(train, cfg.train_frames), val, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed,
+            progress=progress)
     det.threshold = threshold_at_fpr(det.predict_proba(val.images[val.labels == 0]), cfg.target_fpr)
     return det
 

@@ -41,12 +41,12 @@ PHOTO_SCALES = (0.5, 1.0, 2.0)
 
 @dataclass(frozen=True)
 class SourceConfig:
-    pairs: int = 60  # SynthHeads pairs: 2 identities, one group each
+    pairs: int = 50  # SynthHeads pairs: 2 identities, one group each
     window: int = 32  # contiguous frames per video, both classes
     pool: int = 40  # frames before the window that the K shots are drawn from
     k: int = 8
     steps: int = 0  # fine-tuning steps of the main fakes
-    baseline_pairs: int = 15  # pairs also faked by the warp and mean-frame baselines (cross-generator)
+    baseline_pairs: int = 12  # pairs also faked by the warp and mean-frame baselines (cross-generator)
     seed: int = TEST_SEED
     adapt: str = "relative"  # landmark adaptation of the puppet fakes
 

@@ -32,13 +32,13 @@ CONDITIONS = {"JPEG q95": ("jpeg", 95), "H.264 CRF 23": ("h264", 23), "H.264 CRF
 
 @dataclass(frozen=True)
 class StudySettings:
-    detectors: tuple[str, ...] = ("frequency", "residual", "resnet10t", "resnet18")
+    detectors: tuple[str, ...] = ("frequency", "residual", "resnet10t")  # resnet18: --detectors (2.5x resnet10t)
     sources: SourceConfig = field(default_factory=SourceConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     ft_steps: tuple[int, ...] = (0, 10, 25, 50, 100, 200)
-    curve_pairs: int = 8  # SynthHeads pairs re-faked for the K curve
-    steps_pairs: int = 2  # ... and for the fine-tuning curve (each step costs)
+    curve_pairs: int = 6  # SynthHeads pairs re-faked for the K curve
+    steps_pairs: int = 1  # ... and for the fine-tuning curve (385 fine-tuning steps per identity)
     matrix_detectors: tuple[str, ...] = ("frequency", "residual")  # compression / generator matrices, controls
     identity: bool = True  # dlib identity score of the curve fakes
 

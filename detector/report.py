@@ -86,8 +86,12 @@ def report(r: dict) -> str:
         some = next(d for d in dets.values() if "photos" in d)
         lines += _table(["detector", "real sample videos: AUC vs their fakes", "FPR on them", "TPR on their fakes",
                          f"FPR on {some['photos']['n']} real photos", "mean P(fake), real photos"], rows)
-        lines += ["", f"Real sample videos: {', '.join(some['clips']['names']) if 'clips' in some else '–'}; "
-                  f"photos: {', '.join(some['photos']['names'])} (each at 0.5×, 1× and 2× source scale)."]
+        seen = r.get("clips_seen", {})
+        lines += ["", f"Real sample videos: {', '.join(some['clips']['names']) if 'clips' in some else '–'} "
+                  "(share of frames found in the generator's training data: "
+                  + (", ".join(f"{k} {v:.0%}" for k, v in seen.items()) or "not checked") + "; its fakes of a "
+                  f"seen person are easier than of a new one); photos: {', '.join(some['photos']['names'])} "
+                  "(each at 0.5×, 1× and 2× source scale)."]
     best = next((n for n in r.get("shipped", {}) if n != "frequency"), None)
     if best:
         folds = dets[best]["per_fold"]

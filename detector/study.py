@@ -113,6 +113,8 @@ def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettin
                           "groups": int(len(np.unique(main.groups))), "fake share": float(main.labels.mean())},
                **(extra or {})}
     results["identities"] = {"test": results["counts"]["identities"]}  # every identity is tested once per seed
+    if "clips" in made:  # real sample videos whose frames are in the generator's training data
+        results["clips_seen"] = {r["identity"]: r.get("seen_by_generator", 0.0) for r in made["clips"][1]}
     cvs = {}
     for name in settings.detectors:
         t = time.perf_counter()

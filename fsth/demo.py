@@ -19,7 +19,8 @@ from .io.images import save_image
 
 log = logging.getLogger(__name__)
 PRETRAINED = Path(__file__).parent / "pretrained"
-SHIPPED_MODEL = "talking_heads_tiny.pt"  # the talking-head model demo, finetune, animate and the course use
+SHIPPED_MODEL = "talking_heads_tiny_warp.pt"  # the talking-head model demo, finetune, animate and the course use
+PAPER_MODEL = "talking_heads_tiny.pt"  # the paper's pure-synthesis generator, same preset: for comparisons
 
 
 def pretrained_path(name: str) -> Path:

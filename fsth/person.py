@@ -1,6 +1,6 @@
 """Inference: a trained model from its file, and a personalised head that renders frames.
 
-    model = load_model("fsth/pretrained/talking_heads_tiny.pt")   # model.checkpoint_info["holdout"]
+    model = load_model("fsth/pretrained/talking_heads_tiny_warp.pt")   # model.checkpoint_info["holdout"]
     shots, points = crop_shots([photo], model.config.image_size, detector)
     person = finetune(model, shots, points)       # fsth.train.finetune: ψ′ = P·ê, then a few steps
     frames = person.render(target_points)         # uint8 (T, S, S, 3)

@@ -123,20 +123,21 @@ def test_shipped_models_run_in_fp32_without_native_bf16(monkeypatch):
     import numpy as np
 
     from detector import models as detectors
-    from fsth.demo import SHIPPED_MODEL, pretrained_path
+    from fsth.demo import PAPER_MODEL, SHIPPED_MODEL, pretrained_path
     from fsth.train.finetune import finetune, load_model
 
     with_facts(monkeypatch, AVX2)
-    model = load_model(pretrained_path(SHIPPED_MODEL))
-    assert {p.dtype for p in model.parameters()} == {torch.float32}
-    rng = np.random.default_rng(0)
-    size = model.config.image_size
-    shots = rng.integers(0, 255, (1, size, size, 3), dtype=np.uint8)
-    points = np.stack(np.meshgrid(np.linspace(16, 48, 17), np.linspace(20, 44, 4)), -1).reshape(-1, 2)[:68]
-    landmarks = points[None].astype(np.float32)
-    person = finetune(model, shots, landmarks, steps=1, progress=False)
-    frames = person.render(landmarks)
-    assert frames.shape == (1, size, size, 3) and frames.dtype == np.uint8 and frames.std() > 0
+    for name in (SHIPPED_MODEL, PAPER_MODEL):
+        model = load_model(pretrained_path(name))
+        assert {p.dtype for p in model.parameters()} == {torch.float32}
+        rng = np.random.default_rng(0)
+        size = model.config.image_size
+        shots = rng.integers(0, 255, (1, size, size, 3), dtype=np.uint8)
+        points = np.stack(np.meshgrid(np.linspace(16, 48, 17), np.linspace(20, 44, 4)), -1).reshape(-1, 2)[:68]
+        landmarks = points[None].astype(np.float32)
+        person = finetune(model, shots, landmarks, steps=1, progress=False)
+        frames = person.render(landmarks)
+        assert frames.shape == (1, size, size, 3) and frames.dtype == np.uint8 and frames.std() > 0, name
     resnet = detectors.load(pretrained_path("detector_resnet.pt"))
     assert {p.dtype for p in resnet.net.parameters()} == {torch.float32}
     p_fake = resnet.predict_proba(frames)

@@ -125,8 +125,10 @@ def report(r: dict) -> str:
                 fmt(sec[names[0]][lab].get("verified"), 2)] for lab in labels]
         lines += _table([axis] + [f"AUC {n}" for n in names] + ["SSIM", "identity verified"], rows)
     lines += ["", "![curves](curves.png)"] if r["sections"].get("k_curve") else []
-    for key, title in (("compression", "Train × test compression (AUC; rows: trained on)"),
-                       ("cross_generator", "Cross-generator (AUC; rows: trained on; fake = the fsth model, "
+    folds = min(p["folds"], s.get("matrix_folds", p["folds"]))
+    for key, title in (("compression", f"Train × test compression (AUC, {folds}-fold CV, 1 seed; rows: trained on)"),
+                       ("cross_generator", f"Cross-generator (AUC, {folds}-fold CV; rows: trained on; "
+                                           "fake = the fsth model, "
                                            "warp = landmark-warp baseline, mean = mean-frame baseline)")):
         for n, table in r["sections"].get(key, {}).items():
             cols = list(next(iter(table.values())))
@@ -134,7 +136,9 @@ def report(r: dict) -> str:
             lines += _table(["trained on \\ tested on"] + cols, [[row] + [fmt(table[row][col]) for col in cols]
                                                                  for row in table])
     lines += ["", "## Closing note", ""] + closing(r)
-    lines += ["", f"Study time: {r['seconds']:.0f} s (faces made in {r.get('faces_seconds', 0):.0f} s before that).",
+    timing = ", ".join(f"{k} {v:.0f} s" for k, v in r.get("timing", {}).items())
+    lines += ["", f"Study time: {r['seconds']:.0f} s ({timing}); faces made or loaded in "
+              f"{r.get('faces_seconds', 0):.0f} s before that.",
               "", f"Reproduce: `python -m detector study --checkpoint fsth/pretrained/{r.get('model') or 'MODEL.pt'} "
               "--out docs/detector --ship` (`--fast`: every section on small axes, for the course).", ""]
     return "\n".join(lines)
@@ -172,8 +176,9 @@ def _plots(results: dict, cvs: dict, faces, out: Path) -> None:
         ax.plot(fpr, tpr, label=name)
         rel = reliability(faces.labels, cv["oof"][seed])
         ax2.plot(rel["predicted"], rel["observed"], marker="o", label=name)
-    for a, (x, y, t) in zip((ax, ax2), (("false-positive rate (real called fake)", "true-positive rate", "ROC, out of fold"),
-                                        ("predicted P(fake)", "observed fraction fake", "Reliability (calibrated)"))):
+    titles = (("false-positive rate (real called fake)", "true-positive rate", "ROC, out of fold"),
+              ("predicted P(fake)", "observed fraction fake", "Reliability (calibrated)"))
+    for a, (x, y, t) in zip((ax, ax2), titles):
         a.plot([0, 1], [0, 1], ":", color="grey")
         a.set(xlabel=x, ylabel=y, title=t)
         a.legend(fontsize=8)

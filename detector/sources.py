@@ -246,7 +246,8 @@ def real_clips(model, cfg: SourceConfig, cache: Path, keys: dict | None = None,
             window = slice(start, start + cfg.window)
             facts = {"seen_by_generator": seen}
             out.add(frames[window], 0, name, f"{name}/w{w:02d}/real", "real", name, **facts)
-            out.add(head.render(landmarks[window]), 1, name, f"{name}/w{w:02d}/fake", "fake", name, kind="self", **facts)
+            out.add(head.render(landmarks[window]), 1, name, f"{name}/w{w:02d}/fake", "fake", name, kind="self",
+                    **facts)
     return out.faceset(), out.rows
 
 

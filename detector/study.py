@@ -40,10 +40,12 @@ class StudySettings:
     curve_pairs: int = 6  # SynthHeads pairs re-faked for the K curve
     steps_pairs: int = 1  # ... and for the fine-tuning curve (385 fine-tuning steps per identity)
     matrix_detectors: tuple[str, ...] = ("frequency", "residual")  # compression / generator matrices, controls
+    matrix_folds: int = 3  # folds of each matrix row (one seed): 3 rows x 3 folds of training per detector
     identity: bool = True  # dlib identity score of the curve fakes
 
 
-FAST = StudySettings(detectors=("frequency", "residual"), sources=SourceConfig(pairs=12, window=16, pool=36, baseline_pairs=4),
+FAST = StudySettings(detectors=("frequency", "residual"),
+                     sources=SourceConfig(pairs=12, window=16, pool=36, baseline_pairs=4),
                      protocol=ProtocolConfig(folds=3, seeds=(0,), epochs=3, n_boot=100), ks=(1, 8, 32),
                      ft_steps=(0, 10), curve_pairs=3, steps_pairs=1, matrix_detectors=("frequency",))
 
@@ -120,9 +122,15 @@ def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettin
         t = time.perf_counter()
         cvs[name] = cross_validate(main, name, p, hooks=hooks, keep_models=True, progress=progress)
         results["detectors"][name] = summarise_cv(cvs[name], main, p)
-        results["detectors"][name]["seconds"] = time.perf_counter() - t
-        log.info("%s: %.0f s", name, results["detectors"][name]["seconds"])
-    sections = results["sections"]
+        results.setdefault("timing", {})[f"CV {name}"] = time.perf_counter() - t
+        log.info("%s: %.0f s", name, results["timing"][f"CV {name}"])
+    sections, timing = results["sections"], results.setdefault("timing", {})
+    lap = time.perf_counter()
+
+    def clock(section: str) -> None:  # seconds per section, into results["timing"]
+        nonlocal lap
+        timing[section], lap = time.perf_counter() - lap, time.perf_counter()
+
     sections["upsampling_only"] = {}
     for name in settings.matrix_detectors:
         cv = cross_validate(controls.upsampling_faces(main), name, replace(p, seeds=p.seeds[:1]),
@@ -130,19 +138,25 @@ def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettin
         pool = curves.pooled(cv["folds"], "vs", p.seeds[0])
         sections["upsampling_only"][name] = estimate(auc, pool["groups"], pool["labels"], pool["scores"],
                                                      n_boot=p.n_boot)
+    clock("upsampling-only control")
     for key in ("k_curve", "steps_curve"):
         if key in made:
             sections[key] = {n: curves.recipe_rows(cvs[n], main, *made[key], n_boot=p.n_boot)
                              for n in settings.detectors}
+    clock("curves")
     conditioned = {c: encode(main, codec, q) for c, (codec, q) in CONDITIONS.items()}
-    sections["compression"] = {n: curves.matrix(n, conditioned, conditioned, p) for n in settings.matrix_detectors}
+    pm = replace(p, folds=min(p.folds, settings.matrix_folds))
+    sections["compression"] = {n: curves.matrix(n, conditioned, conditioned, pm) for n in settings.matrix_detectors}
+    clock("compression matrix")
     makers = [m for m in ("fake", "warp", "mean") if (everything.settings == m).any()]
     if len(makers) > 1:
         shared = np.unique(everything.groups[everything.settings == makers[-1]])  # the baseline pairs
         by_maker = {m: everything.subset(np.isin(everything.settings, ["real", m]) & np.isin(everything.groups, shared))
                     for m in makers}
-        sections["cross_generator"] = {n: curves.matrix(n, by_maker, by_maker, p) for n in settings.matrix_detectors}
+        sections["cross_generator"] = {n: curves.matrix(n, by_maker, by_maker, pm) for n in settings.matrix_detectors}
+    clock("cross-generator matrix")
     results["shipped"] = ship(main, settings, cvs, out, model_name)
+    clock("shipping")
     results["seconds"] = time.perf_counter() - started
     write_report(results, cvs, main, out)
     return results

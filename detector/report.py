@@ -135,6 +135,11 @@ def report(r: dict) -> str:
             lines += ["", f"## {title}: {n}", ""]
             lines += _table(["trained on \\ tested on"] + cols, [[row] + [fmt(table[row][col]) for col in cols]
                                                                  for row in table])
+            weak = [row for row in table if row in table[row] and table[row][row]["ci"][0] < 0.6]
+            if weak:
+                lines += ["", f"Diagonal AUC below 0.6 for {', '.join(weak)}: that row's detector did not learn from "
+                          "its training set (too few groups for it), so its off-diagonal cells say nothing about "
+                          "generalisation."]
     lines += ["", "## Closing note", ""] + closing(r)
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in r.get("timing", {}).items())
     lines += ["", f"Study time: {r['seconds']:.0f} s ({timing}); faces made or loaded in "
@@ -218,7 +223,11 @@ def card(results: dict) -> str:
              "every table is `docs/detector/report.md`.", "",
              "| file | detector | operating threshold |", "|---|---|---|"]
     for name, s in shipped.items():
-        lines.append(f"| `{s['file']}` | {name} | P(fake) > {s['threshold']:.3f} |")
+        lines.append(f"| `{s['file']}` | {name} | P(fake) > {s['threshold']:.3g} |")
+    if any(s["threshold"] < 1e-3 for s in shipped.values()):
+        lines += ["", "A threshold near 0: the calibrated CNN gives validation reals P(fake) ≈ 0 (it separates "
+                  "SynthHeads reals from these fakes perfectly, so temperature scaling sharpens it to 0 / 1); any "
+                  "face it finds slightly unusual — most real photographs, below — is then called fake."]
     domain = next(iter(shipped.values()))["domain"] if shipped else "–"
     lines += ["", f"**Training domain.** {domain}. Retrained after cross-validation on every SynthHeads group "
               f"(a fifth of the groups held out for calibration and the threshold: {p['target_fpr']:.0%} false "

@@ -62,9 +62,9 @@ def score_media(det, path: str | os.PathLike, face_detector=None, max_frames: in
 def describe(det) -> str:
     """The operating point and training domain of a detector, for printing next to its scores."""
     domain = det.domain or "not recorded (a detector file from before the study recorded it)"
-    return f"threshold {det.threshold:.3f} (fitted on validation identities); trained on: {domain}"
+    return f"threshold {det.threshold:.3g} (fitted on validation identities); trained on: {domain}"
 
 
 def line(name: str, result: dict, threshold: float) -> str:
     return (f"{name}: P(fake) = {result['p_fake']:.3f} (mean over {result['frames']} frame(s); "
-            f"{result['flagged']:.0%} above the threshold {threshold:.3f})")
+            f"{result['flagged']:.0%} above the threshold {threshold:.3g})")

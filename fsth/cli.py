@@ -254,7 +254,7 @@ def cmd_demo(args) -> int:
     for key in ("video", "gif", "strip"):
         print(f"  {key:6s} {summary[key]}")
     for name, scores in summary["detectors"].items():
-        print(f"  detector {name} (threshold {scores['threshold']:.3f}; trained on {scores['domain']}):")
+        print(f"  detector {name} (threshold {scores['threshold']:.3g}; trained on {scores['domain']}):")
         for what in ("fake (this demo)", "driving video (real)", "portrait (real)"):
             s = scores[what]
             print(f"    {what:22s} P(fake) = {s['p_fake']:.3f}, {s['flagged']:4.0%} of {s['frames']} frame(s) "

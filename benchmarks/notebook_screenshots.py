@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 from tests.test_browser import browser_missing, chromium_page, jupyterlab, open_and_run, scroll_to  # noqa: E402
 
 # notebook -> the widget to frame: its cell's output (picture and control) is scrolled into view
-DEFAULT = {"01_landmarks": ".widget-hslider", "07_few_shot_finetuning": ".widget-hslider",
-           "09_detectability": ".widget-hslider"}
+DEFAULT = {"01_landmarks": ".widget-hslider", "06_meta_learning": ".widget-toggle-buttons",
+           "07_few_shot_finetuning": ".widget-hslider", "09_detectability": ".widget-hslider"}
 
 
 def capture(page, selector: str, path: Path, colours: int = 128) -> Path:

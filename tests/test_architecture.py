@@ -20,7 +20,7 @@ FLOORS = [
     ["fsth.person"],
     ["fsth.train"],
     ["fsth.reenact", "fsth.animate", "fsth.evaluate"],
-    ["fsth.demo", "fsth.cli", "fsth.flags", "fsth.course", "fsth.exercises", "fsth.solutions", "fsth.__main__",
+    ["fsth.demo", "fsth.cli", "fsth.flags", "fsth.course", "fsth.exercises", "fsth.__main__",
      "fsth"],
 ]
 TOP = len(FLOORS) - 1

@@ -138,7 +138,7 @@ def test_shipped_models_run_in_fp32_without_native_bf16(monkeypatch):
         person = finetune(model, shots, landmarks, steps=1, progress=False)
         frames = person.render(landmarks)
         assert frames.shape == (1, size, size, 3) and frames.dtype == np.uint8 and frames.std() > 0, name
-    resnet = detectors.load(pretrained_path("detector_resnet.pt"))
+    resnet = detectors.load(pretrained_path(detectors.SHIPPED["cnn"]))
     assert {p.dtype for p in resnet.net.parameters()} == {torch.float32}
     p_fake = resnet.predict_proba(frames)
     assert np.isfinite(p_fake).all() and 0 <= p_fake.min() <= p_fake.max() <= 1

@@ -165,6 +165,24 @@ def meta_step_without_w(model, batch, opt_g, opt_d, opt_w, weights):
     return solutions.meta_step(model, batch, opt_g, opt_d, NoW(), weights)
 
 
+def meta_step_d_learns_from_g(model, batch, opt_g, opt_d, opt_w, weights):
+    """D left unfrozen in G's step, and its gradients never zeroed: G's loss leaks into D's update."""
+    E, G, D = model.embedder, model.generator, model.discriminator
+    e_hat = solutions.embed_average(E, batch["shots"], batch["shot_landmarks"])
+    fake = G(batch["target_landmarks"], e_hat)
+    g_losses = solutions.generator_loss(D, fake, batch["target"], batch["target_landmarks"], batch["video"],
+                                        D.W(batch["video"]), e_hat, weights)
+    opt_g.zero_grad()
+    sum(g_losses.values()).backward()
+    opt_g.step()
+    d_losses = solutions.discriminator_loss(D, batch["target"], fake, batch["target_landmarks"], batch["video"],
+                                            e_hat, weights)
+    sum(d_losses.values()).backward()
+    opt_d.step()
+    opt_w.step()
+    return {**g_losses, **d_losses}
+
+
 def finetune_step_without_d(make_fake, D, target, target_landmarks, opt_g, opt_d, weights):
     class Frozen:
         def zero_grad(self):
@@ -208,6 +226,7 @@ CASES = [
     (exercises.check_generator_loss, solutions.generator_loss, generator_loss_plus_d, "wants D's score *high*"),
     (exercises.check_discriminator_loss, solutions.discriminator_loss, discriminator_loss_fake_attached, "detach x̂"),
     (exercises.check_meta_step, solutions.meta_step, meta_step_without_w, "opt_w.step()"),
+    (exercises.check_meta_step, solutions.meta_step, meta_step_d_learns_from_g, "freeze it"),
     (exercises.check_finetune_step, solutions.finetune_step, finetune_step_without_d, "D′ never moved"),
     (exercises.check_temperature, solutions.temperature, temperature_inverted, "its inverse"),
 ]

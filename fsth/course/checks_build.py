@@ -361,6 +361,13 @@ def check_discriminator_loss(fn: Callable) -> bool:
                                "weights (none reach x̂ or ê)")
 
 
+def _plain_sgd(optimizer: torch.optim.Optimizer) -> torch.optim.SGD:
+    """SGD with lr 1 over the same parameters: one step moves each weight by exactly its gradient.
+    (Adam's first step moves every weight by ±lr whatever its gradient's size, so a gradient that
+    rounds to 0 in one order of operations and to 1e-8 in another would differ by a whole lr.)"""
+    return torch.optim.SGD([p for group in optimizer.param_groups for p in group["params"]], lr=1.0)
+
+
 def _parameters_after(name: str, where: str, mine: nn.Module, ref: nn.Module, hints: dict) -> bool | None:
     ref_params = dict(ref.named_parameters())
     for key, p in mine.named_parameters():
@@ -378,8 +385,9 @@ def check_meta_step(fn: Callable) -> bool:
     """``fn(model, batch, opt_g, opt_d, opt_w, weights) -> dict``: one meta-learning step — ê from
     the K shots, x̂ = G(y_t, ê), E and G updated from the generator's losses with D frozen, then D
     (``opt_d``: its dense weights; ``opt_w``: its rows of W) from the discriminator's losses on the
-    detached x̂. The check runs fsth's MetaStep from the same weights with the same optimisers and
-    compares every weight after the step, and the losses."""
+    detached x̂. The check runs fsth's MetaStep from the same weights with the same optimisers (plain
+    SGD, lr 1, so that weights differ exactly where gradients do) and compares every weight after
+    the step, and the losses."""
     from ..losses import LossWeights
     from ..train.step import MetaStep, OptimConfig
 
@@ -390,8 +398,10 @@ def check_meta_step(fn: Callable) -> bool:
     start = _no_power_iteration(_check_model())
     ref, mine = copy.deepcopy(start), copy.deepcopy(start)
     batch = _episode_batch()
-    expected = MetaStep(ref, None, weights, optim)(batch)
-    step = MetaStep(mine, None, weights, optim)  # the same optimisers, handed to your step
+    ref_step, step = MetaStep(ref, None, weights, optim), MetaStep(mine, None, weights, optim)
+    for s in (ref_step, step):  # the same optimisers for both; yours are handed to your step
+        s.opt_g, s.opt_d, s.opt_w = _plain_sgd(s.opt_g), _plain_sgd(s.opt_d), _plain_sgd(s.opt_w)
+    expected = ref_step(batch)
     mine.train()
     _parameters_after.before = {k: v.detach().clone() for k, v in mine.named_parameters()}
     failed, losses = _attempt(name, "one step", fn, mine, {k: v.clone() for k, v in batch.items()}, step.opt_g,
@@ -450,7 +460,8 @@ def check_finetune_step(fn: Callable) -> bool:
     def optimisers(model):
         G, D = model.generator, model.discriminator
         dense = [p for n, p in D.named_parameters() if not n.startswith("W.")]
-        return torch.optim.Adam(G.parameters(), 1e-3, (0.5, 0.999)), torch.optim.Adam(dense, 1e-3, (0.5, 0.999)), dense
+        # plain SGD with lr 1 (see _plain_sgd): each weight moves by exactly its gradient
+        return torch.optim.SGD(G.parameters(), lr=1.0), torch.optim.SGD(dense, lr=1.0), dense
 
     ref, mine = copy.deepcopy(start).train(), copy.deepcopy(start).train()
     opt_g, opt_d, dense = optimisers(ref)

@@ -91,9 +91,13 @@ def perturbed(det, split: dict) -> dict:
             for name, fn in PERTURBATIONS.items()}
 
 
-def memorisation(det, split: dict) -> dict:
-    """Mean P(fake) of the reals of each part: training identities, validation, unseen (test)."""
-    return {part: float(det.predict_proba(faces.images[faces.labels == 0]).mean()) for part, faces in split.items()}
+def memorisation(det, split: dict, per_video: int = 8) -> dict:
+    """Mean P(fake) of the reals of each part: training identities, validation, unseen (test);
+    ``per_video`` frames of each real video, evenly spread (the parts differ in size, not in kind)."""
+    from .protocol import spread_frames
+
+    return {part: float(det.predict_proba(spread_frames(faces.subset(faces.labels == 0), per_video).images).mean())
+            for part, faces in split.items()}
 
 
 HOOKS = {"spectrum": spectrum, "down_up": down_up_hook, "perturbed": perturbed, "memorisation": memorisation}

@@ -15,7 +15,7 @@ import numpy as np
 
 from .data import FaceSet
 from .protocol import ProtocolConfig, auc, cross_validate, estimate
-from .sources import FaceParts, SourceConfig, personalise, synth_person
+from .sources import FaceParts, SourceConfig, synth_person
 
 
 def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str, int, int]], embedder=None,
@@ -36,13 +36,29 @@ def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str,
         pick = np.linspace(0, len(real) - 1, id_frames).round().astype(int)
         real_id = embedder(real[pick], points[pick]) if embedder is not None else None
         name = f"s{cfg.seed}-{index:04d}"
+        made = {}
+        for k in dict.fromkeys(k for _, k, _ in recipes):  # one fine-tuning run per K, a snapshot per recipe
+            wanted = tuple(sorted({steps for _, kk, steps in recipes if kk == k}))
+            fine_tuned_heads(model, frames[:cfg.pool], landmarks[:cfg.pool], k, wanted, j,
+                             lambda steps, head, k=k: made.update({(k, steps): head.render(points)}))
         for label, k, steps in recipes:
-            head = personalise("model", model, frames[:cfg.pool], landmarks[:cfg.pool], k, steps, j)
-            fake = head.render(points)
+            fake = made[(k, steps)]
             same = float(verified(embedder(fake[pick], points[pick]), real_id).mean()) if embedder is not None else None
             out.add(fake, 1, name, f"{name}/{label}", label, f"pair{j:03d}", ssim=float(ssim(fake, real).mean()),
                     verified=same, k=k, steps=steps)
     return out.faceset(), out.rows
+
+
+def fine_tuned_heads(model, frames: np.ndarray, landmarks: np.ndarray, k: int, steps: tuple[int, ...], seed: int,
+                     visit) -> None:
+    """``visit(n, head)`` for every n in ``steps``: the head of ``personalise("model", …, k, n,
+    seed)``, all from one fine-tuning run (0, 10, …, 200 steps cost 200 steps, not 385)."""
+    from fsth.reenact import split_frames
+    from fsth.train.finetune import finetune
+
+    _, shots = split_frames(len(frames), 1, k, seed)
+    finetune(model, frames[shots], landmarks[shots], steps=max(steps), seed=seed, progress=False,
+             snapshots=visit, snapshot_at=steps)
 
 
 def score_out_of_fold(cv: dict, faces: FaceSet, seed: int = 0) -> np.ndarray:

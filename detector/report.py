@@ -73,6 +73,13 @@ def report(r: dict) -> str:
              f"{d['videos_per_class'][1]})", fmt(d["tpr"]), fmt(d["fpr"]), fmt(d["ece"])] for n, d in dets.items()]
     lines += _table(["detector", "AUC", "AUC per fold", "video AUC (videos real/fake)", "TPR at threshold",
                      "FPR at threshold", "ECE"], rows)
+    if any(d.get("auc_by_kind") for d in dets.values()):
+        lines += ["", "By kind of fake (each against every real, out of fold): a self-reenactment re-renders a "
+                  "person's own motion from K of their frames; a puppet is driven by its pair partner's landmarks.",
+                  ""]
+        rows = [[n, fmt(d.get("auc_by_kind", {}).get("self")), fmt(d.get("auc_by_kind", {}).get("puppet"))]
+                for n, d in dets.items()]
+        lines += _table(["detector", "AUC, self-reenactment fakes", "AUC, puppet fakes"], rows)
     if any("photos" in d for d in dets.values()):
         lines += ["", "## The two real classes and real photos", "",
                   "No detector trains on these; each statistic is averaged over the folds × seeds detectors, "
@@ -98,7 +105,9 @@ def report(r: dict) -> str:
         lines += ["", f"## Shipped CNN ({best}): test AUC per fold", "",
                   ", ".join(f"seed {f['seed']} fold {f['fold']}: {f['auc']:.3f}" for f in folds) + ".",
                   f"Mean ± sd {fmt(dets[best]['auc_folds'])}; its false-positive rate on real photos at its "
-                  f"threshold: {fmt(dets[best].get('photos', {}).get('fpr'))}."]
+                  f"threshold: {fmt(dets[best].get('photos', {}).get('fpr'))}; on real sample videos: "
+                  f"{fmt(dets[best].get('clips', {}).get('fpr'))}.",
+                  "", f"Why this one: {r['shipped'][best].get('why', '–')}."]
     lines += ["", "## Controls", "",
               "Spectrum-matched: test reals given the fakes' mean amplitude spectrum (from the training fold). "
               "Down→up: both classes halved and enlarged. Perturbed reals: false-positive rate at the operating "
@@ -109,8 +118,9 @@ def report(r: dict) -> str:
                     + [f"FPR {k} reals" for k in PERTURBATIONS] + ["P(fake) reals: train / val / unseen"], rows)
     ups = r["sections"].get("upsampling_only", {})
     if ups:
+        folds = min(p["folds"], s.get("matrix_folds", p["folds"]))
         lines += ["", "No generator at all: trained on reals vs the same reals upsampled ×2 (nearest neighbour), "
-                  "scored on reals vs fakes: " + "; ".join(f"{n} AUC {fmt(e)}" for n, e in ups.items()) + "."]
+                  f"scored on reals vs fakes ({folds}-fold CV, 1 seed): " + "; ".join(f"{n} AUC {fmt(e)}" for n, e in ups.items()) + "."]
     for key, title, axis in (("k_curve", "AUC vs K (feed-forward, self-reenactment)", "K"),
                              ("steps_curve", "AUC vs fine-tuning steps (K = 8, self-reenactment)", "steps")):
         sec = r["sections"].get(key)
@@ -224,6 +234,10 @@ def card(results: dict) -> str:
              "| file | detector | operating threshold |", "|---|---|---|"]
     for name, s in shipped.items():
         lines.append(f"| `{s['file']}` | {name} | P(fake) > {s['threshold']:.3g} |")
+    cnn = next((n for n in shipped if n != "frequency"), None)
+    if cnn and shipped[cnn].get("why"):
+        lines += ["", f"**Why {cnn}.** {shipped[cnn]['why']}. Real faces = the worse of the real photos and the "
+                  "real sample videos, at the operating threshold, averaged over the cross-validation detectors."]
     if any(s["threshold"] < 1e-3 for s in shipped.values()):
         lines += ["", "A threshold near 0: the calibrated CNN gives validation reals P(fake) ≈ 0 (it separates "
                   "SynthHeads reals from these fakes perfectly, so temperature scaling sharpens it to 0 / 1); any "

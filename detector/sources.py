@@ -46,7 +46,7 @@ class SourceConfig:
     pool: int = 40  # frames before the window that the K shots are drawn from
     k: int = 8
     steps: int = 0  # fine-tuning steps of the main fakes
-    baseline_pairs: int = 12  # pairs also faked by the warp and mean-frame baselines (cross-generator)
+    baseline_pairs: int = 20  # pairs also faked by the warp and mean-frame baselines (cross-generator)
     seed: int = TEST_SEED
     adapt: str = "relative"  # landmark adaptation of the puppet fakes
 

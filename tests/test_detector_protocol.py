@@ -78,17 +78,44 @@ def test_study_report_from_a_faceset(tmp_path):
 
     settings = FAST.__class__(**{**FAST.__dict__, "detectors": ("frequency",),
                                  "protocol": ProtocolConfig(folds=3, seeds=(0,), n_boot=50)})
-    results = run_study({"synth": (paired_toy(), [])}, tmp_path, settings, progress=False)
+    faces = paired_toy()
+    kinds = [{"video": v, "kind": "self" if int(v[1:].split("-")[0]) % 2 else "puppet"}
+             for v in np.unique(faces.videos[faces.labels == 1])]
+    results = run_study({"synth": (faces, kinds)}, tmp_path, settings, progress=False)
     row = results["detectors"]["frequency"]
+    assert set(row["auc_by_kind"]) == {"self", "puppet"}
+    for kind in ("self", "puppet"):  # each kind's fakes against all reals: one image in three is fake
+        assert 0.5 < row["auc_by_kind"][kind]["value"] <= 1 and row["auc_by_kind"][kind]["groups"] == 8
     assert row["auc"]["value"] > 0.9 and row["auc"]["ci"][0] <= row["auc"]["value"] <= row["auc"]["ci"][1]
     assert len(row["per_fold"]) == 3 and set(row["perturbed_fpr"]) == set(controls.PERTURBATIONS)
     assert row["memorisation"]["train"]["n"] == 3
     comp = results["sections"]["compression"]["frequency"]
     assert set(comp) == {"JPEG q95", "H.264 CRF 23", "H.264 CRF 40"}
     report = (tmp_path / "report.md").read_text()
+    assert "AUC, self-reenactment fakes" in report
     for heading in ("## Headline", "## Controls", "## Train × test compression", "## Closing note"):
         assert heading in report
     assert (tmp_path / "roc.png").exists() and (tmp_path / "frequency.json").exists()
+
+
+def test_the_shipped_cnn_must_not_call_most_real_faces_fake():
+    """The best SynthHeads AUC loses to a detector that leaves real photographs alone."""
+    from detector.study import choose_cnn
+
+    def summary(auc, photo_fpr, clip_fpr):
+        return {"auc_folds": {"mean": auc}, "photos": {"fpr_folds": {"mean": photo_fpr}},
+                "clips": {"fpr_folds": {"mean": clip_fpr}}}
+
+    summaries = {"frequency": summary(0.99, 0.0, 0.0), "residual": summary(0.999, 0.88, 0.99),
+                 "resnet10t": summary(0.89, 0.42, 0.0), "resnet18": summary(0.85, 0.1, 0.2)}
+    best, why = choose_cnn(summaries, max_real_fpr=0.5)
+    assert best == "resnet10t" and "0.42" in why  # the frequency model is shipped anyway, never as "the CNN"
+    assert choose_cnn(summaries, max_real_fpr=0.3)[0] == "resnet18"
+    best, why = choose_cnn(summaries, max_real_fpr=0.05)
+    assert best == "resnet18" and "calls the fewest" in why
+    no_photos = {n: {"auc_folds": s["auc_folds"]} for n, s in summaries.items()}  # --real/--fake studies
+    assert choose_cnn(no_photos, 0.5)[0] == "residual"
+    assert choose_cnn({"frequency": summaries["frequency"]}, 0.5)[0] is None
 
 
 @pytest.mark.slow
@@ -112,6 +139,29 @@ def test_synthheads_pairs_from_a_model_are_unseen_balanced_and_grouped():
     assert puppet["group"] == driver["group"]  # a puppet and its driver share a group
     with pytest.raises(AssertionError, match="training data"):
         synth_faces(model, cfg, keys={"synth": {(cfg.seed, 1)}, "hashes": set()}, progress=False)
+
+
+def test_curve_fakes_snapshot_one_fine_tuning_run():
+    """quality_fakes renders every (K, steps) recipe like personalise() would, from one run per K."""
+    import torch
+
+    from detector.curves import quality_fakes
+    from detector.sources import SourceConfig, personalise, synth_person
+    from fsth.nn import create
+    from tests.helpers import SMALL_MODEL
+
+    torch.manual_seed(0)
+    model = create(SMALL_MODEL, num_videos=4).eval()
+    cfg = SourceConfig(pairs=1, window=4, pool=6, k=2)
+    recipes = [("0 steps", 2, 0), ("2 steps", 2, 2), ("K=1", 1, 0)]
+    faces, rows = quality_fakes(model, cfg, 1, recipes, progress=False)
+    assert [r["setting"] for r in rows] == ["0 steps", "2 steps", "K=1"] * 2
+    frames, landmarks, _ = synth_person(cfg.seed, 1, cfg.pool + cfg.window, 32)
+    for label, k, steps in recipes:
+        alone = personalise("model", model, frames[:cfg.pool], landmarks[:cfg.pool], k, steps, 0).render(
+            landmarks[cfg.pool:])
+        mine = faces.images[(faces.videos == f"s{cfg.seed}-0001/{label}")]
+        assert np.abs(mine.astype(int) - alone).max() <= 1, label
 
 
 def test_warp_baseline_is_fsths_landmark_warp():

@@ -48,6 +48,20 @@ def test_fine_tuning_fits_the_shots(model, shots):
     assert model.generator.psi is None and tuned.generator.psi is not None
 
 
+def test_snapshots_of_one_run_are_the_heads_of_shorter_runs(model, shots):
+    """The detectability study's fine-tuning curve renders 0, 10, 25, … steps from one run."""
+    frames, landmarks = shots
+    seen = {}
+    last = finetune(model, frames, landmarks, steps=4, amp="none", progress=False, snapshot_at=(0, 2, 4),
+                    snapshots=lambda n, person: seen.update({n: person.render(landmarks, amp="none")}))
+    assert sorted(seen) == [0, 2, 4]
+    for n in (0, 2):
+        alone = finetune(model, frames, landmarks, steps=n, amp="none", progress=False).render(landmarks, amp="none")
+        assert np.abs(seen[n].astype(int) - alone).max() <= 1
+    assert np.abs(seen[4].astype(int) - last.render(landmarks, amp="none")).max() <= 1
+    assert np.abs(seen[4].astype(int) - seen[0]).max() > 1  # the steps did change the head
+
+
 def test_person_file_round_trip(model, shots, tmp_path):
     frames, landmarks = shots
     person = finetune(model, frames, landmarks, steps=2, progress=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import fields, replace
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -78,8 +79,13 @@ def trained_loss_weights(model: TalkingHeads) -> LossWeights:
 def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, steps: int = 100,
              batch_size: int = 4, lr_g: float | None = None, lr_d: float | None = None,
              weights: LossWeights | None = None, content: ContentLoss | None = None, seed: int = 0,
-             progress: bool = True, amp: str | None = None, optim: OptimConfig = OptimConfig()) -> Person:
+             progress: bool = True, amp: str | None = None, optim: OptimConfig = OptimConfig(),
+             snapshots: Callable[[int, Person], None] | None = None, snapshot_at: tuple[int, ...] = ()) -> Person:
     """Fine-tune G′ and D′ on the K shots for ``steps`` steps (0: no fine-tuning).
+
+    snapshots(n, person) is called after n steps for every n in ``snapshot_at`` (0 included):
+    one run gives the head after 0, 10, 25, … steps, the same as separate runs of that length.
+    The person's G keeps training afterwards: render inside the callback.
 
     optim: the optimiser settings of meta-learning (betas, learning rates, precision);
     ``lr_g``, ``lr_d`` and ``amp`` override its fields ("auto": what this hardware does
@@ -109,8 +115,15 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
     scaler = torch.amp.GradScaler(device.type, enabled=precision.amp == "fp16")
     judge = identity_encoder(device) if weights.identity and steps else None
     rng = torch.Generator().manual_seed(seed)
+    def snapshot(done: int) -> None:
+        if snapshots is not None and done in snapshot_at:
+            G.eval()
+            snapshots(done, Person(G, e_hat.detach(), shots, landmarks.astype(np.float32), done))
+            G.train()
+
     G.train(), D.train()
-    for _ in tqdm(range(steps), desc="finetune", disable=not progress or steps == 0):
+    snapshot(0)
+    for step in tqdm(range(steps), desc="finetune", disable=not progress or steps == 0):
         pick = torch.randint(len(images), (batch_size,), generator=rng).to(device)
         target, target_lm = images[pick], drawn[pick]
         D.requires_grad_(False)
@@ -124,5 +137,6 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
             with autocast(device, precision.amp):
                 d_losses = discriminator_terms(D, target, fake, target_lm)
             apply_update(d_losses, [opt_d], dense_d, scaler, optim.grad_clip)
+        snapshot(step + 1)
     G.eval().to(memory_format=torch.contiguous_format)  # the layout a loaded person file has
     return Person(G, e_hat.detach(), shots, landmarks.astype(np.float32), steps)

@@ -2,7 +2,8 @@
 
 Each control is a fold hook for :func:`detector.protocol.cross_validate` (it sees the
 fitted detector and that fold's train / val / test faces) and returns plain arrays, so
-the report can pool them over folds and put a cluster-bootstrap interval on them.
+the report can pool them over folds and put a cluster-bootstrap interval on them. Each
+scores ``CONTROL_FRAMES`` evenly spread frames per video.
 
 - ``spectrum``: test reals given the fakes' mean amplitude spectrum (measured on the
   training fold). If AUC falls to 0.5, the detector reads the spectrum and nothing else.
@@ -71,8 +72,17 @@ PERTURBATIONS = {
 }
 
 
+CONTROL_FRAMES = 8  # frames per video every control scores, evenly spread (neighbouring frames add little)
+
+
+def _sample(faces: FaceSet, per_video: int = CONTROL_FRAMES) -> FaceSet:
+    from .protocol import spread_frames
+
+    return spread_frames(faces, per_video)
+
+
 def spectrum(det, split: dict) -> dict:
-    train, test = split["train"], split["test"]
+    train, test = split["train"], _sample(split["test"])
     real, fake = train.images[train.labels == 0], train.images[train.labels == 1]
     matched = test.images.copy()
     rows = test.labels == 0
@@ -81,22 +91,19 @@ def spectrum(det, split: dict) -> dict:
 
 
 def down_up_hook(det, split: dict) -> dict:
-    test = split["test"]
+    test = _sample(split["test"])
     return _pool(test, det.predict_proba(down_up(test.images)))
 
 
 def perturbed(det, split: dict) -> dict:
-    reals = split["test"].subset(split["test"].labels == 0)
+    reals = _sample(split["test"].subset(split["test"].labels == 0))
     return {name: _pool(reals, det.predict_proba(fn(reals.images)), det.threshold)
             for name, fn in PERTURBATIONS.items()}
 
 
-def memorisation(det, split: dict, per_video: int = 8) -> dict:
-    """Mean P(fake) of the reals of each part: training identities, validation, unseen (test);
-    ``per_video`` frames of each real video, evenly spread (the parts differ in size, not in kind)."""
-    from .protocol import spread_frames
-
-    return {part: float(det.predict_proba(spread_frames(faces.subset(faces.labels == 0), per_video).images).mean())
+def memorisation(det, split: dict) -> dict:
+    """Mean P(fake) of the reals of each part: training identities, validation, unseen (test)."""
+    return {part: float(det.predict_proba(_sample(faces.subset(faces.labels == 0)).images).mean())
             for part, faces in split.items()}
 
 

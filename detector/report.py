@@ -109,6 +109,7 @@ def report(r: dict) -> str:
                   f"{fmt(dets[best].get('clips', {}).get('fpr'))}.",
                   "", f"Why this one: {r['shipped'][best].get('why', '–')}."]
     lines += ["", "## Controls", "",
+              "Every control scores 8 evenly spread frames of each test video. "
               "Spectrum-matched: test reals given the fakes' mean amplitude spectrum (from the training fold). "
               "Down→up: both classes halved and enlarged. Perturbed reals: false-positive rate at the operating "
               "threshold. Memorisation: mean P(fake) of reals of training, validation and unseen identities.", ""]

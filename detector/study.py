@@ -37,10 +37,10 @@ class StudySettings:
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     ft_steps: tuple[int, ...] = (0, 10, 25, 50, 100, 200)
-    curve_pairs: int = 6  # SynthHeads pairs re-faked for the K curve
+    curve_pairs: int = 5  # SynthHeads pairs re-faked for the K curve
     steps_pairs: int = 2  # ... and for the fine-tuning curve (385 fine-tuning steps per identity)
     matrix_detectors: tuple[str, ...] = ("frequency", "residual")  # compression / generator matrices, controls
-    matrix_folds: int = 3  # folds of each matrix row (one seed): 3 rows x 3 folds of training per detector
+    matrix_folds: int = 2  # folds of each matrix row and control (one seed): 3 rows x 2 folds per detector
     identity: bool = True  # dlib identity score of the curve fakes
     max_real_fpr: float = 0.5  # a CNN ships only if it calls at most this share of real faces fake (see ship)
 

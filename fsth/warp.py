@@ -2,7 +2,7 @@
 
 No learning at all: the portrait's 68 landmarks plus 8 anchors on the frame's border are
 triangulated (Delaunay, scipy) *in each target frame*; every output pixel finds its triangle
-there (each triangle rasterised) and takes its barycentric position in the same triangle of the portrait, a
+there and takes its barycentric position in the same triangle of the portrait, a
 piecewise-affine map that ``grid_sample`` applies to the whole batch at once.
 
 Warping keeps texture and identity by construction; it cannot open a closed mouth, show
@@ -11,6 +11,8 @@ teeth, turn the head far or relight the face — that is what the generator is f
     frames = warp_portrait(portrait, portrait_points, driving_points)   # (T, S, S, 3) uint8
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -25,36 +27,35 @@ def border_anchors(size: int) -> np.ndarray:
                     np.float64)
 
 
+@functools.cache
+def _threadpools():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def source_positions(source_points: np.ndarray, target_points: np.ndarray, size: int) -> np.ndarray:
     """For every pixel of a target frame, where to sample the source: (S, S, 2) in (x, y) pixels.
 
     source_points, target_points: (68, 2) in pixels of the (square) source and target frames.
-    Each triangle of the target mesh is rasterised over its bounding box (barycentric
-    coordinates by hand, no LAPACK: scipy's ``find_simplex`` calls threaded BLAS per
-    triangle, which slows a thousandfold when torch's threads hold the cores)."""
+    scipy's point location runs LAPACK per triangle: with BLAS on one thread (threadpoolctl),
+    since its idle threads fighting torch's for two cores made it a thousand times slower."""
     anchors = border_anchors(size)
     src = np.concatenate([np.asarray(source_points, np.float64), anchors])
     dst = np.concatenate([np.clip(np.asarray(target_points, np.float64), 0, size - 1), anchors])
+    mesh = Delaunay(dst)
     ys, xs = np.mgrid[0:size, 0:size]
-    mapped = np.stack([xs, ys], -1).astype(np.float64)  # off the mesh (never, with border anchors): identity
-    done = np.zeros((size, size), bool)
-    for tri in Delaunay(dst).simplices:
-        a, b, c = dst[tri]
-        det = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-        if abs(det) < 1e-12:  # a flat triangle covers no pixel
-            continue
-        x0, y0 = np.floor(dst[tri].min(0)).astype(int)
-        x1, y1 = np.ceil(dst[tri].max(0)).astype(int) + 1
-        px, py = xs[y0:y1, x0:x1] - a[0], ys[y0:y1, x0:x1] - a[1]
-        wb = (px * (c[1] - a[1]) - py * (c[0] - a[0])) / det  # barycentric weight of b
-        wc = (py * (b[0] - a[0]) - px * (b[1] - a[1])) / det  # ... and of c
-        wa = 1 - wb - wc
-        tol = -1e-9
-        hit = (wa >= tol) & (wb >= tol) & (wc >= tol) & ~done[y0:y1, x0:x1]
-        weights = np.stack([wa[hit], wb[hit], wc[hit]], 1)  # (n, 3)
-        mapped[y0:y1, x0:x1][hit] = weights @ src[tri]
-        done[y0:y1, x0:x1] |= hit
-    return mapped
+    pixels = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    with _threadpools().limit(limits=1, user_api="blas"):
+        simplex = mesh.find_simplex(pixels)
+        inside = simplex >= 0
+        simplex = np.where(inside, simplex, 0)
+        affine = mesh.transform[simplex]  # (P, 3, 2): barycentric coordinates from (x, y)
+    bary2 = np.einsum("pij,pj->pi", affine[:, :2], pixels - affine[:, 2])
+    bary = np.concatenate([bary2, 1 - bary2.sum(1, keepdims=True)], 1)  # (P, 3)
+    mapped = np.einsum("pk,pkd->pd", bary, src[mesh.simplices[simplex]])
+    mapped[~inside] = pixels[~inside]  # off the mesh (never, with border anchors): identity
+    return mapped.reshape(size, size, 2)
 
 
 def warp_frames(image: torch.Tensor, positions: np.ndarray) -> torch.Tensor:

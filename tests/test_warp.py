@@ -43,7 +43,7 @@ def test_bad_input_is_refused_with_a_message(portrait):
 
 
 def _positions_by_scipy(source_points, target_points, size):
-    """The same map through scipy's point location (find_simplex + its barycentric transforms)."""
+    """The map through scipy's point location with BLAS on its default threads."""
     from scipy.spatial import Delaunay
 
     src = np.concatenate([source_points, border_anchors(size)])
@@ -59,9 +59,9 @@ def _positions_by_scipy(source_points, target_points, size):
 
 
 @pytest.mark.parametrize("case", ["moved", "off the frame", "coincident", "random"])
-def test_rasterised_triangles_give_scipys_point_location(case):
-    """Every pixel lands where scipy's find_simplex puts it, also with landmarks off the frame
-    (clipped onto the border anchors' edges) and with points on top of each other."""
+def test_one_blas_thread_changes_no_pixel_even_for_degenerate_landmarks(case):
+    """source_positions limits BLAS to one thread: every pixel still lands where scipy puts it,
+    also with landmarks off the frame (clipped onto the border) or on top of each other."""
     rng = np.random.default_rng(1)
     points = face_points(64)
     target = {"moved": points * 1.1 - 3 + rng.normal(0, 0.5, points.shape),

@@ -138,7 +138,8 @@ def report(r: dict) -> str:
     lines += ["", "![curves](curves.png)"] if r["sections"].get("k_curve") else []
     folds = min(p["folds"], s.get("matrix_folds", p["folds"]))
     for key, title in (("compression", f"Train × test compression (AUC, {folds}-fold CV, 1 seed; rows: trained on)"),
-                       ("cross_generator", f"Cross-generator (AUC, {folds}-fold CV; rows: trained on; "
+                       ("cross_generator", f"Cross-generator (AUC, {folds}-fold CV, 1 seed, the "
+                                           f"{src['baseline_pairs']} baseline pairs, every frame; rows: trained on; "
                                            "fake = the fsth model, "
                                            "warp = landmark-warp baseline, mean = mean-frame baseline)")):
         for n, table in r["sections"].get(key, {}).items():
@@ -237,12 +238,13 @@ def card(results: dict) -> str:
         lines.append(f"| `{s['file']}` | {name} | P(fake) > {s['threshold']:.3g} |")
     cnn = next((n for n in shipped if n != "frequency"), None)
     if cnn and shipped[cnn].get("why"):
-        lines += ["", f"**Why {cnn}.** {shipped[cnn]['why']}. Real faces = the worse of the real photos and the "
+        why = shipped[cnn]["why"]
+        lines += ["", f"**Why {cnn}.** {why[:1].upper() + why[1:]}. Real faces = the worse of the real photos and the "
                   "real sample videos, at the operating threshold, averaged over the cross-validation detectors."]
     if any(s["threshold"] < 1e-3 for s in shipped.values()):
-        lines += ["", "A threshold near 0: the calibrated CNN gives validation reals P(fake) ≈ 0 (it separates "
-                  "SynthHeads reals from these fakes perfectly, so temperature scaling sharpens it to 0 / 1); any "
-                  "face it finds slightly unusual — most real photographs, below — is then called fake."]
+        lines += ["", "A threshold near 0: temperature scaling sharpened the CNN's scores (validation reals get "
+                  "P(fake) ≈ 0), so the operating point sits near 0; only the ranking matters, and the false-positive "
+                  "rates on real photos and real videos below say how it treats real faces outside its domain."]
     domain = next(iter(shipped.values()))["domain"] if shipped else "–"
     lines += ["", f"**Training domain.** {domain}. Retrained after cross-validation on every SynthHeads group "
               f"(a fifth of the groups held out for calibration and the threshold: {p['target_fpr']:.0%} false "

@@ -155,7 +155,8 @@ def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettin
         shared = np.unique(everything.groups[everything.settings == makers[-1]])  # the baseline pairs
         by_maker = {m: everything.subset(np.isin(everything.settings, ["real", m]) & np.isin(everything.groups, shared))
                     for m in makers}
-        sections["cross_generator"] = {n: curves.matrix(n, by_maker, by_maker, pm) for n in settings.matrix_detectors}
+        pg = replace(pm, train_frames=0)  # the baseline pairs only: train on every frame of their videos
+        sections["cross_generator"] = {n: curves.matrix(n, by_maker, by_maker, pg) for n in settings.matrix_detectors}
     clock("cross-generator matrix")
     results["shipped"] = ship(main, settings, results["detectors"], out, model_name)
     clock("shipping")

@@ -26,6 +26,7 @@ def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str,
     from tqdm.auto import tqdm
 
     from fsth.metrics import ssim, verified
+    from fsth.reenact import fine_tuned_heads
 
     size = model.config.image_size
     out = FaceParts()
@@ -47,18 +48,6 @@ def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str,
             out.add(fake, 1, name, f"{name}/{label}", label, f"pair{j:03d}", ssim=float(ssim(fake, real).mean()),
                     verified=same, k=k, steps=steps)
     return out.faceset(), out.rows
-
-
-def fine_tuned_heads(model, frames: np.ndarray, landmarks: np.ndarray, k: int, steps: tuple[int, ...], seed: int,
-                     visit) -> None:
-    """``visit(n, head)`` for every n in ``steps``: the head of ``personalise("model", …, k, n,
-    seed)``, all from one fine-tuning run (0, 10, …, 200 steps cost 200 steps, not 385)."""
-    from fsth.reenact import split_frames
-    from fsth.train.finetune import finetune
-
-    _, shots = split_frames(len(frames), 1, k, seed)
-    finetune(model, frames[shots], landmarks[shots], steps=max(steps), seed=seed, progress=False,
-             snapshots=visit, snapshot_at=steps)
 
 
 def score_out_of_fold(cv: dict, faces: FaceSet, seed: int = 0) -> np.ndarray:

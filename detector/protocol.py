@@ -46,6 +46,8 @@ def group_folds(groups: np.ndarray, k: int, seed: int, val_share: float) -> list
     if len(names) < 3 or k < 2:
         raise ValueError(f"cross-validation needs at least 3 groups and 2 folds; got {len(names)} groups, k = {k}")
     k = min(k, len(names))
+    while -(-len(names) // k) > len(names) - 2:  # more folds until every fold leaves a train and a val group
+        k += 1
     out = []
     for test in np.array_split(names, k):
         rest = np.setdiff1d(names, test)

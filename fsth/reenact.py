@@ -89,3 +89,13 @@ def make_fake(model, clip, recipe: FakeRecipe, targets: int = 8, seed: int = 0, 
         wanted = adapt_landmarks(drive_landmarks[drive], landmarks[shots[0]], mode=recipe.adapt, reference="best")
         real = drive_frames[drive]
     return Fake(person.render(wanted), wanted, real, shots, person)
+
+
+def fine_tuned_heads(model, frames: np.ndarray, landmarks: np.ndarray, k: int, steps: tuple[int, ...], seed: int,
+                     visit) -> None:
+    """``visit(n, person)`` for every n in ``steps``: the head make_fake would fine-tune for n
+    steps from K of ``frames`` (``targets=1``, this ``seed``), all from one fine-tuning run
+    (0, 10, …, 200 steps cost 200 steps, not 385). Render inside ``visit``: G keeps training."""
+    _, shots = split_frames(len(frames), 1, k, seed)
+    finetune(model, frames[shots], landmarks[shots], steps=max(steps), seed=seed, progress=False,
+             snapshots=visit, snapshot_at=tuple(steps))

@@ -28,6 +28,14 @@ def test_group_folds_test_every_group_once_and_never_train_on_it():
         group_folds(np.array(["a", "b"]), 2, 0, 0.2)
 
 
+@pytest.mark.parametrize("n, k", [(3, 2), (4, 2), (5, 5), (7, 3)])
+def test_every_fold_keeps_a_training_and_a_validation_group(n, k):
+    """Few groups and few folds (a small --fast study): folds are added rather than a part left empty."""
+    folds = group_folds(np.array([f"g{i}" for i in range(n)]), k, 0, 0.2)
+    assert len(folds) >= k and all(len(f["train"]) and len(f["val"]) and len(f["test"]) for f in folds)
+    assert sorted(np.concatenate([f["test"] for f in folds])) == sorted(f"g{i}" for i in range(n))
+
+
 def test_cross_validation_scores_every_image_out_of_fold_with_a_validation_threshold():
     faces = paired_toy()
     seen = []

@@ -38,7 +38,7 @@ class StudySettings:
     ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     ft_steps: tuple[int, ...] = (0, 10, 25, 50, 100, 200)
     curve_pairs: int = 5  # SynthHeads pairs re-faked for the K curve
-    steps_pairs: int = 2  # ... and for the fine-tuning curve (385 fine-tuning steps per identity)
+    steps_pairs: int = 2  # ... and for the fine-tuning curve (one 200-step run per identity, snapshots)
     matrix_detectors: tuple[str, ...] = ("frequency", "residual")  # compression / generator matrices, controls
     matrix_folds: int = 2  # folds of each matrix row and control (one seed): 3 rows x 2 folds per detector
     identity: bool = True  # dlib identity score of the curve fakes

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from .data import FaceSet, jpeg
+from .protocol import spread_frames
 
 
 def _pool(faces: FaceSet, scores: np.ndarray, threshold: float | None = None) -> dict:
@@ -75,10 +76,8 @@ PERTURBATIONS = {
 CONTROL_FRAMES = 8  # frames per video every control scores, evenly spread (neighbouring frames add little)
 
 
-def _sample(faces: FaceSet, per_video: int = CONTROL_FRAMES) -> FaceSet:
-    from .protocol import spread_frames
-
-    return spread_frames(faces, per_video)
+def _sample(faces: FaceSet) -> FaceSet:
+    return spread_frames(faces, CONTROL_FRAMES)
 
 
 def spectrum(det, split: dict) -> dict:

@@ -47,6 +47,8 @@ def study_cache(args, settings) -> Path:
     from fsth.io.cache import cache_dir
 
     made_by = sha256(args.checkpoint) if args.checkpoint else f"{Path(args.real).resolve()}|{Path(args.fake).resolve()}"
+    if args.checkpoint and args.other:
+        made_by += "+" + sha256(args.other)
     what = {"by": made_by, "sources": asdict(settings.sources), "ks": settings.ks, "ft_steps": settings.ft_steps,
             "curve_pairs": settings.curve_pairs, "steps_pairs": settings.steps_pairs, "identity": settings.identity}
     return cache_dir() / "detector-study" / hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
@@ -57,6 +59,8 @@ def cmd_study(args) -> int:
 
     if (args.real is None) != (args.fake is None):
         raise UsageError("give both --real DIR and --fake DIR (or neither, to make fakes with --checkpoint)")
+    if args.other and not args.checkpoint:
+        raise UsageError("--other needs --checkpoint (it is a second generator next to that one)")
     if args.real is None and not args.checkpoint:
         raise UsageError("--checkpoint MODEL is needed to make fakes (e.g. the shipped talking-head model in "
                          "fsth/pretrained/), or give --real DIR --fake DIR")
@@ -64,6 +68,7 @@ def cmd_study(args) -> int:
     out = output_folder(args.out, "--out")
     cache = Path(args.cache) if args.cache else study_cache(args, settings)
     started = time.perf_counter()
+    extra = {}
     if args.real is not None:
         from .sources import folder_faces
 
@@ -76,14 +81,26 @@ def cmd_study(args) -> int:
 
         model = load_model(args.checkpoint)
         keys = generator_training_keys(model, args.data)
-        made = None if args.regenerate else load_study_faces(cache)
-        if made is None:
-            made = make_study_faces(model, settings, cache, keys)
         name = Path(args.checkpoint).name
         check = (f"test identities are SynthHeads seed {settings.sources.seed}; checked against {keys['checked']}"
                  f" ({len(keys['synth'])} training identities)")
+        other = None
+        if args.other:
+            other = load_model(args.other)
+            if other.config.image_size != model.config.image_size:
+                raise UsageError(f"--other {args.other}: makes {other.config.image_size} px faces, "
+                                 f"--checkpoint {args.checkpoint} {model.config.image_size} px; they must match")
+            other_keys = generator_training_keys(other)  # its fakes' identities must be unseen by it too
+            keys = {**keys, **{k: keys[k] | other_keys[k] for k in ("synth", "hashes")}}
+            extra["other_model"] = Path(args.other).name
+            check += (f"; for {extra['other_model']}: {other_keys['checked']} "
+                      f"({len(other_keys['synth'])} training identities)")
+        made = None if args.regenerate else load_study_faces(cache)
+        if made is None:
+            made = make_study_faces(model, settings, cache, keys, other=other)
     faces_seconds = time.perf_counter() - started
-    results = run_study(made, out, settings, model_name=name, extra={"check": check, "faces_seconds": faces_seconds})
+    extra.update(check=check, faces_seconds=faces_seconds)
+    results = run_study(made, out, settings, model_name=name, extra=extra)
     if args.ship:
         from fsth.io import atomic_write
 
@@ -126,6 +143,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("study", help="make fakes, cross-validate detectors, run the controls, write the report")
     p.add_argument("--checkpoint", help="fsth model (training checkpoint or shipped file) that makes the fakes")
+    p.add_argument("--other", help="a second fsth generator (e.g. fsth/pretrained/talking_heads_tiny.pt) whose "
+                   "fakes of the baseline pairs join the cross-generator matrix")
     p.add_argument("--data", help="the generator's training data folder (default: the one its checkpoint names): "
                    "test identities are checked against it")
     p.add_argument("--real", help="your own real face videos/images: DIR/<identity>/<video>.mp4 or .../<video>/*.png")

@@ -14,15 +14,18 @@ from __future__ import annotations
 import numpy as np
 
 from .data import FaceSet
-from .protocol import ProtocolConfig, auc, cross_validate, estimate
+from .controls import CONTROL_FRAMES
+from .protocol import ProtocolConfig, auc, cross_validate, estimate, spread_frames
 from .sources import FaceParts, SourceConfig, synth_person
 
 
 def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str, int, int]], embedder=None,
                   id_frames: int = 4, progress: bool = True) -> tuple[FaceSet, list[dict]]:
-    """Self-reenacted fakes of the first ``pairs`` pairs for each (label, K, steps) recipe.
-    Rows carry ``ssim`` (mean over the window) and ``verified`` (share of ``id_frames``
-    frames dlib calls the same person as the real frame; None without an embedder)."""
+    """Self-reenacted fakes of the first identity of each of the first ``pairs`` pairs, for
+    each (label, K, steps) recipe: one identity per pair, so every fine-tuning run adds a
+    group (an independent unit of the bootstrap). Rows carry ``ssim`` (mean over the window)
+    and ``verified`` (share of ``id_frames`` frames dlib calls the same person as the real
+    frame; None without an embedder)."""
     from tqdm.auto import tqdm
 
     from fsth.metrics import ssim, verified
@@ -30,8 +33,8 @@ def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str,
 
     size = model.config.image_size
     out = FaceParts()
-    jobs = [(j, index) for j in range(pairs) for index in (2 * j, 2 * j + 1)]
-    for j, index in tqdm(jobs, desc="curve fakes", disable=not progress):
+    for j in tqdm(range(pairs), desc="curve fakes", disable=not progress):
+        index = 2 * j  # the pair's first identity (self-reenacted in the main set too)
         frames, landmarks, _ = synth_person(cfg.seed, index, cfg.pool + cfg.window, size)
         real, points = frames[cfg.pool:], landmarks[cfg.pool:]
         pick = np.linspace(0, len(real) - 1, id_frames).round().astype(int)
@@ -89,20 +92,18 @@ def pooled(records: list[dict], key: str, seed: int = 0, sub: str | None = None)
 
 
 def matrix(name: str, train_sets: dict[str, FaceSet], test_sets: dict[str, FaceSet], cfg: ProtocolConfig,
-           select=None, progress: bool = False) -> dict:
+           test_frames: int = CONTROL_FRAMES, progress: bool = False) -> dict:
     """AUC[trained on][tested on] under grouped CV (seed cfg.seeds[0]): each row trains on
     ``train_sets[row]``; each fold's detector scores the same test groups in every
-    ``test_sets[col]`` (rows aligned with the training set's groups). ``select(faces, col)``
-    may pick the rows of a test set that belong to column ``col`` (default: all)."""
+    ``test_sets[col]`` (rows aligned with the training set's groups), ``test_frames`` evenly
+    spread frames per video (0: all)."""
     table = {}
     for row, faces in train_sets.items():
         def hook(det, split, _sets=test_sets):
             groups = np.unique(split["test"].groups)
             out = {}
             for col, test in _sets.items():
-                t = test.subset(np.isin(test.groups, groups))
-                if select is not None:
-                    t = select(t, col)
+                t = spread_frames(test.subset(np.isin(test.groups, groups)), test_frames)
                 out[col] = {"labels": t.labels, "scores": det.predict_proba(t.images), "groups": t.groups}
             return out
 

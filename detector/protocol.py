@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
 from . import models
@@ -34,6 +35,7 @@ class ProtocolConfig:
     seeds: tuple[int, ...] = (0, 1)
     val_share: float = 0.2  # of the training groups: calibration and threshold only
     train_frames: int = 4  # frames per video a detector trains on (evenly spread; all are tested)
+    val_frames: int = 8  # frames per validation video for calibration and threshold (0: all)
     epochs: int = 6
     batch_size: int = 32  # ~100 optimiser steps per CNN fit at the default sizes
     target_fpr: float = 0.05  # the operating point, on validation reals
@@ -69,8 +71,10 @@ def spread_frames(faces: FaceSet, per_video: int) -> FaceSet:
 
 
 def fit_detector(name: str, train: FaceSet, val: FaceSet, cfg: ProtocolConfig, seed: int, progress: bool = False):
-    """A detector trained on ``train``, calibrated and thresholded on ``val``."""
+    """A detector trained on ``train``, calibrated and thresholded on ``val`` (``cfg.val_frames``
+    spread frames per video: neighbouring frames of one video add little but time)."""
     det = models.create(name, image_size=train.images.shape[1])
+    val = spread_frames(val, cfg.val_frames)
     det.fit(spread_frames(train, cfg.train_frames), val, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed,
             progress=progress)
     det.threshold = threshold_at_fpr(det.predict_proba(val.images[val.labels == 0]), cfg.target_fpr)
@@ -136,8 +140,16 @@ def cluster_ci(stat, groups, *arrays, n_boot: int = 300, seed: int = 0, level: f
 
 
 def auc(labels, scores) -> float:
-    """ROC AUC; ValueError with one class (so :func:`cluster_ci` skips that resample)."""
-    return float(roc_auc_score(labels, scores))
+    """ROC AUC as the Mann-Whitney statistic: the chance a fake outscores a real, ties counting
+    half (equal to sklearn's ``roc_auc_score``, ~4x faster: the bootstrap calls it thousands of
+    times). ValueError with one class (so :func:`cluster_ci` skips that resample)."""
+    labels = np.asarray(labels) == 1
+    n_fake = int(labels.sum())
+    n_real = len(labels) - n_fake
+    if n_fake == 0 or n_real == 0:
+        raise ValueError("AUC needs both classes")
+    ranks = rankdata(np.asarray(scores, np.float64))  # ties get their average rank
+    return float((ranks[labels].sum() - n_fake * (n_fake + 1) / 2) / (n_fake * n_real))
 
 
 def estimate(stat, groups, *arrays, n_boot: int = 300) -> dict:

@@ -137,11 +137,14 @@ def report(r: dict) -> str:
         lines += _table([axis] + [f"AUC {n}" for n in names] + ["SSIM", "identity verified"], rows)
     lines += ["", "![curves](curves.png)"] if r["sections"].get("k_curve") else []
     folds = min(p["folds"], s.get("matrix_folds", p["folds"]))
+    frames = f"{2 * p['train_frames']} frames per video" if p["train_frames"] else "every frame"  # see run_study
     for key, title in (("compression", f"Train × test compression (AUC, {folds}-fold CV, 1 seed; rows: trained on)"),
                        ("cross_generator", f"Cross-generator (AUC, {folds}-fold CV, 1 seed, the "
-                                           f"{src['baseline_pairs']} baseline pairs, every frame; rows: trained on; "
-                                           "fake = the fsth model, "
-                                           "warp = landmark-warp baseline, mean = mean-frame baseline)")):
+                                           f"{src['baseline_pairs']} baseline pairs, {frames}; "
+                                           f"rows: trained on; fake = {r.get('model') or 'the fsth model'}, "
+                                           + (f"other = {r['other_model']} (another fsth generator), "
+                                              if r.get("other_model") else "")
+                                           + "warp = landmark-warp baseline, mean = mean-frame baseline)")):
         for n, table in r["sections"].get(key, {}).items():
             cols = list(next(iter(table.values())))
             lines += ["", f"## {title}: {n}", ""]
@@ -157,7 +160,8 @@ def report(r: dict) -> str:
     lines += ["", f"Study time: {r['seconds']:.0f} s ({timing}); faces made or loaded in "
               f"{r.get('faces_seconds', 0):.0f} s before that.",
               "", f"Reproduce: `python -m detector study --checkpoint fsth/pretrained/{r.get('model') or 'MODEL.pt'} "
-              "--out docs/detector --ship` (`--fast`: every section on small axes, for the course).", ""]
+              + (f"--other fsth/pretrained/{r['other_model']} " if r.get("other_model") else "")
+              + "--out docs/detector --ship` (`--fast`: every section on small axes, for the course).", ""]
     return "\n".join(lines)
 
 

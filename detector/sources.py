@@ -46,7 +46,7 @@ class SourceConfig:
     pool: int = 40  # frames before the window that the K shots are drawn from
     k: int = 8
     steps: int = 0  # fine-tuning steps of the main fakes
-    baseline_pairs: int = 20  # pairs also faked by the warp and mean-frame baselines (cross-generator)
+    baseline_pairs: int = 20  # pairs also faked by the baselines and --other (the cross-generator matrix)
     seed: int = TEST_SEED
     adapt: str = "relative"  # landmark adaptation of the puppet fakes
 
@@ -183,10 +183,13 @@ class FaceParts:
 
 
 def synth_faces(model, cfg: SourceConfig, makers=("model",), keys: dict | None = None,
-                progress: bool = True) -> tuple[FaceSet, list[dict]]:
+                progress: bool = True, other=None) -> tuple[FaceSet, list[dict]]:
     """Real windows of 2·pairs SynthHeads identities and one fake video each (a: self-reenactment,
     b: puppet driven by a) by the first maker; by the others too for the first
-    ``cfg.baseline_pairs`` pairs. Returns the faces and one row per video."""
+    ``cfg.baseline_pairs`` pairs. Makers: "model", "warp", "mean" (see :func:`personalise`) and
+    "other" (a second fsth generator, ``other``: the cross-generator matrix's other checkpoint).
+    Returns the faces and one row per video; a fake's setting is "fake" for the model, else
+    the maker's name."""
     from tqdm.auto import tqdm
 
     size = model.config.image_size
@@ -206,9 +209,10 @@ def synth_faces(model, cfg: SourceConfig, makers=("model",), keys: dict | None =
         (a, fa, la), (b, fb, lb) = people
         for maker in makers if j < cfg.baseline_pairs else makers[:1]:
             setting = "fake" if maker == "model" else maker
-            head = personalise(maker, model, fa[:cfg.pool], la[:cfg.pool], cfg.k, cfg.steps, j)
+            kind, generator = ("model", other) if maker == "other" else (maker, model)
+            head = personalise(kind, generator, fa[:cfg.pool], la[:cfg.pool], cfg.k, cfg.steps, j)
             out.add(head.render(la[cfg.pool:]), 1, a, f"{a}/{setting}", setting, group, kind="self")
-            head = personalise(maker, model, fb[:cfg.pool], lb[:cfg.pool], cfg.k, cfg.steps, j)
+            head = personalise(kind, generator, fb[:cfg.pool], lb[:cfg.pool], cfg.k, cfg.steps, j)
             drive = puppet_landmarks(la[cfg.pool:], head, cfg.adapt)
             out.add(head.render(drive), 1, b, f"{b}/{setting}", setting, group, kind="puppet", driver=a)
     return out.faceset(), out.rows

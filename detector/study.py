@@ -37,8 +37,8 @@ class StudySettings:
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     ft_steps: tuple[int, ...] = (0, 10, 25, 50, 100, 200)
-    curve_pairs: int = 5  # SynthHeads pairs re-faked for the K curve
-    steps_pairs: int = 2  # ... and for the fine-tuning curve (one 200-step run per identity, snapshots)
+    curve_pairs: int = 8  # SynthHeads pairs (one identity each) re-faked for the K curve
+    steps_pairs: int = 3  # ... and for the fine-tuning curve (one 200-step run each, ~65 s, snapshots)
     matrix_detectors: tuple[str, ...] = ("frequency", "residual")  # compression / generator matrices, controls
     matrix_folds: int = 2  # folds of each matrix row and control (one seed): 3 rows x 2 folds per detector
     identity: bool = True  # dlib identity score of the curve fakes
@@ -48,12 +48,13 @@ class StudySettings:
 FAST = StudySettings(detectors=("frequency", "residual"),
                      sources=SourceConfig(pairs=12, window=16, pool=36, baseline_pairs=4),
                      protocol=ProtocolConfig(folds=3, seeds=(0,), train_frames=0, epochs=6, n_boot=100), ks=(1, 8, 32),
-                     ft_steps=(0, 10), curve_pairs=3, steps_pairs=1, matrix_detectors=("frequency",))
+                     ft_steps=(0, 10), curve_pairs=3, steps_pairs=2, matrix_detectors=("frequency",))
 
 
 def make_study_faces(model, settings: StudySettings, cache: Path, keys: dict | None = None,
-                     progress: bool = True) -> dict:
-    """Every face the study needs, made once and cached in ``cache`` (npz + json)."""
+                     progress: bool = True, other=None) -> dict:
+    """Every face the study needs, made once and cached in ``cache`` (npz + json); ``other``:
+    a second fsth generator whose fakes of the baseline pairs join the cross-generator matrix."""
     from fsth.metrics import IdentityEmbedder
 
     from .report import write_text
@@ -63,7 +64,8 @@ def make_study_faces(model, settings: StudySettings, cache: Path, keys: dict | N
     s = settings.sources
     embedder = IdentityEmbedder() if settings.identity else None
     made = {}
-    made["synth"] = synth_faces(model, s, makers=("model", "warp", "mean"), keys=keys, progress=progress)
+    makers = ("model", "warp", "mean") + (("other",) if other is not None else ())
+    made["synth"] = synth_faces(model, s, makers=makers, keys=keys, progress=progress, other=other)
     made["clips"] = real_clips(model, s, cache, keys, progress=progress)
     recipes = [(f"K={k}", k, 0) for k in settings.ks]
     made["k_curve"] = curves.quality_fakes(model, s, min(settings.curve_pairs, s.pairs), recipes, embedder,
@@ -150,12 +152,12 @@ def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettin
     conditioned = {c: encode(main, codec, q) for c, (codec, q) in CONDITIONS.items()}
     sections["compression"] = {n: curves.matrix(n, conditioned, conditioned, pm) for n in settings.matrix_detectors}
     clock("compression matrix")
-    makers = [m for m in ("fake", "warp", "mean") if (everything.settings == m).any()]
+    makers = [m for m in ("fake", "other", "warp", "mean") if (everything.settings == m).any()]
     if len(makers) > 1:
         shared = np.unique(everything.groups[everything.settings == makers[-1]])  # the baseline pairs
         by_maker = {m: everything.subset(np.isin(everything.settings, ["real", m]) & np.isin(everything.groups, shared))
                     for m in makers}
-        pg = replace(pm, train_frames=0)  # the baseline pairs only: train on every frame of their videos
+        pg = replace(pm, train_frames=2 * pm.train_frames)  # fewer pairs than the main set: more frames each
         sections["cross_generator"] = {n: curves.matrix(n, by_maker, by_maker, pg) for n in settings.matrix_detectors}
     clock("cross-generator matrix")
     results["shipped"] = ship(main, settings, results["detectors"], out, model_name)

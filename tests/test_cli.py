@@ -65,9 +65,11 @@ def test_detector_study_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "study"
     assert detector_main(["study", "--checkpoint", str(run / "step-00000001.pt"), "--data", str(data),
                           "--out", str(out), "--detectors", "frequency", "--targets", "4", "--ft-steps", "1",
-                          "--fast", "--pairs", "3"]) == 0
+                          "--fast", "--pairs", "3", "--other", str(run / "step-00000001.pt")]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["identities"]["test"] >= 1 and "frequency" in results["detectors"]
+    assert results["other_model"] == "step-00000001.pt"  # --other's fakes join the cross-generator matrix
+    assert set(results["sections"]["cross_generator"]["frequency"]) == {"fake", "other", "warp", "mean"}
     auc = results["detectors"]["frequency"]["auc"]
     assert np.isfinite(auc["value"]) and len(auc["ci"]) == 2
     assert (out / "report.md").exists() and (out / "roc.png").exists()

@@ -66,6 +66,22 @@ def test_cluster_bootstrap_resamples_groups_not_frames():
     assert by_group[1] - by_group[0] > 3 * (by_frame[1] - by_frame[0])  # frames are not independent
 
 
+def test_bootstrap_auc_is_scikit_learns_with_ties_and_refuses_one_class():
+    from sklearn.metrics import roc_auc_score
+
+    from detector.protocol import auc
+
+    rng = np.random.default_rng(3)
+    for trial in range(50):
+        labels = rng.integers(0, 2, 40)
+        labels[:2] = (0, 1)
+        scores = rng.integers(0, 4, 40) / 3 if trial % 2 else rng.random(40)  # half the trials heavily tied
+        assert auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert auc([0, 0, 1, 1], [0.2, 0.5, 0.5, 0.9]) == pytest.approx(0.875)  # 3.5 of 4 pairs ordered
+    with pytest.raises(ValueError, match="both classes"):
+        auc([1, 1, 1], [0.1, 0.2, 0.3])
+
+
 def test_controls_match_spectra_and_build_the_generator_free_task():
     faces = toy_faces(n_people=4, per=6, size=32)
     real, fake = faces.images[faces.labels == 0], faces.images[faces.labels == 1]
@@ -137,11 +153,14 @@ def test_synthheads_pairs_from_a_model_are_unseen_balanced_and_grouped():
     torch.manual_seed(0)
     model = create(SMALL_MODEL, num_videos=4).eval()
     cfg = SourceConfig(pairs=2, window=4, pool=6, k=2, baseline_pairs=1)
-    faces, rows = synth_faces(model, cfg, makers=("model", "warp", "mean"), progress=False)
+    other = create(SMALL_MODEL, num_videos=4).eval()  # a second generator, other weights
+    faces, rows = synth_faces(model, cfg, makers=("model", "warp", "mean", "other"), progress=False, other=other)
     main = faces.subset(np.isin(faces.settings, ["real", "fake"]))
     assert len(main) == 2 * 2 * 2 * 4 and main.labels.mean() == 0.5  # 2 pairs x 2 people x (real, fake) x 4
-    assert sorted(set(faces.settings)) == ["fake", "mean", "real", "warp"]
-    assert (faces.settings == "warp").sum() == 2 * 4  # baselines on the first pair only
+    assert sorted(set(faces.settings)) == ["fake", "mean", "other", "real", "warp"]
+    assert (faces.settings == "warp").sum() == (faces.settings == "other").sum() == 2 * 4  # first pair only
+    first = faces.videos == f"s{cfg.seed}-0000/fake"
+    assert (faces.images[first] != faces.images[faces.videos == f"s{cfg.seed}-0000/other"]).any()
     puppet = next(r for r in rows if r.get("kind") == "puppet")
     driver = next(r for r in rows if r["identity"] == puppet["driver"])
     assert puppet["group"] == driver["group"]  # a puppet and its driver share a group
@@ -163,12 +182,13 @@ def test_curve_fakes_snapshot_one_fine_tuning_run():
     cfg = SourceConfig(pairs=1, window=4, pool=6, k=2)
     recipes = [("0 steps", 2, 0), ("2 steps", 2, 2), ("K=1", 1, 0)]
     faces, rows = quality_fakes(model, cfg, 1, recipes, progress=False)
-    assert [r["setting"] for r in rows] == ["0 steps", "2 steps", "K=1"] * 2
-    frames, landmarks, _ = synth_person(cfg.seed, 1, cfg.pool + cfg.window, 32)
+    assert [r["setting"] for r in rows] == ["0 steps", "2 steps", "K=1"]  # one identity per pair
+    assert {r["identity"] for r in rows} == {f"s{cfg.seed}-0000"}
+    frames, landmarks, _ = synth_person(cfg.seed, 0, cfg.pool + cfg.window, 32)
     for label, k, steps in recipes:
         alone = personalise("model", model, frames[:cfg.pool], landmarks[:cfg.pool], k, steps, 0).render(
             landmarks[cfg.pool:])
-        mine = faces.images[(faces.videos == f"s{cfg.seed}-0001/{label}")]
+        mine = faces.images[(faces.videos == f"s{cfg.seed}-0000/{label}")]
         assert np.abs(mine.astype(int) - alone).max() <= 1, label
 
 

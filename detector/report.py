@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .controls import PERTURBATIONS
+from .controls import CONTROL_FRAMES, MEMORISATION_FRAMES, PERTURBATIONS
 
 
 def fmt(e, digits: int = 3) -> str:
@@ -109,7 +109,8 @@ def report(r: dict) -> str:
                   f"{fmt(dets[best].get('clips', {}).get('fpr'))}.",
                   "", f"Why this one: {r['shipped'][best].get('why', '–')}."]
     lines += ["", "## Controls", "",
-              "Every control scores 8 evenly spread frames of each test video. "
+              f"Every control scores {CONTROL_FRAMES} evenly spread frames of each test video (the memorisation "
+              f"check {MEMORISATION_FRAMES} of every real video). "
               "Spectrum-matched: test reals given the fakes' mean amplitude spectrum (from the training fold). "
               "Down→up: both classes halved and enlarged. Perturbed reals: false-positive rate at the operating "
               "threshold. Memorisation: mean P(fake) of reals of training, validation and unseen identities.", ""]
@@ -137,7 +138,8 @@ def report(r: dict) -> str:
         lines += _table([axis] + [f"AUC {n}" for n in names] + ["SSIM", "identity verified"], rows)
     lines += ["", "![curves](curves.png)"] if r["sections"].get("k_curve") else []
     folds = min(p["folds"], s.get("matrix_folds", p["folds"]))
-    frames = f"{2 * p['train_frames']} frames per video" if p["train_frames"] else "every frame"  # see run_study
+    frames = s.get("generator_frames", 0)
+    frames = f"{frames} frames per video" if frames else "every frame"  # what the cross-generator rows train on
     for key, title in (("compression", f"Train × test compression (AUC, {folds}-fold CV, 1 seed; rows: trained on)"),
                        ("cross_generator", f"Cross-generator (AUC, {folds}-fold CV, 1 seed, the "
                                            f"{src['baseline_pairs']} baseline pairs, {frames}; "
@@ -155,6 +157,7 @@ def report(r: dict) -> str:
                 lines += ["", f"Diagonal AUC below 0.6 for {', '.join(weak)}: that row's detector did not learn from "
                           "its training set (too few groups for it), so its off-diagonal cells say nothing about "
                           "generalisation."]
+    lines += marks_section(r["sections"].get("marks"), src["window"])
     lines += ["", "## Closing note", ""] + closing(r)
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in r.get("timing", {}).items())
     lines += ["", f"Study time: {r['seconds']:.0f} s ({timing}); faces made or loaded in "
@@ -163,6 +166,21 @@ def report(r: dict) -> str:
               + (f"--other fsth/pretrained/{r['other_model']} " if r.get("other_model") else "")
               + "--out docs/detector --ship` (`--fast`: every section on small axes, for the course).", ""]
     return "\n".join(lines)
+
+
+def marks_section(marks: dict | None, window: int) -> list[str]:
+    """The provenance-mark table (detector.marks): does the deliberate trace survive re-encoding?"""
+    if not marks:
+        return []
+    n_real, n_fake = next(iter(marks.values()))["videos"]
+    lines = ["", "## Does fsth's provenance mark survive? (`fsth animate --watermark`)", "",
+             f"The invisible mark of fsth.provenance put into each of the {n_fake} fake videos, the {n_real} real "
+             "ones left alone; both then re-encoded as below. A video counts as marked when its 32-bit payload reads "
+             f"back from its {window} frames together (shares of videos, interval over groups).", ""]
+    lines += _table(["after", "fake videos still marked ↑", "real videos read as marked ↓"],
+                    [[name, fmt(v["fakes_read"], 2), fmt(v["reals_read"], 2)] for name, v in marks.items()])
+    return lines + ["", "A mark only helps with fakes from tools that apply it: whoever means harm leaves it out, "
+                    "which is why the detectors above matter."]
 
 
 def closing(r: dict) -> list[str]:

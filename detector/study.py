@@ -7,7 +7,8 @@ makes them harder to catch? (``python -m detector study``; the protocol in docs/
    Every video is ``window`` contiguous frames; everything is JPEG q95 once.
 2. Detectors (:mod:`detector.models`) under identity-grouped k-fold CV × seeds
    (:mod:`detector.protocol`), calibrated and thresholded on validation identities.
-3. Controls (:mod:`detector.controls`), curves and matrices (:mod:`detector.curves`).
+3. Controls (:mod:`detector.controls`), curves and matrices (:mod:`detector.curves`), and
+   whether fsth's deliberate provenance mark survives re-encoding (:mod:`detector.marks`).
 4. The best CNN and the frequency model retrained on every SynthHeads group and saved with
    their operating threshold; report.md, results.json and figures (:mod:`detector.report`).
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import controls, curves, models
+from . import controls, curves, marks, models
 from .data import FaceSet, encode
 from .protocol import ProtocolConfig, auc, cross_validate, estimate, fit_detector, mean_sd
 from .sources import SourceConfig
@@ -37,10 +38,12 @@ class StudySettings:
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     ft_steps: tuple[int, ...] = (0, 10, 25, 50, 100, 200)
-    curve_pairs: int = 8  # SynthHeads pairs (one identity each) re-faked for the K curve
+    curve_pairs: int = 6  # SynthHeads pairs (one identity each) re-faked for the K curve
     steps_pairs: int = 3  # ... and for the fine-tuning curve (one 200-step run each, ~65 s, snapshots)
     matrix_detectors: tuple[str, ...] = ("frequency", "residual")  # compression / generator matrices, controls
     matrix_folds: int = 2  # folds of each matrix row and control (one seed): 3 rows x 2 folds per detector
+    generator_frames: int = 16  # frames per video a cross-generator row trains on (0: all): its baseline
+    # pairs are fewer than the main set's, and a CNN needs about as many training images to learn at all
     identity: bool = True  # dlib identity score of the curve fakes
     max_real_fpr: float = 0.5  # a CNN ships only if it calls at most this share of real faces fake (see ship)
 
@@ -48,7 +51,8 @@ class StudySettings:
 FAST = StudySettings(detectors=("frequency", "residual"),
                      sources=SourceConfig(pairs=12, window=16, pool=36, baseline_pairs=4),
                      protocol=ProtocolConfig(folds=3, seeds=(0,), train_frames=0, epochs=6, n_boot=100), ks=(1, 8, 32),
-                     ft_steps=(0, 10), curve_pairs=3, steps_pairs=2, matrix_detectors=("frequency",))
+                     ft_steps=(0, 10), curve_pairs=3, steps_pairs=2, matrix_detectors=("frequency",),
+                     generator_frames=0)
 
 
 def make_study_faces(model, settings: StudySettings, cache: Path, keys: dict | None = None,
@@ -105,6 +109,7 @@ def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettin
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     p = settings.protocol
+    raw = made["synth"][0]  # before any encoding: the provenance marks go in first
     made = {k: (encode(f, "jpeg", 95), rows) for k, (f, rows) in made.items()}  # one pipeline, both classes
     everything = made["synth"][0]
     main = everything.subset(np.isin(everything.settings, ["real", "fake"]))
@@ -157,9 +162,11 @@ def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettin
         shared = np.unique(everything.groups[everything.settings == makers[-1]])  # the baseline pairs
         by_maker = {m: everything.subset(np.isin(everything.settings, ["real", m]) & np.isin(everything.groups, shared))
                     for m in makers}
-        pg = replace(pm, train_frames=2 * pm.train_frames)  # fewer pairs than the main set: more frames each
+        pg = replace(pm, train_frames=settings.generator_frames)
         sections["cross_generator"] = {n: curves.matrix(n, by_maker, by_maker, pg) for n in settings.matrix_detectors}
     clock("cross-generator matrix")
+    sections["marks"] = marks.survival(raw.subset(np.isin(raw.settings, ["real", "fake"])), n_boot=p.n_boot)
+    clock("provenance marks")
     results["shipped"] = ship(main, settings, results["detectors"], out, model_name)
     clock("shipping")
     results["seconds"] = time.perf_counter() - started

@@ -45,7 +45,7 @@ def animate(person, driving: str | os.PathLike, out: str | os.PathLike, detector
 
     side_by_side: each frame shows driving face | landmark image | result.
     watermark: mark the written frames in their pixels too, a visible "SYNTHETIC · fsth"
-    label and an invisible mark that survives re-encoding (``fsth.provenance``).
+    label and an invisible mark that survives light re-encoding (``fsth.provenance``).
     Returns the landmarks used, the generator's frames (``rendered``, unmarked) and where
     the files went.
     """

@@ -373,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--side-by-side", action="store_true", help="driving | landmarks | result")
     p.add_argument("--max-frames", type=int, default=0)
     p.add_argument("--watermark", action="store_true", help="also mark every frame in its pixels: a visible "
-                   "'SYNTHETIC · fsth' label and an invisible watermark that survives re-encoding")
+                   "'SYNTHETIC · fsth' label and an invisible watermark that survives light re-encoding")
     p.set_defaults(func=cmd_animate)
 
     p = sub.add_parser("evaluate", help="the paper's Table 1 protocol: self- and cross-identity reenactment")

@@ -20,9 +20,12 @@ chips of each bit over all blocks and frames: the sign is the bit, the mean magn
 confidence (0.05-0.15 for unmarked frames, less the more pixels; about 0.75 for marked ones
 after JPEG at quality 75, whose quantisation steps in this band are 5-7, against a lattice
 step of 16). The change is at most STEP/2 per coefficient, about two grey levels per
-pixel (PSNR about 44 dB). It survives JPEG and H.264 re-encoding at the same size; it does not survive
-resizing, cropping by an offset that isn't a multiple of 8, or a deliberate attack — it is
-a provenance signal for honest pipelines, not a security boundary.
+pixel (PSNR about 44 dB). It survives light re-encoding at the same size: JPEG at quality 75 and
+above, fsth's own H.264 (CRF 18). It is fragile on small moving faces: on the detector study's
+64 px talking heads a platform-like re-encode (H.264 CRF 23, JPEG q50) erases it from almost
+every video (measured in docs/detector/report.md). Resizing, cropping by an offset that isn't
+a multiple of 8 or a deliberate attack remove it too — it is a provenance signal for honest
+pipelines, not a security boundary.
 
 Why not the ``invisible-watermark`` package: it pins ``opencv-python`` next to fsth's own
 OpenCV build and ``PyWavelets``; this scheme is about 60 lines of numpy.

@@ -240,3 +240,16 @@ def test_bring_your_own_data_gets_the_same_report(tmp_path, samples):
     results = run_study({"synth": (faces, rows)}, tmp_path / "study", settings, progress=False)
     assert np.isfinite(results["detectors"]["frequency"]["auc"]["value"])
     assert "## Controls" in (tmp_path / "study" / "report.md").read_text()
+
+
+def test_provenance_marks_read_on_marked_fakes_only():
+    from detector import marks
+
+    faces = toy_faces(n_people=4, per=16, size=64, seed=2)  # 8 videos of 8 frames, 64 px
+    out = marks.survival(faces, n_boot=20)
+    assert list(out) == list(marks.CONDITIONS)
+    for name in ("lossless", "JPEG q95"):
+        assert out[name]["fakes_read"]["value"] == 1.0, name  # light re-encoding keeps the mark
+    for name, row in out.items():
+        assert row["videos"] == [4, 4]
+        assert row["reals_read"]["value"] == 0.0, name  # an unmarked video never reads as marked

@@ -21,7 +21,11 @@ def fmt(e, digits: int = 3) -> str:
     if "mean" in e:
         return f"{e['mean']:.{digits}f} ± {e['sd']:.{digits}f}" if np.isfinite(e["sd"]) else f"{e['mean']:.{digits}f}"
     lo, hi = e["ci"]
-    return f"{e['value']:.{digits}f} [{lo:.{digits - 1}f}, {hi:.{digits - 1}f}]"
+    ci = max(2, digits - 1)  # the interval one digit shorter (not below 2), rounded outwards: the value stays inside
+    if np.isfinite(lo) and np.isfinite(hi):
+        lo, hi = (np.floor(lo * 10 ** ci + 1e-9) / 10 ** ci + 0.0,  # + 0.0: no "-0.00"
+                  np.ceil(hi * 10 ** ci - 1e-9) / 10 ** ci + 0.0)
+    return f"{e['value']:.{digits}f} [{lo:.{ci}f}, {hi:.{ci}f}]"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -155,8 +159,8 @@ def report(r: dict) -> str:
             weak = [row for row in table if row in table[row] and table[row][row]["ci"][0] < 0.6]
             if weak:
                 lines += ["", f"Diagonal AUC below 0.6 for {', '.join(weak)}: that row's detector did not learn from "
-                          "its training set (too few groups for it), so its off-diagonal cells say nothing about "
-                          "generalisation."]
+                          "its training set (too few groups, or the compression erased its cue), so its "
+                          "off-diagonal cells say nothing about generalisation."]
     lines += marks_section(r["sections"].get("marks"), src["window"])
     lines += ["", "## Closing note", ""] + closing(r)
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in r.get("timing", {}).items())

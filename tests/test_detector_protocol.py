@@ -253,3 +253,12 @@ def test_provenance_marks_read_on_marked_fakes_only():
     for name, row in out.items():
         assert row["videos"] == [4, 4]
         assert row["reals_read"]["value"] == 0.0, name  # an unmarked video never reads as marked
+
+
+def test_printed_intervals_contain_their_value():
+    from detector.report import fmt
+
+    assert fmt({"value": 0.998, "ci": [0.9954, 1.0]}) == "0.998 [0.99, 1.00]"  # not [1.00, 1.00]
+    assert fmt({"value": 0.01, "ci": [0.0, 0.04]}, 2) == "0.01 [0.00, 0.04]"
+    assert fmt({"value": 0.0, "ci": [0.0, 0.0]}) == "0.000 [0.00, 0.00]"  # never "-0.00"
+    assert fmt({"mean": 0.5, "sd": 0.1, "n": 3}) == "0.500 ± 0.100"

@@ -19,7 +19,8 @@ from fsth.io.crop import crop_face, face_box
 from fsth.io.images import read_image, save_image
 from fsth.io.video import read_frames
 from fsth.landmarks import create_detector, draw_landmarks
-from fsth.train.finetune import crop_shots, finetune, load_model
+from fsth.person import crop_shots, load_model
+from fsth.train.finetune import finetune
 
 
 def main():

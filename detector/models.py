@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from scipy.special import expit
 from tqdm.auto import tqdm
 
+from fsth import SHIPPED_DETECTORS
 from fsth.io import atomic_write
 
 from .data import FaceSet, jpeg
@@ -330,7 +331,7 @@ class ResidualDetector(TorchDetector):
 
 REGISTRY: dict[str, type] = {}  # detectors by name; any other name is tried as a timm backbone
 # the detectors fsth ships in fsth/pretrained/ (python -m detector study --ship writes them; the demo scores with them)
-SHIPPED = {"frequency": "frequency.json", "cnn": "detector_cnn.pt"}
+SHIPPED = SHIPPED_DETECTORS  # registry name -> file in fsth/pretrained (fsth.assets)
 
 
 def register(cls: type) -> type:

@@ -68,3 +68,37 @@ def describe(det) -> str:
 def line(name: str, result: dict, threshold: float) -> str:
     return (f"{name}: P(fake) = {result['p_fake']:.3f} (mean over {result['frames']} frame(s); "
             f"{result['flagged']:.0%} above the threshold {threshold:.3g})")
+
+
+def side_by_side_scores(det, rendered, portrait_crop, driving, frames: int, face_detector, samples: int = 24) -> dict:
+    """One detector's P(fake) of the demo's fake next to its P(fake) of the real inputs: the
+    driving video's own faces (cropped the same way) and the real portrait crop (the shot).
+    A score means little on its own: if the real faces score as high, the detector is not
+    seeing the forgery (see docs/detector/report.md and the detector's training domain)."""
+    from fsth.io.video import read_frames
+
+    from .faces import face_crops
+
+    pick = np.unique(np.linspace(0, frames - 1, min(samples, frames)).round().astype(int))
+    real = face_crops(list(read_frames(driving, pick)), detector_size(det), str(driving), face_detector)
+    out = {"fake (this demo)": score_faces(det, rendered), "driving video (real)": score_faces(det, real),
+           "portrait (real)": score_faces(det, portrait_crop)}
+    out = {k: {"p_fake": v["p_fake"], "flagged": v["flagged"], "frames": v["frames"]} for k, v in out.items()}
+    return {**out, "threshold": det.threshold, "domain": det.domain or "not recorded"}
+
+
+def score_demo(rendered, portrait_crop, driving, frames: int, face_detector) -> dict:
+    """``fsth demo``'s scorer (the ``fsth.scorers`` entry point): every shipped detector's
+    :func:`side_by_side_scores`, by detector name."""
+    from fsth import SHIPPED_DETECTORS, pretrained_path
+
+    from .models import load
+
+    scores = {}
+    for file in SHIPPED_DETECTORS.values():
+        try:
+            det = load(pretrained_path(file))
+        except FileNotFoundError:
+            continue
+        scores[det.name] = side_by_side_scores(det, rendered, portrait_crop, driving, frames, face_detector)
+    return scores

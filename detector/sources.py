@@ -16,8 +16,8 @@ a real window, so both classes share motion, length and (later) the same encodin
   score`` does, at three source scales: the fixed set on which false positives are counted.
 - **Your own folders** (:func:`folder_faces`): ``--real DIR --fake DIR``.
 
-Fakes come from ``fsth.reenact.make_fake`` (any generator type), or from the two baselines
-(``warp``: the landmark warp of fsth.warp; ``mean``: the mean of the K shots, every frame).
+Fakes come from ``fsth.make_fake`` (any generator), or from fsth's two baselines
+(``fsth.create_baseline``: ``warp``, the landmark warp; ``mean``, the mean of the K shots).
 """
 from __future__ import annotations
 
@@ -110,52 +110,16 @@ def seen_by_generator(frames: np.ndarray, keys: dict, tolerance: float = 4.0) ->
     return float((dist < tolerance).mean())
 
 
-class MeanFrame:
-    """The mean-frame baseline: every frame is the mean of the K shots (a face that never moves)."""
-
-    def __init__(self, shots: np.ndarray, landmarks: np.ndarray):
-        self.shots, self.landmarks = shots, landmarks
-        self.mean = shots.mean(0).round().astype(np.uint8)
-
-    def render(self, landmarks: np.ndarray) -> np.ndarray:
-        return np.repeat(self.mean[None], len(landmarks), axis=0)
-
-
-class WarpBaseline:
-    """The landmark-warp baseline (``fsth.warp.WarpedPortrait``: the first shot's pixels moved
-    piecewise-affinely to each target's landmarks), built on the warping generator's public
-    baseline grids (``fsth.person.warp_grids``), which is the same map."""
-
-    def __init__(self, shots: np.ndarray, landmarks: np.ndarray):
-        self.shots, self.landmarks = shots, landmarks
-
-    def render(self, landmarks: np.ndarray) -> np.ndarray:
-        import torch
-        import torch.nn.functional as F
-
-        from fsth.person import warp_grids
-
-        size = self.shots.shape[1]
-        grids = warp_grids(self.landmarks[:1], landmarks, size)[:, 0]  # (T, S, S, 2)
-        shot = torch.from_numpy(self.shots[0]).permute(2, 0, 1).float()[None].expand(len(grids), -1, -1, -1)
-        warped = F.grid_sample(shot, grids, mode="bilinear", padding_mode="border", align_corners=False)
-        return warped.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-
-
-def personalise(maker: str, model, frames: np.ndarray, landmarks: np.ndarray, k: int, steps: int, seed: int):
-    """A head to render from K shots drawn from ``frames``: ``model`` (fsth.reenact.make_fake's
-    person, fine-tuned ``steps``), ``warp`` (landmark-warp baseline) or ``mean`` (mean frame)."""
-    from fsth.reenact import FakeRecipe, make_fake, split_frames
+def make_head(maker: str, model, frames: np.ndarray, landmarks: np.ndarray, k: int, steps: int, seed: int):
+    """A renderer (fsth.Renderer) from K shots drawn from ``frames``: ``model`` (fsth.make_fake's
+    person, fine-tuned ``steps``) or a baseline of fsth by name (``warp``, ``mean``)."""
+    from fsth import FakeRecipe, create_baseline, make_fake, split_frames
 
     if maker == "model":
         clip = SimpleNamespace(frames=frames, landmarks=landmarks)
         return make_fake(model, clip, FakeRecipe(f"k{k}-s{steps}", k=k, steps=steps), targets=1, seed=seed).person
     _, shots = split_frames(len(frames), 1, k, seed)
-    if maker == "warp":
-        return WarpBaseline(frames[shots], landmarks[shots])
-    if maker == "mean":
-        return MeanFrame(frames[shots], landmarks[shots])
-    raise ValueError(f"unknown fake maker {maker!r}: model, warp or mean")
+    return create_baseline(maker, frames[shots], landmarks[shots])
 
 
 def puppet_landmarks(driver: np.ndarray, head, mode: str) -> np.ndarray:
@@ -165,8 +129,8 @@ def puppet_landmarks(driver: np.ndarray, head, mode: str) -> np.ndarray:
     return adapt_landmarks(driver, head.landmarks[0], mode=mode, reference="best")
 
 
-class FaceParts:
-    """Accumulates videos into a FaceSet (plus one row of facts per video)."""
+class VideoCollector:
+    """Collects videos (frames and labels) into one FaceSet, plus one row of facts per video."""
 
     def __init__(self):
         self.parts, self.rows = [], []
@@ -186,7 +150,7 @@ def synth_faces(model, cfg: SourceConfig, makers=("model",), keys: dict | None =
                 progress: bool = True, other=None) -> tuple[FaceSet, list[dict]]:
     """Real windows of 2·pairs SynthHeads identities and one fake video each (a: self-reenactment,
     b: puppet driven by a) by the first maker; by the others too for the first
-    ``cfg.baseline_pairs`` pairs. Makers: "model", "warp", "mean" (see :func:`personalise`) and
+    ``cfg.baseline_pairs`` pairs. Makers: "model", "warp", "mean" (see :func:`make_head`) and
     "other" (a second fsth generator, ``other``: the cross-generator matrix's other checkpoint).
     Returns the faces and one row per video; a fake's setting is "fake" for the model, else
     the maker's name."""
@@ -194,7 +158,7 @@ def synth_faces(model, cfg: SourceConfig, makers=("model",), keys: dict | None =
 
     size = model.config.image_size
     keys = keys or {"synth": set(), "hashes": set()}
-    out = FaceParts()
+    out = VideoCollector()
     for j in tqdm(range(cfg.pairs), desc="SynthHeads pairs", disable=not progress):
         group = f"pair{j:03d}"
         people = []
@@ -210,9 +174,9 @@ def synth_faces(model, cfg: SourceConfig, makers=("model",), keys: dict | None =
         for maker in makers if j < cfg.baseline_pairs else makers[:1]:
             setting = "fake" if maker == "model" else maker
             kind, generator = ("model", other) if maker == "other" else (maker, model)
-            head = personalise(kind, generator, fa[:cfg.pool], la[:cfg.pool], cfg.k, cfg.steps, j)
+            head = make_head(kind, generator, fa[:cfg.pool], la[:cfg.pool], cfg.k, cfg.steps, j)
             out.add(head.render(la[cfg.pool:]), 1, a, f"{a}/{setting}", setting, group, kind="self")
-            head = personalise(kind, generator, fb[:cfg.pool], lb[:cfg.pool], cfg.k, cfg.steps, j)
+            head = make_head(kind, generator, fb[:cfg.pool], lb[:cfg.pool], cfg.k, cfg.steps, j)
             drive = puppet_landmarks(la[cfg.pool:], head, cfg.adapt)
             out.add(head.render(drive), 1, b, f"{b}/{setting}", setting, group, kind="puppet", driver=a)
     return out.faceset(), out.rows
@@ -236,7 +200,7 @@ def real_clips(model, cfg: SourceConfig, cache: Path, keys: dict | None = None,
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(samples.fetch(name), target)
     preprocess(src, crops, Settings(size=size, frames=0, backend="dlib"), progress=progress)
-    out = FaceParts()
+    out = VideoCollector()
     for name in VIDEO_SAMPLES:
         clip = load_clip(crops / name / f"{name}.npz")
         frames, landmarks = clip.frames, clip.landmarks.astype(np.float32)
@@ -245,7 +209,7 @@ def real_clips(model, cfg: SourceConfig, cache: Path, keys: dict | None = None,
         if pool < cfg.k + 1:
             log.warning("%s: %d frames with a face, too few for a shot pool and a window", name, len(frames))
             continue
-        head = personalise("model", model, frames[:pool], landmarks[:pool], cfg.k, cfg.steps, 0)
+        head = make_head("model", model, frames[:pool], landmarks[:pool], cfg.k, cfg.steps, 0)
         for w, start in enumerate(range(pool, len(frames) - cfg.window + 1, cfg.window)):
             window = slice(start, start + cfg.window)
             facts = {"seen_by_generator": seen}
@@ -290,7 +254,7 @@ def folder_faces(real: str | Path, fake: str | Path, size: int, window: int, cac
     from fsth.data.preprocess import Settings, preprocess
     from fsth.io.clips import list_clips, load_clip
 
-    out = FaceParts()
+    out = VideoCollector()
     for label, folder in ((0, Path(real)), (1, Path(fake))):
         option = "--fake" if label else "--real"
         if not folder.is_dir():

@@ -3,8 +3,9 @@
 Offline, on a CPU, in a few minutes: fetch the sample media, fine-tune the shipped
 pretrained model on one shot (the painting), animate it with a real talking clip using
 landmark adaptation, write ``fsth-demo/monalisa.mp4`` (driving | landmarks | result) and
-a gif — all marked synthetic — and score the result with both shipped detectors, next to
-their scores of the real driving faces and the real portrait.
+a gif — all marked synthetic — and, given a ``score`` callable (``fsth demo`` passes the
+detector package's, found through the ``fsth.scorers`` entry point), score the result next
+to the real driving faces and the real portrait.
 """
 from __future__ import annotations
 
@@ -12,31 +13,25 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from .assets import SHIPPED_MODEL, pretrained_path
+from .io import atomic_write
 from .io.images import save_image
 
 log = logging.getLogger(__name__)
-PRETRAINED = Path(__file__).parent / "pretrained"
-SHIPPED_MODEL = "talking_heads_tiny_warp.pt"  # the talking-head model demo, finetune, animate and the course use
-PAPER_MODEL = "talking_heads_tiny.pt"  # the paper's pure-synthesis generator, same preset: for comparisons
-
-
-def pretrained_path(name: str) -> Path:
-    path = PRETRAINED / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: this copy of fsth ships no pretrained {name}; "
-                                "train one with `fsth train --config configs/tiny.yaml`")
-    return path
+# score(rendered uint8 (T, S, S, 3), portrait crop (1, S, S, 3), driving video, frames used, face detector)
+#   -> {detector name: {"fake (this demo)": {...}, "driving video (real)": {...}, "portrait (real)": {...}, ...}}
+DemoScorer = Callable[..., dict]
 
 
 def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving: str = "wolfgang",
              seconds: float = 6.0, steps: int = 100, backend: str = "dlib",
-             amp: str = "auto") -> dict:
-    """The whole demo; returns the paths and figures it printed."""
-    from detector import models as detectors
-
+             amp: str = "auto", score: DemoScorer | None = None) -> dict:
+    """The whole demo; returns the paths and figures it printed (``detectors``: what ``score``
+    returned, empty without one)."""
     from .animate import animate
     from .data import samples
     from .io.images import read_image
@@ -60,38 +55,12 @@ def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving:
     strip = np.concatenate(list(result["rendered"][:: max(1, len(result["rendered"]) // 6)][:6]), axis=1)
     save_image(out / f"{portrait}_strip.png", strip, synthetic=True)
 
-    scores, p_fake = {}, {}
-    for file in detectors.SHIPPED.values():
-        path = PRETRAINED / file
-        if not path.exists():
-            continue
-        det = detectors.load(path)
-        name = det.name
-        scores[name] = side_by_side_scores(det, result["rendered"], shots, source, frames, face_detector)
-        p_fake[name] = scores[name]["fake (this demo)"]["p_fake"]
+    scores = score(result["rendered"], shots, source, frames, face_detector) if score is not None else {}
+    p_fake = {name: s["fake (this demo)"]["p_fake"] for name, s in scores.items()}
     summary = {"video": str(out / f"{portrait}.mp4"), "gif": str(out / f"{portrait}.gif"),
                "strip": str(out / f"{portrait}_strip.png"), "frames": result["frames"],
                "finetune_steps": steps, "p_fake": p_fake, "detectors": scores,
                "seconds": time.perf_counter() - started}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    with atomic_write(out / "summary.json", "w") as f:
+        json.dump(summary, f, indent=2)
     return summary
-
-
-def side_by_side_scores(det, rendered, portrait_crop, driving, frames: int, face_detector, samples: int = 24) -> dict:
-    """One detector's P(fake) of the demo's fake next to its P(fake) of the real inputs: the
-    driving video's own faces (cropped the same way) and the real portrait crop (the shot).
-    A score means little on its own: if the real faces score as high, the detector is not
-    seeing the forgery (see docs/detector/report.md and the detector's training domain)."""
-    from detector.faces import face_crops
-    from detector.scoring import detector_size, score_faces
-
-    from .io.video import read_frames
-
-    pick = np.unique(np.linspace(0, frames - 1, min(samples, frames)).round().astype(int))
-    real = face_crops(list(read_frames(driving, pick)), detector_size(det), str(driving), face_detector)
-    out = {"fake (this demo)": score_faces(det, rendered), "driving video (real)": score_faces(det, real),
-           "portrait (real)": score_faces(det, portrait_crop)}
-    out = {k: {"p_fake": v["p_fake"], "flagged": v["flagged"], "frames": v["frames"]} for k, v in out.items()}
-    return {**out, "threshold": det.threshold, "domain": det.domain or "not recorded"}
-
-

@@ -22,26 +22,23 @@ from .io.crop import CROP_MARGIN, crop_face, face_box
 from .hardware import autocast, choose
 from .io.tensors import to_tensor, to_uint8
 from .landmarks.draw import draw_landmarks
-from .nn import Generator, ModelConfig, TalkingHeads, WarpGenerator, create
+from .nn import ModelConfig, TalkingHeads, create
+from .nn.base import TalkingHeadGenerator, create_generator
+from .nn.conditioning import build as build_conditioning
 from .io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 PERSON_FORMAT = "fsth-person-1"
 
 
-def build_generator(config: ModelConfig) -> Generator | WarpGenerator:
-    """The generator ``config`` asks for (``generator: synth | warp``)."""
-    return WarpGenerator(config) if config.generator == "warp" else Generator(config)
-
-
 @dataclass
 class Person:
-    """A personalised generator and what animating it needs.
+    """A personalised generator and what animating it needs: a renderer (fsth.render).
 
-    shots: uint8 (K, S, S, 3) crops; landmarks: float32 (K, 68, 2) in crop pixels. A warping
-    generator samples these shots for every frame it renders.
+    shots: uint8 (K, S, S, 3) crops; landmarks: float32 (K, 68, 2) in crop pixels. A generator
+    that asks for them (``generator.conditioning``) sees these shots in every frame it renders.
     """
 
-    generator: Generator | WarpGenerator
+    generator: TalkingHeadGenerator
     e_hat: torch.Tensor
     shots: np.ndarray
     landmarks: np.ndarray
@@ -51,10 +48,6 @@ class Person:
     def size(self) -> int:
         return self.generator.config.image_size
 
-    @property
-    def warps(self) -> bool:
-        return isinstance(self.generator, WarpGenerator)
-
     @torch.no_grad()
     def render(self, landmarks: np.ndarray, batch: int = 16, amp: str = "auto") -> np.ndarray:
         """Frames for landmarks (T, 68, 2) in crop pixels: uint8 (T, S, S, 3), in the precision
@@ -62,26 +55,16 @@ class Person:
         device = next(self.generator.parameters()).device
         amp = choose(device, amp).amp  # auto: bf16 only where it is native
         self.generator.eval()
-        shots = to_tensor(self.shots).to(device)[None] if self.warps else None
+        shots = to_tensor(self.shots)
         out = []
         for start in range(0, len(landmarks), batch):
             chunk = landmarks[start:start + batch]
             drawn = to_tensor(draw_landmarks(chunk, self.size)).to(device)
+            inputs = build_conditioning(self.generator.conditioning, shots, self.landmarks, chunk, self.size)
             with autocast(device, amp):
-                if self.warps:
-                    grids = warp_grids(self.landmarks, chunk, self.size).to(device)
-                    frames = self.generator(drawn, None, shots.expand(len(chunk), -1, -1, -1, -1), grids)
-                else:
-                    frames = self.generator(drawn)
+                frames = self.generator(drawn, None, **{k: v.to(device) for k, v in inputs.items()})
             out.append(to_uint8(frames))
         return np.concatenate(out)
-
-
-def warp_grids(shot_points: np.ndarray, target_points: np.ndarray, size: int) -> torch.Tensor:
-    """The warping generator's baseline grids: (T, K, S, S, 2) (see fsth.warp.sampling_grids)."""
-    from .warp import sampling_grids
-
-    return sampling_grids(shot_points, target_points, size)
 
 
 def load_model(path: str | os.PathLike, device="cpu", use_ema: bool = True) -> TalkingHeads:
@@ -104,17 +87,13 @@ def load_model(path: str | os.PathLike, device="cpu", use_ema: bool = True) -> T
 
 
 @torch.no_grad()
-def refresh_spectral_norm(generator: Generator | WarpGenerator, iterations: int = 30) -> None:
+def refresh_spectral_norm(generator: TalkingHeadGenerator, iterations: int = 30) -> None:
     """Re-estimate spectral norms after averaging weights: the averaged power-iteration
     vectors (u, v) don't belong to the averaged weights. In training mode every forward
     runs one power iteration per layer, so a few dummy forwards set them right."""
     size, dim = generator.config.image_size, generator.config.embed_dim
     landmarks, e_hat = torch.zeros(1, 3, size, size), torch.ones(1, dim)
-    extra = {}
-    if isinstance(generator, WarpGenerator):  # one still shot, sampled where it is
-        ramp = torch.linspace(-1 + 1 / size, 1 - 1 / size, size)
-        grid = torch.stack(torch.meshgrid(ramp, ramp, indexing="xy"), -1)
-        extra = {"shots": torch.zeros(1, 1, 3, size, size), "grids": grid[None, None]}
+    extra = generator.example_conditioning(1)
     generator.train()
     for _ in range(iterations):
         generator(landmarks, e_hat, **extra)
@@ -145,7 +124,7 @@ def load_person(path: str | os.PathLike, device="cpu") -> Person:
     state = load_checkpoint(path)
     if state.get("kind") != PERSON_FORMAT:
         raise CheckpointError(f"{path}: not an fsth person file (a training checkpoint? load it with fsth.person.load_model)")
-    generator = build_generator(ModelConfig.from_dict(state["model_config"]))
+    generator = create_generator(ModelConfig.from_dict(state["model_config"]))
     generator.personalize(torch.zeros(generator.config.embed_dim))  # makes room for ψ′; the file fills it
     generator.load_state_dict(state["generator"])
     return Person(generator.to(device).eval(), state["e_hat"].to(device), state["shots"].numpy(),

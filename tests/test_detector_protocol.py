@@ -169,11 +169,11 @@ def test_synthheads_pairs_from_a_model_are_unseen_balanced_and_grouped():
 
 
 def test_curve_fakes_snapshot_one_fine_tuning_run():
-    """quality_fakes renders every (K, steps) recipe like personalise() would, from one run per K."""
+    """quality_fakes renders every (K, steps) recipe like make_head() would, from one run per K."""
     import torch
 
     from detector.curves import quality_fakes
-    from detector.sources import SourceConfig, personalise, synth_person
+    from detector.sources import SourceConfig, make_head, synth_person
     from fsth.nn import create
     from tests.helpers import SMALL_MODEL
 
@@ -186,23 +186,29 @@ def test_curve_fakes_snapshot_one_fine_tuning_run():
     assert {r["identity"] for r in rows} == {f"s{cfg.seed}-0000"}
     frames, landmarks, _ = synth_person(cfg.seed, 0, cfg.pool + cfg.window, 32)
     for label, k, steps in recipes:
-        alone = personalise("model", model, frames[:cfg.pool], landmarks[:cfg.pool], k, steps, 0).render(
+        alone = make_head("model", model, frames[:cfg.pool], landmarks[:cfg.pool], k, steps, 0).render(
             landmarks[cfg.pool:])
         mine = faces.images[(faces.videos == f"s{cfg.seed}-0000/{label}")]
         assert np.abs(mine.astype(int) - alone).max() <= 1, label
 
 
-def test_warp_baseline_is_fsths_landmark_warp():
-    from detector.sources import WarpBaseline
+def test_the_studys_baselines_are_fsths_renderers():
+    from detector.sources import make_head
+    from fsth import Renderer
     from fsth.warp import warp_portrait
     from tests.helpers import face_points
 
     rng = np.random.default_rng(0)
-    shot = rng.integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
-    points = face_points(64)[None]
-    targets = points + rng.normal(0, 1.5, (3, 68, 2)).astype(np.float32)
-    ours = WarpBaseline(shot, points).render(targets)
-    assert np.abs(ours.astype(int) - warp_portrait(shot[0], points[0], targets)).max() <= 1
+    frames = rng.integers(0, 255, (6, 64, 64, 3), dtype=np.uint8)
+    points = np.repeat(face_points(64)[None], 6, axis=0)
+    targets = points[:3] + rng.normal(0, 1.5, (3, 68, 2)).astype(np.float32)
+    warp = make_head("warp", None, frames, points, k=2, steps=0, seed=0)
+    mean = make_head("mean", None, frames, points, k=2, steps=0, seed=0)
+    assert isinstance(warp, Renderer) and isinstance(mean, Renderer)
+    assert np.array_equal(warp.render(targets), warp_portrait(warp.shots[0], warp.landmarks[0], targets))
+    assert np.array_equal(mean.render(targets)[2], warp.shots.mean(0).round().astype(np.uint8))
+    with pytest.raises(ValueError, match="unknown baseline 'blur'"):
+        make_head("blur", None, frames, points, k=2, steps=0, seed=0)
 
 
 def test_bring_your_own_data_errors_name_the_folder(tmp_path, capsys):

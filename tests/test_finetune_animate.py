@@ -5,7 +5,8 @@ import torch
 from fsth.io.video import read_metadata, probe, write_video
 from fsth.losses import LossWeights
 from fsth.nn import create
-from fsth.train.finetune import finetune, load_person, personalize, save_person
+from fsth.person import load_person, save_person
+from fsth.train.finetune import finetune, personalize
 from fsth.io.tensors import to_tensor, to_uint8
 from fsth.landmarks.draw import draw_landmarks
 from tests.helpers import SMALL_MODEL
@@ -92,7 +93,7 @@ def test_animate_writes_a_marked_side_by_side_video(model, shots, samples, dlib_
 
 def test_exported_model_is_small_and_equivalent(tmp_path):
     from fsth.io.checkpoint import save_checkpoint
-    from fsth.train.finetune import export_model, load_model
+    from fsth.person import export_model, load_model
 
     torch.manual_seed(3)
     model = create(SMALL_MODEL, num_videos=2).eval()

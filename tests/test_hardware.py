@@ -123,8 +123,9 @@ def test_shipped_models_run_in_fp32_without_native_bf16(monkeypatch):
     import numpy as np
 
     from detector import models as detectors
-    from fsth.demo import PAPER_MODEL, SHIPPED_MODEL, pretrained_path
-    from fsth.train.finetune import finetune, load_model
+    from fsth.assets import PAPER_MODEL, SHIPPED_MODEL, pretrained_path
+    from fsth.person import load_model
+    from fsth.train.finetune import finetune
 
     with_facts(monkeypatch, AVX2)
     for name in (SHIPPED_MODEL, PAPER_MODEL):

@@ -61,40 +61,40 @@ def test_chosen_in_the_model_config():
     from fsth.nn import create
 
     model = create(SMALL_MODEL, generator="warp", num_videos=2).eval()
-    assert model.warps and isinstance(model.generator, WarpGenerator)
-    assert not create(SMALL_MODEL).warps  # the paper's pure-synthesis G stays the default
+    assert isinstance(model.generator, WarpGenerator) and model.generator.conditioning == ("shots", "grids")
+    assert create(SMALL_MODEL).generator.conditioning == ()  # the paper's pure-synthesis G stays the default
     size, points = 32, face_points(32)
     shots = torch.rand(2, 3, size, size) * 2 - 1
     drawn = torch.zeros(2, 3, size, size)
     frames = model.reenact(shots, drawn, torch.zeros(4, 3, size, size),
-                           sampling_grids(np.stack([points, points + 1]), np.stack([points] * 4), size))
+                           grids=sampling_grids(np.stack([points, points + 1]), np.stack([points] * 4), size))
     assert frames.shape == (4, 3, size, size)
-    with pytest.raises(ValueError, match="generator must be one of"):
-        get_config(SMALL_MODEL, generator="gan")
+    with pytest.raises(ValueError, match="unknown generator 'gan'; registered: .*synth.*warp"):
+        create(SMALL_MODEL, generator="gan")
 
 
 @pytest.mark.parametrize("k", [1, 3])
 def test_a_warping_person_fine_tunes_renders_and_round_trips(k, tmp_path):
     from fsth.nn import create
     from fsth.person import load_person, save_person
-    from fsth.train.finetune import finetune, warp_sources
+    from fsth.train.finetune import finetune, source_shots
 
     torch.manual_seed(0)
     model = create(SMALL_MODEL, generator="warp", num_videos=2).eval()
     rng = np.random.default_rng(k)
     shots = rng.integers(0, 255, (k, 32, 32, 3), dtype=np.uint8)
     points = np.stack([face_points(32) + rng.normal(0, 0.5, (68, 2)) for _ in range(k)]).astype(np.float32)
-    sources, source_points = warp_sources(shots, points)
+    sources, source_points = source_shots(shots, points)
     assert sources.shape[:2] == (k, k - 1 if k > 1 else 4) and source_points.shape[:2] == sources.shape[:2]
     if k > 1:  # every shot is rebuilt from the others, never from itself
         assert all(not any(np.array_equal(s, shots[i]) for s in sources[i]) for i in range(k))
     person = finetune(model, shots, points, steps=2, batch_size=2, progress=False, amp="none")
-    assert person.warps and person.generator.psi.shape[0] == 1
+    assert isinstance(person.generator, WarpGenerator) and person.generator.psi.shape[0] == 1
     targets = points[:1] + rng.normal(0, 1, (5, 68, 2)).astype(np.float32)
     frames = person.render(targets, amp="none")
     assert frames.shape == (5, 32, 32, 3) and frames.dtype == np.uint8
     again = load_person(save_person(tmp_path / "p.pt", person))
-    assert again.warps and np.array_equal(again.render(targets, amp="none"), frames)
+    assert isinstance(again.generator, WarpGenerator) and np.array_equal(again.render(targets, amp="none"), frames)
 
 
 def test_meta_learning_trains_and_resumes_a_warping_generator(clip_folder, tmp_path):

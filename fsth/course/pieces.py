@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..nn.conditioning import select
 from .data import course_dir
 
 CHECKS = {"adain": "check_adain", "ResBlockUp": "check_resblock_up", "realism_score": "check_realism_score",
@@ -220,7 +221,8 @@ def train_mine(model, data, step=None, minutes: float = 1.0, k: int = 4, batch_s
     weights = weights or LossWeights()
     torch.manual_seed(seed)
     train_ids, held_out = split_identities(str(data), holdout, seed)  # as fsth train does
-    dataset = EpisodeDataset(data, k=k, size=model.config.image_size, identities=train_ids)
+    dataset = EpisodeDataset(data, k=k, size=model.config.image_size, identities=train_ids,
+                             conditioning=model.generator.conditioning)
     if dataset.num_videos > model.discriminator.num_videos:
         model.grow(dataset.num_videos)
     model.to(device).train()
@@ -255,7 +257,7 @@ def train_mine(model, data, step=None, minutes: float = 1.0, k: int = 4, batch_s
 def _sample(model, batch, step):
     b, k = batch["shots"].shape[:2]
     e_hat = model.embedder(batch["shots"].flatten(0, 1), batch["shot_landmarks"].flatten(0, 1)).view(b, k, -1).mean(1)
-    fake = model.generator(batch["target_landmarks"], e_hat)
+    fake = model.generator(batch["target_landmarks"], e_hat, **select(model.generator.conditioning, batch))
     return step, [batch["target_landmarks"][0].cpu(), fake[0].cpu(), batch["target"][0].cpu()]
 
 
@@ -292,13 +294,13 @@ def load_mine(path=None, device: str = "cpu"):
 def finetune_mine(model, shots: np.ndarray, landmarks: np.ndarray, step=None, steps: int = 30, lr_g: float = 1e-3,
                   lr_d: float = 2e-4, batch_size: int = 4, weights=None, seed: int = 0):
     """A :class:`fsth.person.Person` fine-tuned with ``step(make_fake, D, target, target_landmarks,
-    opt_g, opt_d, weights)`` (yours) — or with fsth's ``finetune`` when it is None. Works for both
-    generator kinds: ``make_fake`` hides how G′ draws the picked shots."""
+    opt_g, opt_d, weights)`` (yours) — or with fsth's ``finetune`` when it is None. Works for every
+    generator: ``make_fake`` hides what G′ needs besides the landmarks (its ``conditioning``)."""
     from ..io.tensors import resize_frames, to_tensor
     from ..landmarks.draw import draw_landmarks
     from ..losses import LossWeights
-    from ..person import Person, warp_grids
-    from ..train.finetune import finetune, personalize, warp_sources
+    from ..person import Person
+    from ..train.finetune import finetune, finetune_conditioning, personalize
 
     weights = weights or LossWeights()
     if step is None:
@@ -311,20 +313,14 @@ def finetune_mine(model, shots: np.ndarray, landmarks: np.ndarray, step=None, st
     device = e_hat.device
     images = to_tensor(shots).to(device)
     drawn = to_tensor(draw_landmarks(landmarks, size)).to(device)
-    if tuned.warps:
-        source_images, source_points = warp_sources(shots, landmarks, seed)
-        sources = to_tensor(source_images).to(device)
-        grids = torch.stack([warp_grids(p, landmarks[i], size)[0] for i, p in enumerate(source_points)]).to(device)
+    inputs = {k: v.to(device) for k, v in finetune_conditioning(G.conditioning, shots, landmarks, seed).items()}
     opt_g = torch.optim.Adam(G.parameters(), lr_g, (0.5, 0.999))
     opt_d = torch.optim.Adam([p for n, p in D.named_parameters() if not n.startswith("W.")], lr_d, (0.5, 0.999))
     rng = torch.Generator().manual_seed(seed)
     G.train(), D.train()
     for _ in range(steps):
         pick = torch.randint(len(images), (batch_size,), generator=rng).to(device)
-        if tuned.warps:
-            make_fake = lambda pick=pick: G(drawn[pick], None, sources[pick], grids[pick])  # noqa: E731
-        else:
-            make_fake = lambda pick=pick: G(drawn[pick])  # noqa: E731
+        make_fake = lambda pick=pick: G(drawn[pick], None, **{k: v[pick] for k, v in inputs.items()})  # noqa: E731
         step(make_fake, D, images[pick], drawn[pick], opt_g, opt_d, weights)
     G.eval()
     return Person(G, e_hat.detach(), shots, landmarks.astype(np.float32), steps)

@@ -5,9 +5,6 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 
 
-GENERATORS = ("synth", "warp")
-
-
 @dataclass(frozen=True)
 class ModelConfig:
     """Sizes of the embedder E, generator G and discriminator D (docs/method.md).
@@ -15,8 +12,9 @@ class ModelConfig:
     Block i of a downsampling path has min(channels * 2**i, max_channels) channels; the
     embedder and discriminator go down to 4x4, the generator's encoder to
     image_size / 2**generator_downs. Self-attention runs where the resolution equals
-    attention_size (0: nowhere). generator: "synth" (the paper's G paints every pixel) or
-    "warp" (the shots' own pixels warped to the target, the rest painted: warp_generator.py).
+    attention_size (0: nowhere). generator: a registered name (``fsth.nn.generator_names()``):
+    "synth" (the paper's G paints every pixel) or "warp" (the shots' own pixels warped to the
+    target, the rest painted: warp_generator.py).
     """
 
     image_size: int = 256
@@ -30,8 +28,8 @@ class ModelConfig:
     generator: str = "synth"
 
     def __post_init__(self):
-        if self.generator not in GENERATORS:
-            raise ValueError(f"generator must be one of {', '.join(GENERATORS)}; got {self.generator!r}")
+        if not isinstance(self.generator, str) or not self.generator.isidentifier():
+            raise ValueError(f"generator must be a registered generator's name; got {self.generator!r}")
         size = self.image_size
         if size < 16 or size & (size - 1):
             raise ValueError(f"image_size must be a power of two >= 16, got {size}")

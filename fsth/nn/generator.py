@@ -11,12 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import TalkingHeadGenerator, register_generator
 from .blocks import AdaIN, ResBlock, ResBlockDown, ResBlockUp, SelfAttention, sn_conv, sn_linear
 from .config import ModelConfig
 
 
-class Generator(nn.Module):
-    """in_channels: 3 for the landmark image; the warping generator adds its warped shots."""
+@register_generator("synth")
+class Generator(TalkingHeadGenerator):
+    """The paper's G: paints every pixel from the landmark image and ψ (no other conditioning).
+
+    in_channels: 3 for the landmark image; the warping generator adds its warped shots."""
 
     def __init__(self, config: ModelConfig, in_channels: int = 3):
         super().__init__()

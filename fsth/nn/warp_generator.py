@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import TalkingHeadGenerator, register_generator
 from .blocks import sn_conv
 from .config import ModelConfig
 from .generator import Generator
@@ -33,7 +34,12 @@ def sample(images: torch.Tensor, grids: torch.Tensor) -> torch.Tensor:
                          align_corners=False)
 
 
-class WarpGenerator(nn.Module):
+@register_generator("warp")
+class WarpGenerator(TalkingHeadGenerator):
+    """Needs the shots and the baseline grids from each shot to the target."""
+
+    conditioning = ("shots", "grids")
+
     def __init__(self, config: ModelConfig, max_shift: float = 0.15):
         super().__init__()
         self.config, self.max_shift = config, max_shift
@@ -70,7 +76,7 @@ class WarpGenerator(nn.Module):
         Returns the image (B, 3, S, S), or a dict with the mask, flows and both paths."""
         if shots is None or grids is None:
             raise ValueError("the warping generator needs the shots and their sampling grids "
-                             "(fsth.warp.sampling_grids from the shots' and the target's landmarks)")
+                             "(fsth.nn.conditioning.build(generator.conditioning, ...))")
         b, k = shots.shape[:2]
         flat_shots, flat_grids = shots.flatten(0, 1), grids.flatten(0, 1)
         warped = sample(flat_shots, flat_grids)  # (B·K, 3, S, S)

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset, Sampler
 from ..io.clips import ClipError, SkippedClips, list_clips, load_clip, readable_clips
 from ..io.tensors import resize_frames, to_tensor, to_uint8  # noqa: F401  (re-exported for notebooks)
 from ..landmarks.draw import draw_landmarks
-from ..warp import sampling_grids
+from ..nn.conditioning import build as build_conditioning, check as check_conditioning
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ class EpisodeDataset(Dataset):
     """
 
     def __init__(self, clips: str | os.PathLike | Sequence[Path], k: int = 8, size: int = 64,
-                 identities: set[str] | None = None, skipped: SkippedClips | None = None, grids: bool = False):
+                 identities: set[str] | None = None, skipped: SkippedClips | None = None,
+                 conditioning: tuple[str, ...] = ()):
         paths = list_clips(clips) if isinstance(clips, (str, os.PathLike)) else list(clips)
         self.skipped = SkippedClips() if skipped is None else skipped
         found = readable_clips(paths, self.skipped)
@@ -55,7 +56,8 @@ class EpisodeDataset(Dataset):
         self.paths = [p for p, _ in keep]
         self.metas = [m for _, m in keep]
         self.k, self.size = k, size
-        self.grids = grids  # the warping generator's baseline grids from each shot to the target (K, S, S, 2)
+        check_conditioning(conditioning)
+        self.conditioning = conditioning  # what the generator needs beyond the episode (fsth.nn.conditioning)
         videos = sorted({self.video_key(m) for m in self.metas})
         self.video_index = {v: i for i, v in enumerate(videos)}
         self.identities = sorted({m["identity"] for m in self.metas})
@@ -106,8 +108,9 @@ class EpisodeDataset(Dataset):
         episode = {"shots": images[:-1], "shot_landmarks": drawn[:-1], "target": images[-1],
                    "target_landmarks": drawn[-1], "target_points": torch.from_numpy(np.float32(landmarks[-1])),
                    "video": torch.tensor(self.video_index[self.video_key(meta)])}
-        if self.grids:
-            episode["grids"] = sampling_grids(landmarks[:-1], landmarks[-1], self.size)[0]
+        extra = [name for name in self.conditioning if name not in episode]
+        for name, value in build_conditioning(extra, images[:-1], landmarks[:-1], landmarks[-1:], self.size).items():
+            episode[name] = value[0]
         return episode
 
 

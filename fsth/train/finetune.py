@@ -6,9 +6,10 @@ w′ = w₀ + ê and b′ = b. Both are then trained on the K shots with the met
 losses minus L_MCH (the same loss terms and update as meta-learning: fsth.losses,
 train/step.py). ``steps=0`` uses the meta-learned model as it is.
 
-A warping generator learns to move *other* pictures of the person onto each shot: for
-K > 1 every shot is rebuilt from the other K − 1; a single shot from slightly moved copies
-of itself (a random similarity transform of image and landmarks).
+A generator that sees the shots (a warping one) learns to move *other* pictures of the
+person onto each shot, never the shot itself: for K > 1 every shot is rebuilt from the other
+K − 1; a single shot from slightly moved copies of itself (a random similarity transform of
+image and landmarks).
 """
 from __future__ import annotations
 
@@ -27,9 +28,8 @@ from ..io.tensors import resize_frames, to_tensor
 from ..landmarks.draw import draw_landmarks
 from ..losses import ContentLoss, LossWeights, discriminator_terms, generator_terms
 from ..nn import TalkingHeads
-# inference moved to fsth.person; these names stay importable from here for existing scripts and notebooks
-from ..person import (PERSON_FORMAT, Person, crop_shots, export_model, load_model, load_person,  # noqa: F401
-                      refresh_spectral_norm, save_person, warp_grids)
+from ..nn.conditioning import build as build_conditioning
+from ..person import Person
 from .step import OptimConfig, apply_update, identity_encoder
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ def personalize(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray) -
     return model, e_hat[0]
 
 
-def warp_sources(shots: np.ndarray, landmarks: np.ndarray, seed: int = 0, copies: int = 4):
-    """For each shot, the pictures a warping G′ rebuilds it from during fine-tuning: the other
+def source_shots(shots: np.ndarray, landmarks: np.ndarray, seed: int = 0, copies: int = 4):
+    """For each shot, the pictures G′ rebuilds it from during fine-tuning: the other
     shots (K > 1), or ``copies`` randomly moved copies of the one shot. Returns images
     (K, K', S, S, 3) and their landmarks (K, K', 68, 2)."""
     k, size = len(shots), shots.shape[1]
@@ -67,6 +67,17 @@ def warp_sources(shots: np.ndarray, landmarks: np.ndarray, seed: int = 0, copies
         images.append(cv2.warpAffine(shots[0], matrix, (size, size), borderMode=cv2.BORDER_REFLECT))
         points.append(landmarks[0] @ matrix[:, :2].T + matrix[:, 2])
     return np.stack(images)[None], np.stack(points)[None].astype(np.float32)
+
+
+def finetune_conditioning(names, shots: np.ndarray, landmarks: np.ndarray, seed: int = 0) -> dict[str, torch.Tensor]:
+    """What G′ needs to rebuild each of the K shots (``names``: its ``conditioning``), from
+    :func:`source_shots`, stacked over the shots: e.g. ``shots`` (K, K', 3, S, S)."""
+    if not names:
+        return {}
+    size = shots.shape[1]
+    images, points = source_shots(shots, landmarks, seed)
+    per_shot = [build_conditioning(names, images[i], points[i], landmarks[i:i + 1], size) for i in range(len(shots))]
+    return {name: torch.cat([inputs[name] for inputs in per_shot]) for name in names}
 
 
 def trained_loss_weights(model: TalkingHeads) -> LossWeights:
@@ -105,10 +116,8 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
     G.to(memory_format=cl), D.to(memory_format=cl)
     images = to_tensor(shots).to(device).contiguous(memory_format=cl)
     drawn = to_tensor(draw_landmarks(landmarks, size)).to(device).contiguous(memory_format=cl)
-    if tuned.warps and steps:
-        source_images, source_points = warp_sources(shots, landmarks, seed)
-        sources = to_tensor(source_images).to(device)  # (K, K', 3, S, S)
-        grids = torch.stack([warp_grids(p, landmarks[i], size)[0] for i, p in enumerate(source_points)]).to(device)
+    inputs = finetune_conditioning(G.conditioning, shots, landmarks, seed) if steps else {}
+    inputs = {name: value.to(device) for name, value in inputs.items()}
     dense_d = [p for n, p in D.named_parameters() if not n.startswith("W.")]
     opt_g = torch.optim.Adam(G.parameters(), optim.lr_g, optim.betas)
     opt_d = torch.optim.Adam(dense_d, optim.lr_d, optim.betas)
@@ -128,7 +137,7 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
         target, target_lm = images[pick], drawn[pick]
         D.requires_grad_(False)
         with autocast(device, precision.amp):
-            fake = G(target_lm, None, sources[pick], grids[pick]) if tuned.warps else G(target_lm)
+            fake = G(target_lm, None, **{name: value[pick] for name, value in inputs.items()})
             g_losses = generator_terms(D, fake, target, target_lm, weights, content=content, identity=judge,
                                        target_points=landmarks[pick.cpu().numpy()])
         apply_update(g_losses, [opt_g], list(G.parameters()), scaler, optim.grad_clip)

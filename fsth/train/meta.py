@@ -30,6 +30,8 @@ from ..hardware import configure_threads
 from ..io import atomic_write, sweep_stale_temps
 from ..losses import ContentLoss
 from ..nn import ModelConfig, TalkingHeads, create, get_config
+from ..nn.base import create_generator
+from ..nn.conditioning import select
 from ..io.checkpoint import CheckpointError, load_latest, prune_checkpoints, save_checkpoint, step_path
 from .config import TrainConfig
 from .episodes import EpisodeDataset, EpisodeSampler, to_uint8
@@ -132,7 +134,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     train_ids, held = split_identities(config.data, config.holdout, config.seed, skipped)
     model_cfg = get_config(config.preset, **config.model)
     dataset = EpisodeDataset(config.data, k=config.k, size=model_cfg.image_size, identities=train_ids,
-                             skipped=skipped, grids=model_cfg.generator == "warp")
+                             skipped=skipped, conditioning=create_generator(model_cfg).conditioning)
 
     if main_process:
         _sweep_temps(out)
@@ -264,10 +266,8 @@ def _write_samples(model, batch, device, path, writer, step):
     model.eval()
     shots = batch["shots"][:4].to(device)
     e_hat = model.embedder.embed(shots, batch["shot_landmarks"][:4].to(device))
-    if model.warps:
-        fake = model.generator(batch["target_landmarks"][:4].to(device), e_hat, shots, batch["grids"][:4].to(device))
-    else:
-        fake = model.generator(batch["target_landmarks"][:4].to(device), e_hat)
+    inputs = {k: v[:4].to(device) for k, v in select(model.generator.conditioning, batch).items()}
+    fake = model.generator(batch["target_landmarks"][:4].to(device), e_hat, **inputs)
     grid = sample_grid(batch, fake.cpu())
     save_image(path, grid, synthetic=True)
     if writer:

@@ -17,6 +17,7 @@ from ..hardware import AMP_CHOICES, Precision, choose, log_choice
 from ..hardware import autocast as autocast_context
 from ..losses import ContentLoss, LossWeights, discriminator_terms, embedding_match_loss, generator_terms
 from ..nn import TalkingHeads
+from ..nn.conditioning import select
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,7 @@ class MetaStep:
         shots, shot_landmarks = batch["shots"], batch["shot_landmarks"]
         b, k = shots.shape[:2]
         e_hat = self.E(shots.flatten(0, 1), shot_landmarks.flatten(0, 1)).view(b, k, -1).mean(dim=1)
-        if model.warps:  # the warping generator samples the shots along the baseline grids
-            fake = self.G(batch["target_landmarks"], e_hat, shots, batch["grids"])
-        else:
-            fake = self.G(batch["target_landmarks"], e_hat)
+        fake = self.G(batch["target_landmarks"], e_hat, **select(model.generator.conditioning, batch))
         rows = model.discriminator.W(batch["video"]) if w.embedding_match else None
         losses = generator_terms(model.discriminator, fake, batch["target"], batch["target_landmarks"], w,
                                  video=batch["video"], content=self.content, w_rows=rows, e_hat=e_hat,

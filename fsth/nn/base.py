@@ -1,0 +1,68 @@
+"""What every generator offers the rest of fsth, and the registry that finds one by name.
+
+    @register_generator("mine")                 # the one line that makes ModelConfig(generator="mine") work
+    class MyGenerator(TalkingHeadGenerator):
+        conditioning = ("target_points",)      # what forward() needs beyond (landmarks, ê)
+        ...
+
+Training, fine-tuning, rendering and the course never ask which generator they hold: they
+build the inputs a generator names in ``conditioning`` (``fsth.nn.conditioning``) and pass
+them by keyword, and they personalise it through ``personalize`` (ψ′ = P·ê).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+GENERATORS: dict[str, type["TalkingHeadGenerator"]] = {}
+
+
+def register_generator(name: str):
+    """Class decorator: make a generator available as ``ModelConfig(generator=name)``."""
+
+    def add(cls):
+        if name in GENERATORS and GENERATORS[name] is not cls:
+            raise ValueError(f"a generator named {name!r} is already registered ({GENERATORS[name].__name__})")
+        GENERATORS[name] = cls
+        cls.registered_name = name
+        return cls
+
+    return add
+
+
+def generator_names() -> list[str]:
+    _builtin()
+    return sorted(GENERATORS)
+
+
+def create_generator(config) -> "TalkingHeadGenerator":
+    """The generator ``config.generator`` names, built for ``config`` (a ModelConfig)."""
+    _builtin()
+    if config.generator not in GENERATORS:
+        raise ValueError(f"unknown generator {config.generator!r}; registered: {', '.join(sorted(GENERATORS))}")
+    return GENERATORS[config.generator](config)
+
+
+def _builtin() -> None:
+    from . import generator, warp_generator  # noqa: F401  (registers "synth" and "warp")
+
+
+class TalkingHeadGenerator(nn.Module):
+    """G(y, ê, **conditioning) -> image (B, 3, S, S) in [-1, 1].
+
+    A subclass sets ``conditioning`` (names of ``fsth.nn.conditioning.BUILDERS``) and offers
+    the personalisation interface: ``projection`` (P), ``num_adain_params``, ``psi`` (ψ′ after
+    ``personalize``, else None) and ``personalize(ê)``. ``example_conditioning`` gives inputs
+    of the right shapes for a forward pass without data (re-estimating spectral norms).
+    """
+
+    conditioning: tuple[str, ...] = ()
+    registered_name = "?"
+
+    def personalize(self, e_hat: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def example_conditioning(self, batch: int = 1) -> dict[str, torch.Tensor]:
+        from .conditioning import example
+
+        return example(self.conditioning, batch, self.config.image_size)

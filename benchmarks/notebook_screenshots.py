@@ -7,7 +7,8 @@ Each notebook is copied to a temporary folder (JupyterLab's autosave never touch
 repository), run top to bottom in FAST mode, scrolled to its widget (the picture and the
 control under it), and captured; the PNG is palette-quantised to stay small. Notebooks
 07 and 09 reuse the course model in the fsth cache (``FSTH_COURSE_DIR``), or train one.
-Needs /usr/bin/chromium and the playwright package (see tests/test_browser.py).
+Needs /usr/bin/chromium and the playwright package (see benchmarks/browser.py, shared with
+tests/test_browser.py).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import browser_missing, chromium_page, jupyterlab, open_and_run, scroll_to  # noqa: E402
+from benchmarks.browser import browser_missing, chromium_page, jupyterlab, open_and_run, scroll_to  # noqa: E402
 
 # notebook -> the widget to frame: its cell's output (picture and control) is scrolled into view
 DEFAULT = {"01_landmarks": ".widget-hslider", "06_meta_learning": ".widget-toggle-buttons",

@@ -5,7 +5,7 @@ clip (default: wolfgang, never trained on), the driver's landmarks are adapted t
 portrait (``relative``) and rendered by each method:
 
 - ``warp``: the landmark-warp baseline (no learning, ``fsth.warp``);
-- every ``--model NAME=CHECKPOINT``: the model fine-tuned on the one portrait (``--steps``).
+- every ``--model NAME=CHECKPOINT``: the model fine-tuned on the one portrait (``--ft-steps``).
 
 Per portrait and method: ``verified`` (share of frames dlib calls the portrait's person:
 descriptor distance < 0.6), CSIM, and how well the face follows the landmarks asked for —
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsth.animate import driving_landmarks
+from fsth.animation import driving_landmarks
 from fsth.data import samples
 from fsth.evaluate import Scorer
 from fsth.io.crop import crop_face, face_box
@@ -71,7 +71,7 @@ def main():
     parser.add_argument("--portraits", nargs="+", default=["monalisa", "grace_hopper", "astronaut"])
     parser.add_argument("--driving", default="wolfgang")
     parser.add_argument("--frames", type=int, default=96, help="driving frames rendered")
-    parser.add_argument("--steps", type=int, default=100, help="fine-tuning steps on the portrait")
+    parser.add_argument("--ft-steps", type=int, default=100, help="fine-tuning steps on the portrait")
     parser.add_argument("--columns", type=int, default=8)
     parser.add_argument("--out", default="docs/portraits")
     args = parser.parse_args()
@@ -96,7 +96,7 @@ def main():
         rows = [[crop_face(frames[i], face_box(drive[i]), size)[0] for i in pick],
                 [draw_landmarks(wanted[i], size) for i in pick]]
         methods = {"warp": lambda: WarpedPortrait(shots, points)}
-        methods.update({name: (lambda m=m: finetune(m, shots, points, steps=args.steps, progress=False))
+        methods.update({name: (lambda m=m: finetune(m, shots, points, steps=args.ft_steps, progress=False))
                         for name, m in loaded.items()})
         for method, make in methods.items():
             started = time.perf_counter()
@@ -110,10 +110,10 @@ def main():
         side = np.concatenate([shots[0]] + [np.zeros_like(shots[0])] * (len(rows) - 1), axis=0)
         save_image(out / f"{portrait}.png", np.concatenate([side, strip], axis=1), synthetic=True)
     (out / "results.json").write_text(json.dumps({"driving": args.driving, "frames": len(frames),
-                                                   "steps": args.steps, "models": models, "rows": results},
+                                                   "steps": args.ft_steps, "models": models, "rows": results},
                                                   indent=2))
     lines = [f"Driven by `{args.driving}` ({len(frames)} frames, adaptation `relative`); models fine-tuned "
-             f"{args.steps} steps on the one portrait. Strips: `<portrait>.png` (rows: driving face, landmarks "
+             f"{args.ft_steps} steps on the one portrait. Strips: `<portrait>.png` (rows: driving face, landmarks "
              "asked for, then " + ", ".join(methods) + ").", "",
              "| portrait | method | verified ↑ | distance ↓ | CSIM ↑ | NME ↓ | mouth NME ↓ | detected ↑ |",
              "|---|---|---|---|---|---|---|---|"]

@@ -16,7 +16,7 @@ import numpy as np
 from .data import FaceSet
 from .controls import CONTROL_FRAMES
 from .protocol import ProtocolConfig, auc, cross_validate, estimate, spread_frames
-from .sources import FaceParts, SourceConfig, synth_person
+from .sources import SourceConfig, VideoCollector, synth_person
 
 
 def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str, int, int]], embedder=None,
@@ -29,10 +29,10 @@ def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str,
     from tqdm.auto import tqdm
 
     from fsth.metrics import ssim, verified
-    from fsth.reenact import fine_tuned_heads
+    from fsth import fine_tuned_heads
 
     size = model.config.image_size
-    out = FaceParts()
+    out = VideoCollector()
     for j in tqdm(range(pairs), desc="curve fakes", disable=not progress):
         index = 2 * j  # the pair's first identity (self-reenacted in the main set too)
         frames, landmarks, _ = synth_person(cfg.seed, index, cfg.pool + cfg.window, size)
@@ -40,13 +40,13 @@ def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str,
         pick = np.linspace(0, len(real) - 1, id_frames).round().astype(int)
         real_id = embedder(real[pick], points[pick]) if embedder is not None else None
         name = f"s{cfg.seed}-{index:04d}"
-        made = {}
+        renders = {}  # {(K, steps): the fake window}
         for k in dict.fromkeys(k for _, k, _ in recipes):  # one fine-tuning run per K, a snapshot per recipe
             wanted = tuple(sorted({steps for _, kk, steps in recipes if kk == k}))
             fine_tuned_heads(model, frames[:cfg.pool], landmarks[:cfg.pool], k, wanted, j,
-                             lambda steps, head, k=k: made.update({(k, steps): head.render(points)}))
+                             lambda steps, head, k=k: renders.update({(k, steps): head.render(points)}))
         for label, k, steps in recipes:
-            fake = made[(k, steps)]
+            fake = renders[(k, steps)]
             same = float(verified(embedder(fake[pick], points[pick]), real_id).mean()) if embedder is not None else None
             out.add(fake, 1, name, f"{name}/{label}", label, f"pair{j:03d}", ssim=float(ssim(fake, real).mean()),
                     verified=same, k=k, steps=steps)

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
 from . import models
 from .data import FaceSet, assert_identity_disjoint
-from .metrics import threshold_at_fpr
+from .metrics import cluster_ci, threshold_at_fpr  # noqa: F401  (cluster_ci: the study's interval)
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +44,40 @@ class ProtocolConfig:
 
 
 def group_folds(groups: np.ndarray, k: int, seed: int, val_share: float) -> list[dict[str, np.ndarray]]:
-    """k folds of the unique groups, each {"train", "val", "test"} arrays of group names."""
-    names = np.random.default_rng(seed).permutation(np.unique(groups))
+    """k folds of the unique groups, each {"train", "val", "test"} arrays of group names.
+
+    scikit-learn's GroupKFold, shuffled by ``seed``, picks the test groups (the groups in a
+    random order, cut into k near-equal parts: every group tested once, none split); its
+    GroupShuffleSplit then holds ``val_share`` of the remaining groups out for validation (at
+    least one, never all). Too few groups for k folds to leave each fold a training and a
+    validation group (a small --fast study): folds are added rather than a part left empty.
+    """
+    names = np.unique(groups)
     if len(names) < 3 or k < 2:
         raise ValueError(f"cross-validation needs at least 3 groups and 2 folds; got {len(names)} groups, k = {k}")
-    k = min(k, len(names))
-    while -(-len(names) // k) > len(names) - 2:  # more folds until every fold leaves a train and a val group
-        k += 1
+    k = _folds_leaving_train_and_val(len(names), k)
     out = []
-    for test in np.array_split(names, k):
-        rest = np.setdiff1d(names, test)
-        rest = np.random.default_rng([seed, len(out)]).permutation(rest)
-        n_val = min(max(1, int(round(val_share * len(rest)))), len(rest) - 1)
-        out.append({"train": rest[n_val:], "val": rest[:n_val], "test": test})
+    for fold, (rest, test) in enumerate(GroupKFold(k, shuffle=True, random_state=seed).split(names, groups=names)):
+        train, val = _hold_out_validation(names[rest], val_share, np.random.RandomState([seed, fold]))
+        out.append({"train": train, "val": val, "test": names[test]})
     return out
+
+
+def _folds_leaving_train_and_val(n_groups: int, k: int) -> int:
+    """The fewest folds, at least ``k`` (at most one per group), whose largest test part
+    (ceil(n/k) groups) leaves two groups outside it: one to train on, one to validate on."""
+    k = min(k, n_groups)
+    while -(-n_groups // k) > n_groups - 2:
+        k += 1
+    return k
+
+
+def _hold_out_validation(rest: np.ndarray, val_share: float, random_state) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) group names: ``val_share`` of ``rest`` drawn for validation, rounded, at
+    least 1 and at most all but one."""
+    n_val = min(max(1, int(round(val_share * len(rest)))), len(rest) - 1)
+    train, val = next(GroupShuffleSplit(1, test_size=n_val, random_state=random_state).split(rest, groups=rest))
+    return rest[train], rest[val]
 
 
 def spread_frames(faces: FaceSet, per_video: int) -> FaceSet:
@@ -116,27 +137,6 @@ def cross_validate(faces: FaceSet, name: str, cfg: ProtocolConfig, hooks: dict |
             log.info("%s seed %d fold %d: test AUC %.3f", name, seed, f, record["auc"])
         out["oof"][seed], out["thresholds"][seed] = oof, thresholds
     return out
-
-
-def cluster_ci(stat, groups, *arrays, n_boot: int = 300, seed: int = 0, level: float = 0.95) -> list[float]:
-    """Percentile interval of ``stat(*arrays)`` over bootstrap resamples of whole groups.
-    Resamples where the statistic fails (e.g. one class only) are skipped."""
-    groups = np.asarray(groups)
-    names, inverse = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(inverse == i) for i in range(len(names))]
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        pick = np.concatenate([members[i] for i in rng.integers(len(members), size=len(members))])
-        try:
-            value = stat(*(np.asarray(a)[pick] for a in arrays))
-        except ValueError:
-            continue
-        if np.isfinite(value):
-            draws.append(value)
-    if not draws:
-        return [float("nan"), float("nan")]
-    return [float(np.percentile(draws, (1 - level) / 2 * 100)), float(np.percentile(draws, (1 + level) / 2 * 100))]
 
 
 def auc(labels, scores) -> float:

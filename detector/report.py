@@ -55,24 +55,36 @@ def _plain(value):
 
 
 def report(r: dict) -> str:
-    s, c, dets = r["settings"], r["counts"], r["detectors"]
+    """report.md from a study's results (``results.json`` read back gives the same text)."""
+    sections = (_introduction, _headline, _real_faces, _shipped_cnn, _controls, _curves, _matrices, _marks,
+                _closing_note)
+    return "\n".join(line for section in sections for line in section(r))
+
+
+def _introduction(r: dict) -> list[str]:
+    """The title, what was measured and how, the notation and the ROC figure."""
+    s, c = r["settings"], r["counts"]
     p, src = s["protocol"], s["sources"]
-    seeds = len(p["seeds"])
     lines = ["# How detectable are fsth's talking heads?", "",
              f"Generator: `{r.get('model') or 'your own data'}`. {c['identities']} identities in {c['groups']} groups "
              f"({c['videos']} videos of {src['window']} contiguous frames, {c['images']} images, "
              f"{c['fake share']:.0%} fake: balanced, so accuracy-type figures are at prevalence 50 %). "
-             f"Identity-grouped {p['folds']}-fold cross-validation × {seeds} seed(s): every group is tested once "
-             "per seed by a detector that never saw it; puppets and their drivers share a group. "
+             f"Identity-grouped {p['folds']}-fold cross-validation × {len(p['seeds'])} seed(s): every group is tested "
+             "once per seed by a detector that never saw it; puppets and their drivers share a group. "
              f"Calibration and the operating threshold (P(fake) above which a face is called fake: "
              f"{p['target_fpr']:.0%} false positives on validation reals) are fitted on validation groups only. "
              "Every image, real or fake, is JPEG q95 once.", ""]
     if r.get("check"):
         lines += [f"Unseen by the generator: {r['check']}.", ""]
-    lines += ["Notation: `0.91 [0.88, 0.94]` pooled out-of-fold estimate (seed 0) with its 95 % cluster-bootstrap "
-              "interval over groups; `0.91 ± 0.03` mean ± sd over folds × seeds.", "",
-              "![ROC and reliability, out of fold](roc.png)", "",
-              "## Headline: SynthHeads, out of fold", ""]
+    return lines + ["Notation: `0.91 [0.88, 0.94]` pooled out-of-fold estimate (seed 0) with its 95 % "
+                    "cluster-bootstrap interval over groups; `0.91 ± 0.03` mean ± sd over folds × seeds.", "",
+                    "![ROC and reliability, out of fold](roc.png)", ""]
+
+
+def _headline(r: dict) -> list[str]:
+    """Every detector's out-of-fold figures on SynthHeads, then its AUC by kind of fake."""
+    dets = r["detectors"]
+    lines = ["## Headline: SynthHeads, out of fold", ""]
     rows = [[n, fmt(d["auc"]), fmt(d["auc_folds"]), f"{fmt(d['video_auc'])} ({d['videos_per_class'][0]}/"
              f"{d['videos_per_class'][1]})", fmt(d["tpr"]), fmt(d["fpr"]), fmt(d["ece"])] for n, d in dets.items()]
     lines += _table(["detector", "AUC", "AUC per fold", "video AUC (videos real/fake)", "TPR at threshold",
@@ -84,49 +96,78 @@ def report(r: dict) -> str:
         rows = [[n, fmt(d.get("auc_by_kind", {}).get("self")), fmt(d.get("auc_by_kind", {}).get("puppet"))]
                 for n, d in dets.items()]
         lines += _table(["detector", "AUC, self-reenactment fakes", "AUC, puppet fakes"], rows)
-    if any("photos" in d for d in dets.values()):
-        lines += ["", "## The two real classes and real photos", "",
-                  "No detector trains on these; each statistic is averaged over the folds × seeds detectors, "
-                  "the interval resamples the sample (few groups: read the intervals, not the points).", ""]
-        rows = []
-        for n, d in dets.items():
-            clips, photos = d.get("clips"), d.get("photos")
-            rows.append([n, fmt(clips and clips.get("auc")), fmt(clips and clips["fpr"]),
-                         fmt(clips and clips.get("tpr")), fmt(photos and photos["fpr"]),
-                         fmt(photos and photos["p_fake_real"])])
-        some = next(d for d in dets.values() if "photos" in d)
-        lines += _table(["detector", "real sample videos: AUC vs their fakes", "FPR on them", "TPR on their fakes",
-                         f"FPR on {some['photos']['n']} real photos", "mean P(fake), real photos"], rows)
-        seen = r.get("clips_seen", {})
-        lines += ["", f"Real sample videos: {', '.join(some['clips']['names']) if 'clips' in some else '–'} "
-                  "(share of frames found in the generator's training data: "
-                  + (", ".join(f"{k} {v:.0%}" for k, v in seen.items()) or "not checked") + "; its fakes of a "
-                  f"seen person are easier than of a new one); photos: {', '.join(some['photos']['names'])} "
-                  "(each at 0.5×, 1× and 2× source scale)."]
+    return lines
+
+
+def _real_faces(r: dict) -> list[str]:
+    """False positives on real faces no detector trained on: sample videos and photos."""
+    dets = r["detectors"]
+    if not any("photos" in d for d in dets.values()):
+        return []
+    lines = ["", "## The two real classes and real photos", "",
+             "No detector trains on these; each statistic is averaged over the folds × seeds detectors, "
+             "the interval resamples the sample (few groups: read the intervals, not the points).", ""]
+    rows = []
+    for n, d in dets.items():
+        clips, photos = d.get("clips"), d.get("photos")
+        rows.append([n, fmt(clips and clips.get("auc")), fmt(clips and clips["fpr"]),
+                     fmt(clips and clips.get("tpr")), fmt(photos and photos["fpr"]),
+                     fmt(photos and photos["p_fake_real"])])
+    some = next(d for d in dets.values() if "photos" in d)
+    lines += _table(["detector", "real sample videos: AUC vs their fakes", "FPR on them", "TPR on their fakes",
+                     f"FPR on {some['photos']['n']} real photos", "mean P(fake), real photos"], rows)
+    seen = r.get("clips_seen", {})
+    return lines + ["", f"Real sample videos: {', '.join(some['clips']['names']) if 'clips' in some else '–'} "
+                    "(share of frames found in the generator's training data: "
+                    + (", ".join(f"{k} {v:.0%}" for k, v in seen.items()) or "not checked") + "; its fakes of a "
+                    f"seen person are easier than of a new one); photos: {', '.join(some['photos']['names'])} "
+                    "(each at 0.5×, 1× and 2× source scale)."]
+
+
+def _shipped_cnn(r: dict) -> list[str]:
+    """The shipped CNN's AUC per fold, its false positives on real faces and why it was chosen."""
+    dets = r["detectors"]
     best = next((n for n in r.get("shipped", {}) if n != "frequency"), None)
-    if best:
-        folds = dets[best]["per_fold"]
-        lines += ["", f"## Shipped CNN ({best}): test AUC per fold", "",
-                  ", ".join(f"seed {f['seed']} fold {f['fold']}: {f['auc']:.3f}" for f in folds) + ".",
-                  f"Mean ± sd {fmt(dets[best]['auc_folds'])}; its false-positive rate on real photos at its "
-                  f"threshold: {fmt(dets[best].get('photos', {}).get('fpr'))}; on real sample videos: "
-                  f"{fmt(dets[best].get('clips', {}).get('fpr'))}.",
-                  "", f"Why this one: {r['shipped'][best].get('why', '–')}."]
-    lines += ["", "## Controls", "",
-              f"Every control scores {CONTROL_FRAMES} evenly spread frames of each test video (the memorisation "
-              f"check {MEMORISATION_FRAMES} of every real video). "
-              "Spectrum-matched: test reals given the fakes' mean amplitude spectrum (from the training fold). "
-              "Down→up: both classes halved and enlarged. Perturbed reals: false-positive rate at the operating "
-              "threshold. Memorisation: mean P(fake) of reals of training, validation and unseen identities.", ""]
+    if not best:
+        return []
+    return ["", f"## Shipped CNN ({best}): test AUC per fold", "",
+            ", ".join(f"seed {f['seed']} fold {f['fold']}: {f['auc']:.3f}" for f in dets[best]["per_fold"]) + ".",
+            f"Mean ± sd {fmt(dets[best]['auc_folds'])}; its false-positive rate on real photos at its "
+            f"threshold: {fmt(dets[best].get('photos', {}).get('fpr'))}; on real sample videos: "
+            f"{fmt(dets[best].get('clips', {}).get('fpr'))}.",
+            "", f"Why this one: {r['shipped'][best].get('why', '–')}."]
+
+
+def _controls(r: dict) -> list[str]:
+    """Which cues the detectors use: spectrum-matched and resampled faces, perturbed reals,
+    memorisation, and a detector trained with no generator at all."""
+    s, dets = r["settings"], r["detectors"]
+    lines = ["", "## Controls", "",
+             f"Every control scores {CONTROL_FRAMES} evenly spread frames of each test video (the memorisation "
+             f"check {MEMORISATION_FRAMES} of every real video). "
+             "Spectrum-matched: test reals given the fakes' mean amplitude spectrum (from the training fold). "
+             "Down→up: both classes halved and enlarged. Perturbed reals: false-positive rate at the operating "
+             "threshold. Memorisation: mean P(fake) of reals of training, validation and unseen identities.", ""]
     rows = [[n, fmt(d["spectrum_matched"]), fmt(d["down_up"])] + [fmt(d["perturbed_fpr"][k]) for k in PERTURBATIONS]
             + [" / ".join(fmt(d["memorisation"][k], 2) for k in ("train", "val", "test"))] for n, d in dets.items()]
     lines += _table(["detector", "AUC, spectrum-matched reals", "AUC, both down→up"]
                     + [f"FPR {k} reals" for k in PERTURBATIONS] + ["P(fake) reals: train / val / unseen"], rows)
     ups = r["sections"].get("upsampling_only", {})
     if ups:
-        folds = min(p["folds"], s.get("matrix_folds", p["folds"]))
         lines += ["", "No generator at all: trained on reals vs the same reals upsampled ×2 (nearest neighbour), "
-                  f"scored on reals vs fakes ({folds}-fold CV, 1 seed): " + "; ".join(f"{n} AUC {fmt(e)}" for n, e in ups.items()) + "."]
+                  f"scored on reals vs fakes ({_matrix_folds(s)}-fold CV, 1 seed): "
+                  + "; ".join(f"{n} AUC {fmt(e)}" for n, e in ups.items()) + "."]
+    return lines
+
+
+def _matrix_folds(settings: dict) -> int:
+    """Folds of the controls and matrices (fewer than the main protocol's)."""
+    return min(settings["protocol"]["folds"], settings.get("matrix_folds", settings["protocol"]["folds"]))
+
+
+def _curves(r: dict) -> list[str]:
+    """AUC next to SSIM and identity verification, against K and against fine-tuning steps."""
+    lines = []
     for key, title, axis in (("k_curve", "AUC vs K (feed-forward, self-reenactment)", "K"),
                              ("steps_curve", "AUC vs fine-tuning steps (K = 8, self-reenactment)", "steps")):
         sec = r["sections"].get(key)
@@ -140,36 +181,57 @@ def report(r: dict) -> str:
         rows = [[lab] + [fmt(sec[n][lab]["auc"]) for n in names] + [fmt(sec[names[0]][lab]["ssim"]),
                 fmt(sec[names[0]][lab].get("verified"), 2)] for lab in labels]
         lines += _table([axis] + [f"AUC {n}" for n in names] + ["SSIM", "identity verified"], rows)
-    lines += ["", "![curves](curves.png)"] if r["sections"].get("k_curve") else []
-    folds = min(p["folds"], s.get("matrix_folds", p["folds"]))
+    return lines + (["", "![curves](curves.png)"] if r["sections"].get("k_curve") else [])
+
+
+def _matrices(r: dict) -> list[str]:
+    """Train × test AUC across compressions and across generators, with a warning for rows
+    whose detector did not learn from its own training set."""
+    s, src = r["settings"], r["settings"]["sources"]
+    folds = _matrix_folds(s)
     frames = s.get("generator_frames", 0)
     frames = f"{frames} frames per video" if frames else "every frame"  # what the cross-generator rows train on
-    for key, title in (("compression", f"Train × test compression (AUC, {folds}-fold CV, 1 seed; rows: trained on)"),
-                       ("cross_generator", f"Cross-generator (AUC, {folds}-fold CV, 1 seed, the "
-                                           f"{src['baseline_pairs']} baseline pairs, {frames}; "
-                                           f"rows: trained on; fake = {r.get('model') or 'the fsth model'}, "
-                                           + (f"other = {r['other_model']} (another fsth generator), "
-                                              if r.get("other_model") else "")
-                                           + "warp = landmark-warp baseline, mean = mean-frame baseline)")):
+    titles = {"compression": f"Train × test compression (AUC, {folds}-fold CV, 1 seed; rows: trained on)",
+              "cross_generator": f"Cross-generator (AUC, {folds}-fold CV, 1 seed, the {src['baseline_pairs']} "
+                                 f"baseline pairs, {frames}; rows: trained on; fake = "
+                                 f"{r.get('model') or 'the fsth model'}, "
+                                 + (f"other = {r['other_model']} (another fsth generator), "
+                                    if r.get("other_model") else "")
+                                 + "warp = landmark-warp baseline, mean = mean-frame baseline)"}
+    lines = []
+    for key, title in titles.items():
         for n, table in r["sections"].get(key, {}).items():
-            cols = list(next(iter(table.values())))
-            lines += ["", f"## {title}: {n}", ""]
-            lines += _table(["trained on \\ tested on"] + cols, [[row] + [fmt(table[row][col]) for col in cols]
-                                                                 for row in table])
-            weak = [row for row in table if row in table[row] and table[row][row]["ci"][0] < 0.6]
-            if weak:
-                lines += ["", f"Diagonal AUC below 0.6 for {', '.join(weak)}: that row's detector did not learn from "
-                          "its training set (too few groups, or the compression erased its cue), so its "
-                          "off-diagonal cells say nothing about generalisation."]
-    lines += marks_section(r["sections"].get("marks"), src["window"])
-    lines += ["", "## Closing note", ""] + closing(r)
+            lines += _matrix_table(f"{title}: {n}", table)
+    return lines
+
+
+def _matrix_table(title: str, table: dict) -> list[str]:
+    """One AUC[trained on][tested on] table under its heading."""
+    cols = list(next(iter(table.values())))
+    lines = ["", f"## {title}", ""]
+    lines += _table(["trained on \\ tested on"] + cols, [[row] + [fmt(table[row][col]) for col in cols]
+                                                         for row in table])
+    weak = [row for row in table if row in table[row] and table[row][row]["ci"][0] < 0.6]
+    if weak:
+        lines += ["", f"Diagonal AUC below 0.6 for {', '.join(weak)}: that row's detector did not learn from "
+                  "its training set (too few groups, or the compression erased its cue), so its "
+                  "off-diagonal cells say nothing about generalisation."]
+    return lines
+
+
+def _marks(r: dict) -> list[str]:
+    return marks_section(r["sections"].get("marks"), r["settings"]["sources"]["window"])
+
+
+def _closing_note(r: dict) -> list[str]:
+    """The numbers in sentences, the study's time and the command that reproduces it."""
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in r.get("timing", {}).items())
-    lines += ["", f"Study time: {r['seconds']:.0f} s ({timing}); faces made or loaded in "
-              f"{r.get('faces_seconds', 0):.0f} s before that.",
-              "", f"Reproduce: `python -m detector study --checkpoint fsth/pretrained/{r.get('model') or 'MODEL.pt'} "
-              + (f"--other fsth/pretrained/{r['other_model']} " if r.get("other_model") else "")
-              + "--out docs/detector --ship` (`--fast`: every section on small axes, for the course).", ""]
-    return "\n".join(lines)
+    return (["", "## Closing note", ""] + closing(r)
+            + ["", f"Study time: {r['seconds']:.0f} s ({timing}); faces made or loaded in "
+               f"{r.get('faces_seconds', 0):.0f} s before that.",
+               "", f"Reproduce: `fsth detect study --checkpoint fsth/pretrained/{r.get('model') or 'MODEL.pt'} "
+               + (f"--other fsth/pretrained/{r['other_model']} " if r.get("other_model") else "")
+               + "--out docs/detector --ship` (`--fast`: every section on small axes, for the course).", ""])
 
 
 def marks_section(marks: dict | None, window: int) -> list[str]:
@@ -257,7 +319,7 @@ def card(results: dict) -> str:
     shipped, dets = results["shipped"], results["detectors"]
     p, src = results["settings"]["protocol"], results["settings"]["sources"]
     lines = ["# Shipped detectors: model card", "",
-             "Written by `python -m detector study --ship` from the study that trained them; the full report with "
+             "Written by `fsth detect study --ship` from the study that trained them; the full report with "
              "every table is `docs/detector/report.md`.", "",
              "| file | detector | operating threshold |", "|---|---|---|"]
     for name, s in shipped.items():
@@ -294,12 +356,12 @@ def card(results: dict) -> str:
     lines += ["", "**Limits.** 64 px faces; trained on procedural SynthHeads and one generator: a score on real "
               "photographs or other generators is outside its domain (see the real-photo false-positive rate above "
               "and the cross-generator table of the report). The controls in the report say which cues it uses "
-              "(spectrum, resampling). Never act on a single score: `fsth demo` and `python -m detector score "
+              "(spectrum, resampling). Never act on a single score: `fsth demo` and `fsth detect score "
               "--compare REAL...` print it next to the same detector's score on real faces.", "",
-              "**Use.** `python -m detector score MEDIA --detector fsth/pretrained/detector_cnn.pt --compare "
+              "**Use.** `fsth detect score MEDIA --detector fsth/pretrained/detector_cnn.pt --compare "
               "REAL_MEDIA`; in Python `detector.models.load(path).predict_proba(face_crops)` (uint8 (N, 64, 64, 3), "
               "JPEG q95 first as in training: `detector.scoring.score_faces`).", "",
-              "**Bring your own data.** `python -m detector study --real REAL_DIR --fake FAKE_DIR --out my-study` "
+              "**Bring your own data.** `fsth detect study --real REAL_DIR --fake FAKE_DIR --out my-study` "
               "runs the same protocol on your folders, laid out like FaceForensics++ (one sub-folder per identity; "
               "videos or folders of frames inside):", "",
               "    REAL_DIR/000/000.mp4          FAKE_DIR/000/000_003.mp4", "    REAL_DIR/001/001.mp4          "

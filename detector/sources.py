@@ -186,9 +186,8 @@ def real_clips(model, cfg: SourceConfig, cache: Path, keys: dict | None = None,
                progress: bool = True) -> tuple[FaceSet, list[dict]]:
     """Every sample video of fsth.data.samples, preprocessed like ``fsth preprocess`` at the
     generator's size, cut into windows after a shot pool; each window real and re-enacted."""
-    import shutil
-
     from fsth.data import samples
+    from fsth.io import atomic_write
     from fsth.data.preprocess import Settings, preprocess
     from fsth.io.clips import load_clip
 
@@ -197,8 +196,8 @@ def real_clips(model, cfg: SourceConfig, cache: Path, keys: dict | None = None,
     for name in VIDEO_SAMPLES:
         target = src / name / f"{name}.mp4"
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(samples.fetch(name), target)
+            with atomic_write(target) as f:
+                f.write(samples.fetch(name).read_bytes())
     preprocess(src, crops, Settings(size=size, frames=0, backend="dlib"), progress=progress)
     out = VideoCollector()
     for name in VIDEO_SAMPLES:

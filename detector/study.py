@@ -29,6 +29,7 @@ from .sources import SourceConfig
 
 log = logging.getLogger(__name__)
 CONDITIONS = {"JPEG q95": ("jpeg", 95), "H.264 CRF 23": ("h264", 23), "H.264 CRF 40": ("h264", 40)}
+PARTS = ("synth", "clips", "k_curve", "steps_curve", "photos")  # the faces of a study, each cached on its own
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,12 @@ FAST = StudySettings(detectors=("frequency", "residual"),
                      generator_frames=0)
 
 
-def make_study_faces(model, settings: StudySettings, cache: Path, keys: dict | None = None,
+def make_study_faces(model, settings: StudySettings, cache: Path, trained_on: dict | None = None,
                      progress: bool = True, other=None) -> dict:
-    """Every face the study needs, made once and cached in ``cache`` (npz + json); ``other``:
-    a second fsth generator whose fakes of the baseline pairs join the cross-generator matrix."""
+    """Every face the study needs, {part: (FaceSet, rows)} for each of :data:`PARTS`, made once
+    and cached in ``cache`` (npz + json). ``trained_on``: what the generator was trained on
+    (``sources.generator_training_keys``), so no test identity is one it saw; ``other``: a
+    second fsth generator whose fakes of the baseline pairs join the cross-generator matrix."""
     from fsth.metrics import IdentityEmbedder
 
     from .report import write_text
@@ -67,30 +70,31 @@ def make_study_faces(model, settings: StudySettings, cache: Path, keys: dict | N
     cache.mkdir(parents=True, exist_ok=True)
     s = settings.sources
     embedder = IdentityEmbedder() if settings.identity else None
-    made = {}
+    parts = {}
     makers = ("model", "warp", "mean") + (("other",) if other is not None else ())
-    made["synth"] = synth_faces(model, s, makers=makers, keys=keys, progress=progress, other=other)
-    made["clips"] = real_clips(model, s, cache, keys, progress=progress)
+    parts["synth"] = synth_faces(model, s, makers=makers, keys=trained_on, progress=progress, other=other)
+    parts["clips"] = real_clips(model, s, cache, trained_on, progress=progress)
     recipes = [(f"K={k}", k, 0) for k in settings.ks]
-    made["k_curve"] = curves.quality_fakes(model, s, min(settings.curve_pairs, s.pairs), recipes, embedder,
-                                           progress=progress)
+    parts["k_curve"] = curves.quality_fakes(model, s, min(settings.curve_pairs, s.pairs), recipes, embedder,
+                                            progress=progress)
     recipes = [(f"{n} steps", 8, n) for n in settings.ft_steps]
-    made["steps_curve"] = curves.quality_fakes(model, s, min(settings.steps_pairs, s.pairs), recipes, embedder,
-                                               progress=progress)
+    parts["steps_curve"] = curves.quality_fakes(model, s, min(settings.steps_pairs, s.pairs), recipes, embedder,
+                                                progress=progress)
     photos, names = real_photos(model.config.image_size)
-    made["photos"] = (FaceSet(photos, np.zeros(len(photos), int), names, names, ["photo"] * len(photos),
-                              [n.split(" ")[0] for n in names]), [{"name": n} for n in names])
-    for key, (faces, rows) in made.items():
-        faces.save(cache / f"{key}.npz")
-        write_text(cache / f"{key}.json", json.dumps(rows, default=float))
-    return made
+    parts["photos"] = (FaceSet(photos, np.zeros(len(photos), int), names, names, ["photo"] * len(photos),
+                               [n.split(" ")[0] for n in names]), [{"name": n} for n in names])
+    for part, (faces, rows) in parts.items():
+        faces.save(cache / f"{part}.npz")
+        write_text(cache / f"{part}.json", json.dumps(rows, default=float))
+    return parts
 
 
 def load_study_faces(cache: Path) -> dict | None:
-    keys = ("synth", "clips", "k_curve", "steps_curve", "photos")
-    if not all((cache / f"{k}.npz").exists() for k in keys):
+    """The faces :func:`make_study_faces` cached in ``cache``, or None if any part is missing."""
+    if not all((cache / f"{part}.npz").exists() for part in PARTS):
         return None
-    return {k: (FaceSet.load(cache / f"{k}.npz"), json.loads((cache / f"{k}.json").read_text())) for k in keys}
+    return {part: (FaceSet.load(cache / f"{part}.npz"), json.loads((cache / f"{part}.json").read_text()))
+            for part in PARTS}
 
 
 def _external(faces: FaceSet):
@@ -99,38 +103,40 @@ def _external(faces: FaceSet):
                                "groups": faces.groups, "threshold": det.threshold}
 
 
-def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettings(), model_name: str = "",
+def run_study(study_faces: dict, out: str | Path, settings: StudySettings = StudySettings(), model_name: str = "",
               extra: dict | None = None, progress: bool = True) -> dict:
-    """Cross-validate every detector on the faces ``made`` (see :func:`make_study_faces`, or
-    ``{"synth": (faces, rows)}`` alone for your own data); write the report into ``out``."""
+    """Cross-validate every detector on ``study_faces`` ({part: (FaceSet, rows)}, see
+    :func:`make_study_faces`, or ``{"synth": (faces, rows)}`` alone for your own data); write
+    the report into ``out``."""
     from .report import write_report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     p = settings.protocol
-    raw = made["synth"][0]  # before any encoding: the provenance marks go in first
-    made = {k: (encode(f, "jpeg", 95), rows) for k, (f, rows) in made.items()}  # one pipeline, both classes
-    everything = made["synth"][0]
+    raw = study_faces["synth"][0]  # before any encoding: the provenance marks go in first
+    study_faces = {part: (encode(f, "jpeg", 95), rows)  # one pipeline, both classes
+                   for part, (f, rows) in study_faces.items()}
+    everything = study_faces["synth"][0]
     main = everything.subset(np.isin(everything.settings, ["real", "fake"]))
     hooks = dict(controls.HOOKS)
     for key in ("clips", "photos"):
-        if key in made:
-            hooks[key] = _external(made[key][0])
+        if key in study_faces:
+            hooks[key] = _external(study_faces[key][0])
     results = {"settings": asdict(settings), "model": model_name, "detectors": {}, "sections": {},
                "counts": {"images": int(len(main)), "videos": int(len(np.unique(main.videos))),
                           "identities": int(len(np.unique(main.identities))),
                           "groups": int(len(np.unique(main.groups))), "fake share": float(main.labels.mean())},
                **(extra or {})}
     results["identities"] = {"test": results["counts"]["identities"]}  # every identity is tested once per seed
-    if "clips" in made:  # real sample videos whose frames are in the generator's training data
-        results["clips_seen"] = {r["identity"]: r.get("seen_by_generator", 0.0) for r in made["clips"][1]}
-    kinds = {r["video"]: r["kind"] for r in made["synth"][1] if r.get("kind")}  # self / puppet, per fake video
+    if "clips" in study_faces:  # real sample videos whose frames are in the generator's training data
+        results["clips_seen"] = {r["identity"]: r.get("seen_by_generator", 0.0) for r in study_faces["clips"][1]}
+    kinds = {r["video"]: r["kind"] for r in study_faces["synth"][1] if r.get("kind")}  # self / puppet, per fake video
     cvs = {}
     for name in settings.detectors:
         t = time.perf_counter()
         cvs[name] = cross_validate(main, name, p, hooks=hooks, keep_models=True, progress=progress)
-        results["detectors"][name] = summarise_cv(cvs[name], main, p, kinds)
+        results["detectors"][name] = summarize_cv(cvs[name], main, p, kinds)
         results.setdefault("timing", {})[f"CV {name}"] = time.perf_counter() - t
         log.info("%s: %.0f s", name, results["timing"][f"CV {name}"])
     sections, timing = results["sections"], results.setdefault("timing", {})
@@ -150,8 +156,8 @@ def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettin
                                                      n_boot=p.n_boot)
     clock("upsampling-only control")
     for key in ("k_curve", "steps_curve"):
-        if key in made:
-            sections[key] = {n: curves.recipe_rows(cvs[n], main, *made[key], n_boot=p.n_boot)
+        if key in study_faces:
+            sections[key] = {n: curves.recipe_rows(cvs[n], main, *study_faces[key], n_boot=p.n_boot)
                              for n in settings.detectors}
     clock("curves")
     conditioned = {c: encode(main, codec, q) for c, (codec, q) in CONDITIONS.items()}
@@ -174,7 +180,7 @@ def run_study(made: dict, out: str | Path, settings: StudySettings = StudySettin
     return results
 
 
-def summarise_cv(cv: dict, faces: FaceSet, p: ProtocolConfig, kinds: dict | None = None) -> dict:
+def summarize_cv(cv: dict, faces: FaceSet, p: ProtocolConfig, kinds: dict | None = None) -> dict:
     """The headline numbers of one detector: pooled out-of-fold (seed ``p.seeds[0]``) with
     cluster-bootstrap intervals, and mean ± sd over folds × seeds. ``kinds`` ({fake video:
     "self" | "puppet"}) adds the AUC of each kind of fake against all reals."""

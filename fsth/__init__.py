@@ -31,14 +31,15 @@ _API = {
     "Renderer": "fsth.render", "render_one": "fsth.render", "WarpedPortrait": "fsth.warp",
     "MeanFrame": "fsth.baselines", "create_baseline": "fsth.baselines",
     # making videos and fakes
-    "animate": "fsth.animate", "adapt_landmarks": "fsth.landmarks.adapt",
+    "animate": "fsth.animation", "adapt_landmarks": "fsth.landmarks.adapt",
     "make_fake": "fsth.reenact", "FakeRecipe": "fsth.reenact", "split_frames": "fsth.reenact",
+    "fine_tuned_heads": "fsth.reenact",
     "create_landmark_detector": "fsth.landmarks",
     # media and shipped files
     "read_image": "fsth.io.images", "save_image": "fsth.io.images", "read_frames": "fsth.io.video",
     "write_video": "fsth.io.video", "fetch_sample": "fsth.data.samples",
     "pretrained_path": "fsth.assets", "SHIPPED_MODEL": "fsth.assets", "PAPER_MODEL": "fsth.assets",
-    "SHIPPED_DETECTORS": "fsth.assets",
+    "SHIPPED_DETECTORS": "fsth.assets", "PRETRAINED": "fsth.assets",
 }
 _RENAMED = {"create_model": "create", "create_landmark_detector": "create_detector", "fetch_sample": "fetch"}
 

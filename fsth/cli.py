@@ -1,8 +1,12 @@
 """The ``fsth`` command: one subcommand per job, each with a one-line description.
 
+Each command's flags are derived from its options dataclass (``fsth.options``, ``fsth.flags``);
+only the chosen command's parser is built, so ``fsth --help`` loads no torch. Packages beside
+fsth add commands through the ``fsth.commands`` entry point (``fsth detect`` is the detector's).
+
 Errors end as one line ``fsth CMD: error: ...`` naming the file and what to do, with exit
 code 2 for a wrong command line or config and 1 for a failed run (see :mod:`fsth.errors`);
-``--verbose`` adds the traceback.
+``-v/--verbose`` (before or after the command's name) adds the traceback.
 """
 from __future__ import annotations
 
@@ -10,14 +14,17 @@ import argparse
 import json
 import logging
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
+from . import options as opts
 from .errors import UsageError, output_file, output_folder, run_command
+from .flags import Command, add_flags, add_subcommands, from_args
 
 log = logging.getLogger("fsth")
 
 
-def cmd_landmarks(args) -> int:
+def cmd_landmarks(args: opts.LandmarksOptions) -> int:
     import numpy as np
 
     from .io.images import read_image, save_image
@@ -60,7 +67,7 @@ def cmd_landmarks(args) -> int:
     return 0
 
 
-def cmd_preprocess(args) -> int:
+def cmd_preprocess(args: opts.PreprocessOptions) -> int:
     from .data.preprocess import FAILURE_LOG, Settings, preprocess
 
     output_folder(args.out, "OUT")
@@ -77,7 +84,7 @@ def cmd_preprocess(args) -> int:
     return 0 if ok > 0 or summary["found"] == 0 else 1
 
 
-def cmd_samples(args) -> int:
+def cmd_samples(args: opts.SamplesOptions) -> int:
     from .data import samples
 
     if args.action == "list":
@@ -91,12 +98,12 @@ def cmd_samples(args) -> int:
     for name in names:
         print(f"{name:16s} {samples.fetch(name)}")
     if args.out:
-        for path in samples.export(args.out, include_tests=args.tests):
+        for path in samples.export(args.out, include_tests=args.tests, names=list(args.names)):
             print(f"exported {path}")
     return 0
 
 
-def cmd_inspect(args) -> int:
+def cmd_inspect(args: opts.InspectOptions) -> int:
     from .io.clips import SkippedClips, list_clips, readable_clips
     from .io.images import save_image
     from .viz import contact_sheet
@@ -117,11 +124,10 @@ def cmd_inspect(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
+    from .flags import collect
     from .train.config import TrainConfig
     from .train.meta import train
-
-    from .flags import collect
 
     overrides = collect(args, TrainConfig)
     config = TrainConfig.from_yaml(args.config, **overrides) if args.config else TrainConfig.from_dict(overrides)
@@ -138,71 +144,70 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _person_from_args(args, detector_backend="auto"):
-    """A Person from --person, or a model (--checkpoint, else the shipped one) fine-tuned
-    --steps on --shots or --clip; with ``--method warp``, the landmark-warp baseline."""
+def _person_from_args(args: opts.PersonOptions):
+    """A renderer (fsth.render): a person file (--person), a model (--checkpoint, else the
+    shipped one) fine-tuned --ft-steps on --shots or --clip, or a baseline (--method warp|mean)."""
+    from .baselines import create_baseline
     from .io.images import read_image
     from .landmarks import create_detector
     from .person import crop_shots, load_model, load_person
     from .reenact import clip_shots
     from .train.finetune import finetune
 
-    if getattr(args, "person", None):
+    if getattr(args, "person", ""):
         return load_person(args.person)
-    warp = getattr(args, "method", "model") == "warp"
-    model = None if warp else load_model(args.checkpoint or _shipped_model())
-    size = args.size if warp else model.config.image_size
+    baseline = getattr(args, "method", "model") != "model"
+    model = None if baseline else load_model(args.checkpoint or _shipped_model())
+    size = args.size if baseline else model.config.image_size
     if args.clip:
         shots, landmarks = clip_shots(args.clip, args.k, size)
     elif args.shots:
-        detector = create_detector(detector_backend)
-        shots, landmarks = crop_shots([read_image(p) for p in args.shots], size, detector, names=args.shots)
+        detector = create_detector(args.backend)
+        shots, landmarks = crop_shots([read_image(p) for p in args.shots], size, detector, names=list(args.shots))
     else:
         raise UsageError("give --shots IMAGE [IMAGE ...] or --clip CLIP (or --person PERSON.pt)")
-    if warp:
-        from .warp import WarpedPortrait
-
-        return WarpedPortrait(shots, landmarks)
-    return finetune(model, shots, landmarks, steps=args.steps, seed=args.seed, amp=args.amp)
+    if baseline:
+        return create_baseline(args.method, shots, landmarks)
+    return finetune(model, shots, landmarks, steps=args.ft_steps, seed=args.seed, amp=args.amp)
 
 
 def _shipped_model() -> Path:
-    from .demo import SHIPPED_MODEL, pretrained_path
+    from .assets import SHIPPED_MODEL, pretrained_path
 
     path = pretrained_path(SHIPPED_MODEL)
     log.info("no --checkpoint: using the shipped model %s", path)
     return path
 
 
-def cmd_finetune(args) -> int:
+def cmd_finetune(args: opts.FinetuneOptions) -> int:
     from .person import save_person
 
     output_file(args.out)
-    person = _person_from_args(args, args.backend)
+    person = _person_from_args(args)
     save_person(args.out, person)
     print(f"wrote {args.out} ({len(person.shots)} shot(s), {person.steps} fine-tuning steps)")
     return 0
 
 
-def cmd_animate(args) -> int:
-    from .animate import animate
+def cmd_animate(args: opts.AnimateOptions) -> int:
+    from .animation import animate
     from .landmarks import create_detector
 
     output_file(args.out)
     if args.gif:
         output_file(args.gif, "--gif")
-    person = _person_from_args(args, args.backend)
+    person = _person_from_args(args)
     reference = "best" if args.reference == "best" else int(args.reference)
     result = animate(person, args.driving, args.out, create_detector(args.backend), adapt=args.adapt,
                      reference=reference, side_by_side=args.side_by_side, max_frames=args.max_frames,
-                     gif=args.gif, watermark=args.watermark)
+                     gif=args.gif or None, watermark=args.watermark)
     where = "its metadata" + (", a corner label and an invisible watermark" if args.watermark else "")
     for path in result["files"]:
         print(f"wrote {path} ({result['frames']} frames, synthetic-media mark in {where})")
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def cmd_evaluate(args: opts.EvaluateOptions) -> int:
     import torch
 
     from .evaluate import EvalSettings, Scorer, cross_identity, save_report, self_reenactment
@@ -214,12 +219,12 @@ def cmd_evaluate(args) -> int:
     output_folder(args.out, "--out")
     model = load_model(args.checkpoint, use_ema=not args.raw_weights)
     skipped = SkippedClips()
-    needed = max(args.k) + args.targets
+    needed = max(args.ks) + args.targets
     clips = held_out_clips(args.data, None if args.all_identities else model, min_frames=needed,
                            max_clips=args.max_clips, skipped=skipped)
     if not clips:
-        raise ValueError(f"no clip in {args.data} has the {needed} frames that K = {max(args.k)} needs")
-    settings = EvalSettings(ks=tuple(args.k), ft_steps=args.ft_steps, targets=args.targets, seed=args.seed,
+        raise ValueError(f"no clip in {args.data} has the {needed} frames that K = {max(args.ks)} needs")
+    settings = EvalSettings(ks=tuple(args.ks), ft_steps=args.ft_steps, targets=args.targets, seed=args.seed,
                             detect=not args.no_landmarks)
     scorer = Scorer(detect=settings.detect)
     rows = self_reenactment(model, clips, settings, scorer, skipped=skipped)
@@ -243,12 +248,12 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: opts.DemoOptions) -> int:
     from .demo import run_demo
 
     output_folder(args.out, "--out")
     summary = run_demo(args.out, portrait=args.portrait, driving=args.driving, seconds=args.seconds,
-                       steps=args.steps, amp=args.amp)
+                       steps=args.ft_steps, amp=args.amp, score=_demo_scorer())
     print(f"\nThe {args.portrait} talks (generated media, marked synthetic in its metadata, and in its pixels with "
           "a corner label and an invisible watermark):")
     for key in ("video", "gif", "strip"):
@@ -266,147 +271,113 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .hardware import AMP_CHOICES
-    from .io.crop import CROP_MARGIN
+def _demo_scorer():
+    """The first ``fsth.scorers`` entry point (the detector package's shipped detectors), if installed."""
+    found = list(entry_points(group="fsth.scorers"))
+    if not found:
+        log.info("no detector package installed (entry point fsth.scorers): the demo is not scored")
+        return None
+    return found[0].load()
 
-    amp_help = "precision: auto (bf16 where the hardware has it natively, else fp32), none (fp32), bf16, fp16 (CUDA)"
+
+def cmd_synth(args: opts.SynthOptions) -> int:
+    from .data.synthetic import write_dataset
+
+    summary = write_dataset(args.out, identities=args.identities, clips_per_identity=args.clips_per_identity,
+                            frames=args.frames, size=args.size, seed=args.seed, workers=args.workers)
+    print(f"{summary['out']}: {summary['identities']} identities, {summary['clips']} clips "
+          f"({summary['written']} written, {summary['skipped']} already there); "
+          f"{summary['frames']} frames in {summary['seconds']:.1f} s "
+          f"({summary['frames_per_second']:.0f} frames/s)")
+    return 0
+
+
+def _flags_of(options_class):
+    return lambda parser: add_flags(parser, options_class)
+
+
+def _train_flags(parser: argparse.ArgumentParser) -> None:
+    from .nn.config import PRESETS
+    from .train.config import TrainConfig
+
+    parser.add_argument("--config", help="YAML file of TrainConfig fields (flags below override it)")
+    add_flags(parser, TrainConfig, aliases={"max_minutes": ["--minutes"], "optim_amp": ["--amp"]},
+              choices={"preset": sorted(PRESETS), "variant": ["meta", "ff"], "optim_amp": list(opts.AMP)},
+              helps={"data": "folder of clips (fsth preprocess / fsth synth)",
+                     "out": "run folder (checkpoints, metrics.csv, samples, tensorboard)",
+                     "steps": "meta-learning steps", "optim_amp": opts.AMP_HELP})
+
+
+def commands() -> dict[str, Command]:
+    """fsth's commands, then those of installed plugins (entry point group ``fsth.commands``:
+    a callable returning {name: Command})."""
+    table = {
+        "demo": Command("the main job: animate the Mona Lisa offline and score it with the shipped detectors",
+                        _flags_of(opts.DemoOptions), cmd_demo, opts.DemoOptions),
+        "landmarks": Command("detect 68 facial landmarks in an image or a video", _flags_of(opts.LandmarksOptions),
+                             cmd_landmarks, opts.LandmarksOptions, torch=False),
+        "preprocess": Command("turn face videos or portraits into training-ready clips",
+                              _flags_of(opts.PreprocessOptions), cmd_preprocess, opts.PreprocessOptions, torch=False),
+        "samples": Command("list or fetch the real sample media (offline after the first fetch)",
+                           _flags_of(opts.SamplesOptions), cmd_samples, opts.SamplesOptions, torch=False),
+        "synth": Command("SynthHeads: procedural talking-head clips with exact landmarks",
+                         _flags_of(opts.SynthOptions), cmd_synth, opts.SynthOptions, torch=False),
+        "inspect": Command("summarise a preprocessed dataset and draw a contact sheet", _flags_of(opts.InspectOptions),
+                           cmd_inspect, opts.InspectOptions, torch=False),
+        "train": Command("meta-learn (or feed-forward train) E, G and D; resumes from OUT", _train_flags, cmd_train),
+        "finetune": Command("personalise a meta-learned model from K shots of a new person",
+                            _flags_of(opts.FinetuneOptions), cmd_finetune, opts.FinetuneOptions),
+        "animate": Command("drive a portrait with a video's facial landmarks (marked synthetic)",
+                           _flags_of(opts.AnimateOptions), cmd_animate, opts.AnimateOptions),
+        "evaluate": Command("the paper's Table 1 protocol: self- and cross-identity reenactment",
+                            _flags_of(opts.EvaluateOptions), cmd_evaluate, opts.EvaluateOptions),
+        "course": Command("the course's classroom tools: fsth course grade NOTEBOOK...", _course_flags, _run_course,
+                          torch=False),
+    }
+    for plugin in entry_points(group="fsth.commands"):
+        for name, command in plugin.load()().items():
+            table.setdefault(name, command)
+    return table
+
+
+def _course_flags(parser: argparse.ArgumentParser) -> None:
+    from .course.grade import add_commands
+
+    add_commands(parser)
+
+
+def _run_course(args: argparse.Namespace) -> int:
+    return args.course_run(args)
+
+
+def build_parser(command: str = "all") -> argparse.ArgumentParser:
+    """The ``fsth`` parser; ``command``: the one command whose flags to build ("all": every one)."""
     parser = argparse.ArgumentParser(
         prog="fsth", description="Few-shot talking heads (Zakharov et al., ICCV 2019): "
         "teach, reproduce, and measure how detectable the fakes are.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="more log output, and tracebacks of errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("demo", help="the main job: animate the Mona Lisa offline and score it with two detectors")
-    p.add_argument("--out", default="fsth-demo")
-    p.add_argument("--portrait", default="monalisa", help="a sample name (fsth samples list)")
-    p.add_argument("--driving", default="wolfgang", help="a sample video name")
-    p.add_argument("--seconds", type=float, default=6.0, help="length of the driving excerpt")
-    p.add_argument("--steps", type=int, default=100, help="fine-tuning steps on the one shot")
-    p.add_argument("--amp", default="auto", choices=AMP_CHOICES, help=amp_help)
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("landmarks", help="detect 68 facial landmarks in an image or a video")
-    p.add_argument("input", help="image, video file, or folder of frames")
-    p.add_argument("--backend", default="auto", choices=["auto", "dlib", "fan"])
-    p.add_argument("--out", help="points.npy (array) or points.json")
-    p.add_argument("--overlay", help="overlay.png (first frame) or overlay.mp4/.gif (all frames)")
-    p.set_defaults(func=cmd_landmarks)
-
-    p = sub.add_parser("preprocess", help="turn face videos or portraits into training-ready clips")
-    p.add_argument("src", help="VoxCeleb-style tree, folder of videos, or folder of images")
-    p.add_argument("out", help="output dataset folder")
-    p.add_argument("--size", type=int, default=256, help="crop side in pixels (64, 128, 256, ...)")
-    p.add_argument("--frames", type=int, default=32, help="frames sampled per video (0: all)")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes")
-    p.add_argument("--backend", default="auto", choices=["auto", "dlib", "fan"])
-    p.add_argument("--margin", type=float, default=CROP_MARGIN, help="crop margin around the landmarks")
-    p.add_argument("--quality", type=int, default=95, help="JPEG quality of stored frames")
-    p.set_defaults(func=cmd_preprocess)
-
-    p = sub.add_parser("samples", help="list or fetch the real sample media (offline after the first fetch)")
-    p.add_argument("action", choices=["list", "fetch"])
-    p.add_argument("names", nargs="*", help="samples to fetch (default: all course media)")
-    p.add_argument("--out", help="also copy videos and portraits into this folder")
-    p.add_argument("--tests", action="store_true", help="include test fixtures (no face, several faces)")
-    p.set_defaults(func=cmd_samples)
-
-    from .data.synthetic import add_arguments as add_synth_arguments, run as run_synth
-
-    p = sub.add_parser("synth", help="SynthHeads: procedural talking-head clips with exact landmarks")
-    add_synth_arguments(p)
-    p.set_defaults(func=run_synth)
-
-    p = sub.add_parser("inspect", help="summarise a preprocessed dataset and draw a contact sheet")
-    p.add_argument("dataset", help="folder written by fsth preprocess or fsth synth")
-    p.add_argument("--out", help="contact sheet PNG")
-    p.add_argument("--max-clips", type=int, default=12)
-    p.add_argument("--frames", type=int, default=3, help="frames per clip")
-    p.add_argument("--tile", type=int, default=128, help="tile size in pixels")
-    p.add_argument("--overlay", action="store_true", help="draw the landmarks on the frames too")
-    p.set_defaults(func=cmd_inspect)
-
-    p = sub.add_parser("train", help="meta-learn (or feed-forward train) E, G and D; resumes from OUT")
-    p.add_argument("--config", help="YAML file of TrainConfig fields (flags below override it)")
-    from .flags import add_flags
-    from .nn import PRESETS
-    from .train.config import TrainConfig
-
-    add_flags(p, TrainConfig, aliases={"max_minutes": ["--minutes"], "optim_amp": ["--amp"]},
-              choices={"preset": sorted(PRESETS), "variant": ["meta", "ff"], "optim_amp": list(AMP_CHOICES)},
-              helps={"data": "folder of clips (fsth preprocess / fsth synth)",
-                     "out": "run folder (checkpoints, metrics.csv, samples, tensorboard)",
-                     "max_minutes": "stop after this much wall time (resumable)", "k": "shots per episode",
-                     "variant": "meta (with L_MCH) or feed-forward", "workers": "DataLoader processes",
-                     "holdout": "identities kept out of training", "device": "auto, cpu, cuda, cuda:1, mps",
-                     "optim_amp": amp_help, "compile": "torch.compile the networks"})
-    p.set_defaults(func=cmd_train)
-
-    def person_args(p, need_out=True):
-        p.add_argument("--checkpoint", help="training checkpoint (meta-learned model; default: the shipped one)")
-        p.add_argument("--shots", nargs="+", help="portrait image(s) of the new person")
-        p.add_argument("--clip", help="a preprocessed clip to take the shots from")
-        p.add_argument("--k", type=int, default=8, help="shots taken from --clip")
-        p.add_argument("--steps", type=int, default=100, help="fine-tuning steps (0: the meta-learned model as it is)")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--backend", default="auto", choices=["auto", "dlib", "fan"])
-        p.add_argument("--amp", default="auto", choices=AMP_CHOICES, help=amp_help)
-
-    p = sub.add_parser("finetune", help="personalise a meta-learned model from K shots of a new person")
-    person_args(p)
-    p.add_argument("--out", required=True, help="person file (.pt)")
-    p.set_defaults(func=cmd_finetune)
-
-    p = sub.add_parser("animate", help="drive a portrait with a video's facial landmarks (marked synthetic)")
-    p.add_argument("--person", help="person file from fsth finetune")
-    p.add_argument("--method", default="model", choices=["model", "warp"],
-                   help="model: the (fine-tuned) generator; warp: the portrait's own pixels moved to the "
-                        "landmarks (a baseline, no learning)")
-    p.add_argument("--size", type=int, default=256, help="crop size of --method warp")
-    person_args(p)
-    p.add_argument("--driving", required=True, help="driving video (or folder of frames)")
-    p.add_argument("--out", required=True, help="output .mp4")
-    p.add_argument("--gif", help="also write this .gif")
-    p.add_argument("--adapt", default="relative", choices=["relative", "none"],
-                   help="relative: keep the portrait's face shape; none: driving landmarks as they are")
-    p.add_argument("--reference", default="0", help="driving frame matching the portrait's expression, or 'best'")
-    p.add_argument("--side-by-side", action="store_true", help="driving | landmarks | result")
-    p.add_argument("--max-frames", type=int, default=0)
-    p.add_argument("--watermark", action="store_true", help="also mark every frame in its pixels: a visible "
-                   "'SYNTHETIC · fsth' label and an invisible watermark that survives light re-encoding")
-    p.set_defaults(func=cmd_animate)
-
-    p = sub.add_parser("evaluate", help="the paper's Table 1 protocol: self- and cross-identity reenactment")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data", required=True, help="clips; the checkpoint's held-out identities are used if it has any")
-    p.add_argument("--out", default="eval", help="folder for table.md, results.json, plots")
-    p.add_argument("--k", type=int, nargs="+", default=[1, 8, 32], help="shot counts")
-    p.add_argument("--ft-steps", type=int, default=100, help="fine-tuning steps of the FT variant")
-    p.add_argument("--targets", type=int, default=8, help="evaluated frames per clip")
-    p.add_argument("--max-clips", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--untrained", action="store_true", help="also score an untrained model (baseline)")
-    p.add_argument("--all-identities", action="store_true", help="ignore the checkpoint's hold-out list")
-    p.add_argument("--no-landmarks", action="store_true", help="skip the landmark error (no detector)")
-    p.add_argument("--raw-weights", action="store_true", help="use G's trained weights, not their moving average")
-    p.set_defaults(func=cmd_evaluate)
-    for p in sub.choices.values():  # --verbose after the command name works too
-        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("-v", "--verbose", action="store_true", help="more output, and tracebacks of errors")
+    add_subcommands(parser, commands(), command, "command")
     return parser
 
 
-TORCH_COMMANDS = {"demo", "train", "finetune", "animate", "evaluate"}
+def _chosen(argv: list[str]) -> str | None:
+    """The command named in argv (the first word that is not a flag), if any."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_chosen(argv) or "none").parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    if args.command in TORCH_COMMANDS:  # the others don't load torch at all (less memory, faster start)
+    command: Command = args.command_spec
+    if command.torch:  # the others don't load torch at all (less memory, faster start)
         from .hardware import configure_threads
 
         configure_threads()
-    return run_command(f"fsth {args.command}", args.func, args, args.verbose)
+    given = from_args(args, command.options) if command.options else args
+    name = " ".join(["fsth", args.command] + [v for k, v in vars(args).items() if k.endswith("_command")])
+    return run_command(name, command.run, given, args.verbose)
 
 
 if __name__ == "__main__":

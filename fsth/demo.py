@@ -32,7 +32,7 @@ def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving:
              amp: str = "auto", score: DemoScorer | None = None) -> dict:
     """The whole demo; returns the paths and figures it printed (``detectors``: what ``score``
     returned, empty without one)."""
-    from .animate import animate
+    from .animation import animate
     from .data import samples
     from .io.images import read_image
     from .io.video import probe

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import metrics
+from .io.atomic import atomic_write_text, save_figure
 from .io.clips import SkippedClips
 from .io.tensors import resize_frames
 from .reenact import FakeRecipe, make_fake, split_frames
@@ -181,9 +182,9 @@ def markdown_table(rows: list[dict], cross: list[dict] | None = None, title: str
 def save_report(out: str | Path, rows: list[dict], cross: list[dict], title: str, extra: dict | None = None) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"self_reenactment": rows, "cross_identity": cross,
-                                                   **(extra or {})}, indent=2))
-    (out / "table.md").write_text(markdown_table(rows, cross, title))
+    atomic_write_text(out / "results.json", json.dumps({"self_reenactment": rows, "cross_identity": cross,
+                                                        **(extra or {})}, indent=2))
+    atomic_write_text(out / "table.md", markdown_table(rows, cross, title))
     _plot(out / "metrics_vs_k.png", rows)
     return out / "table.md"
 
@@ -203,4 +204,4 @@ def _plot(path: Path, rows: list[dict]) -> None:
         ax.set_title(key.upper())
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)

@@ -121,6 +121,7 @@ def log_choice(precision: Precision) -> None:
 
 def measured_cpu_bf16_speedup(cache: Path | None = None) -> float:
     """fp32 time / bf16 time of a 3x3 convolution (~0.3 s to measure), cached per machine."""
+    from .io.atomic import atomic_write_text
     from .io.cache import cache_dir
 
     cache = cache or cache_dir() / "precision.json"
@@ -135,8 +136,7 @@ def measured_cpu_bf16_speedup(cache: Path | None = None) -> float:
     speedup = _time_conv(torch.float32) / _time_conv(torch.bfloat16)
     known[key] = round(speedup, 3)
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(known, indent=1))
+        atomic_write_text(cache, json.dumps(known, indent=1))  # another process may be reading it
     except OSError:
         pass  # a read-only cache only costs a re-measurement next time
     return speedup

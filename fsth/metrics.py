@@ -19,40 +19,48 @@ from .io.checkpoint import safe_torch_load
 log = logging.getLogger(__name__)
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - size // 2
-    g = torch.exp(-x**2 / (2 * sigma**2))
-    return g / g.sum()
+def _per_frame(metric, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``metric(frame_a, frame_b)`` of every pair of (H, W, 3) frames in float64: (T,), or a
+    scalar for a single (H, W, 3) pair."""
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"images must have the same shape, got {x.shape} and {y.shape}")
+    values = np.array([metric(u, v) for u, v in zip(x.reshape(-1, *x.shape[-3:]), y.reshape(-1, *y.shape[-3:]))])
+    return values[0] if x.ndim == 3 else values
 
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> np.ndarray:
-    """Per-image SSIM, averaged over channels and the valid (unpadded) window positions.
+    """Per-image SSIM (Wang et al. 2004), averaged over channels and the window positions
+    that lie inside the image: scikit-image's ``structural_similarity`` with the paper's
+    settings (11x11 Gaussian window, sigma 1.5, population covariance).
 
-    a, b: (T, H, W, 3) or (H, W, 3). Matches scikit-image's structural_similarity with
-    gaussian_weights=True, sigma=1.5, use_sample_covariance=False.
+    a, b: (T, H, W, 3) or (H, W, 3), at least 11 pixels each side.
     """
-    x = torch.as_tensor(np.asarray(a), dtype=torch.float64)
-    y = torch.as_tensor(np.asarray(b), dtype=torch.float64)
-    single = x.dim() == 3
-    x, y = (t.reshape(-1, *t.shape[-3:]).permute(0, 3, 1, 2) for t in (x, y))
-    c = x.shape[1]
-    g = _gaussian_window()
-    kernel = (g[:, None] * g[None, :]).expand(c, 1, 11, 11)
-    blur = lambda t: F.conv2d(t, kernel, groups=c)  # noqa: E731  (valid positions only)
-    mx, my = blur(x), blur(y)
-    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    out = s.mean(dim=(1, 2, 3)).numpy()
-    return out[0] if single else out
+    from skimage.metrics import structural_similarity
+
+    def one(x, y):
+        return structural_similarity(x, y, channel_axis=2, gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False, data_range=data_range)
+
+    return _per_frame(one, a, b)
+
+
+# the PSNR of identical images: the mean squared error floored at 1e-12 (finite, for tables and means)
+PSNR_CEILING_MSE = 1e-12
 
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> np.ndarray:
-    """Per-image PSNR in dB."""
-    diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    axes = tuple(range(diff.ndim - 3, diff.ndim))
-    mse = np.maximum((diff ** 2).mean(axis=axes), 1e-12)
-    return 10 * np.log10(data_range ** 2 / mse)
+    """Per-image PSNR in dB: scikit-image's ``peak_signal_noise_ratio``, capped at the value of
+    a mean squared error of 1e-12 so identical images score a finite ~168 dB, not infinity."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    ceiling = 10 * np.log10(data_range ** 2 / PSNR_CEILING_MSE)
+
+    def one(x, y):
+        with np.errstate(divide="ignore"):  # identical images: infinity, then the ceiling
+            return min(peak_signal_noise_ratio(x, y, data_range=data_range), ceiling)
+
+    return _per_frame(one, a, b)
 
 
 def l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -172,3 +180,31 @@ def kid(real_features: np.ndarray, fake_features: np.ndarray) -> float:
         kernel(real_features, fake_features)
     return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
                  - 2 * kxy.mean())
+
+
+# ---- detection: the course's detectability lesson and the detector study share these ----
+
+def eer(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Equal error rate: where the false-positive rate equals the false-negative rate."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    gap = (1 - tpr) - fpr  # falls from +1 (threshold above all) to -1
+    j = int(np.argmax(gap <= 0))  # first ROC point where FNR <= FPR
+    if j == 0:
+        return float(fpr[0])
+    t = gap[j - 1] / (gap[j - 1] - gap[j])  # linear interpolation to the crossing
+    return float(fpr[j - 1] + t * (fpr[j] - fpr[j - 1]))
+
+
+def fit_temperature(logits, labels) -> float:
+    """Temperature T minimising the validation NLL of sigmoid(logit / T) (fit on validation only)."""
+    from scipy.optimize import minimize_scalar
+
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels, np.float64)
+
+    def nll(log_t):
+        z = logits / np.exp(log_t)
+        return np.mean(np.logaddexp(0, z) - labels * z)
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-5, 5), method="bounded").x))

@@ -121,6 +121,7 @@ def save_person(path: str | os.PathLike, person: Person) -> Path:
 
 
 def load_person(path: str | os.PathLike, device="cpu") -> Person:
+    """A person file written by :func:`save_person` (``fsth finetune``), ready to render."""
     state = load_checkpoint(path)
     if state.get("kind") != PERSON_FORMAT:
         raise CheckpointError(f"{path}: not an fsth person file (a training checkpoint? load it with fsth.person.load_model)")

@@ -63,7 +63,7 @@ def embed(frames: np.ndarray, bits: np.ndarray | None = None, key: int = KEY) ->
     owner, dither = _layout(band.shape[-1], len(bits), key)
     offset = dither + STEP / 2 * bits[owner]
     band = np.round((band - offset) / STEP) * STEP + offset
-    return _synthesise(band, dct, ycc, frames)
+    return _synthesize(band, dct, ycc, frames)
 
 
 def detect(frames: np.ndarray, num_bits: int = 32, key: int = KEY) -> tuple[np.ndarray, float]:
@@ -143,7 +143,7 @@ def _analyse(frames: np.ndarray):
     return band.reshape(len(y), -1), dct, ycc
 
 
-def _synthesise(band: np.ndarray, dct: np.ndarray, ycc: np.ndarray, frames: np.ndarray) -> np.ndarray:
+def _synthesize(band: np.ndarray, dct: np.ndarray, ycc: np.ndarray, frames: np.ndarray) -> np.ndarray:
     band = band.reshape(*dct.shape[:3], len(BAND))
     for i, (u, v) in enumerate(BAND):
         dct[..., u, v] = band[..., i]

@@ -20,6 +20,8 @@ import numpy as np
 
 @runtime_checkable
 class Renderer(Protocol):
+    """Anything that renders a face from 68 landmarks (see the module's docstring)."""
+
     shots: np.ndarray  # uint8 (K, S, S, 3): the person's pictures it was built from
     landmarks: np.ndarray  # float32 (K, 68, 2): their landmarks, in pixels of the S x S crop
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .io.atomic import save_figure
 from .io.clips import ClipError, SkippedClips, load_clip, read_meta
 from .landmarks.draw import draw_landmarks, overlay_landmarks
 
@@ -89,6 +90,4 @@ def plot_losses(metrics_csv: str | os.PathLike, out: str | os.PathLike, smooth: 
     for ax in axes.ravel()[len(keys):]:
         ax.axis("off")
     fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=90)
-    return out
+    return save_figure(fig, out, dpi=90)

@@ -185,7 +185,7 @@ def finetune_step(make_fake, D, target, target_landmarks, opt_g, opt_d, weights)
 
 
 # 08 ------------------------------------------------------------------------------------
-def _normaliser(points: np.ndarray) -> np.ndarray:
+def _normalizer(points: np.ndarray) -> np.ndarray:
     """2x3 similarity that puts the eye centres at (−0.5, 0) and (0.5, 0)."""
     right, left = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
     centre, axis = (right + left) / 2, left - right
@@ -201,9 +201,9 @@ def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 def relative_adaptation(driving: np.ndarray, portrait: np.ndarray, reference: int = 0) -> np.ndarray:
     """The portrait's own landmarks plus the driving face's motion since frame ``reference``,
     measured in normalised face coordinates (so size and tilt don't transfer)."""
-    to_norm = _normaliser(driving[reference])  # one transform for the whole driving clip
+    to_norm = _normalizer(driving[reference])  # one transform for the whole driving clip
     motion = np.stack([_apply(to_norm, d) for d in driving]) - _apply(to_norm, driving[reference])
-    portrait_norm = _normaliser(portrait)
+    portrait_norm = _normalizer(portrait)
     moved = _apply(portrait_norm, portrait) + motion
     back = np.linalg.inv(portrait_norm[:, :2])
     return ((moved - portrait_norm[:, 2]) @ back.T).astype(np.float32)

@@ -27,7 +27,7 @@ def open_mouth(points, amount):
     return out
 
 
-def test_similarity_normalises_eyes():
+def test_similarity_normalizes_eyes():
     pts = face_points()
     norm = apply(similarity(rotate(pts, 30, 2.0, (15, -7))), rotate(pts, 30, 2.0, (15, -7)))
     assert np.allclose(norm[36:42].mean(0), [-0.5, 0], atol=1e-5)

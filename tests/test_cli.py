@@ -13,7 +13,7 @@ from tests.helpers import SMALL_MODEL
 @pytest.mark.slow
 def test_demo_with_small_settings(tmp_path, samples, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--steps", "2", "--seconds", "0.5", "--amp", "none"]) == 0
+    assert main(["demo", "--out", str(out), "--ft-steps", "2", "--seconds", "0.5", "--amp", "none"]) == 0
     printed = capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["finetune_steps"] == 2 and summary["frames"] >= 10
@@ -26,7 +26,7 @@ def test_demo_with_small_settings(tmp_path, samples, capsys):
 @pytest.mark.slow
 def test_finetune_then_animate_with_the_shipped_model(tmp_path, samples, capsys):
     person = tmp_path / "hopper.pt"
-    assert main(["finetune", "--shots", str(samples.fetch("grace_hopper")), "--steps", "2", "--backend", "dlib",
+    assert main(["finetune", "--shots", str(samples.fetch("grace_hopper")), "--ft-steps", "2", "--backend", "dlib",
                  "--out", str(person), "--amp", "none"]) == 0  # no --checkpoint: the shipped model
     assert "1 shot(s), 2 fine-tuning steps" in capsys.readouterr().out
     video = tmp_path / "hopper.mp4"
@@ -64,7 +64,7 @@ def test_detector_study_from_the_command_line(tmp_path, capsys):
                       vgg19=None, image_every=0, optim={"amp": "none"}), progress=False)
     out = tmp_path / "study"
     assert detector_main(["study", "--checkpoint", str(run / "step-00000001.pt"), "--data", str(data),
-                          "--out", str(out), "--detectors", "frequency", "--targets", "4", "--ft-steps", "1",
+                          "--out", str(out), "--detectors", "frequency", "--window", "4", "--curve-ft-steps", "1",
                           "--fast", "--pairs", "3", "--other", str(run / "step-00000001.pt")]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["identities"]["test"] >= 1 and "frequency" in results["detectors"]

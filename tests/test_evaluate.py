@@ -26,7 +26,7 @@ def test_evaluate_command_writes_the_table(clip_folder, tmp_path, capsys):
                       vgg19=None, image_every=0, holdout=2, optim={"amp": "none"}), progress=False)
     out = tmp_path / "eval"
     assert main(["evaluate", "--checkpoint", str(run / "step-00000002.pt"), "--data", str(clip_folder),
-                 "--out", str(out), "--k", "1", "3", "--ft-steps", "2", "--targets", "4", "--untrained"]) == 0
+                 "--out", str(out), "--ks", "1", "3", "--ft-steps", "2", "--targets", "4", "--untrained"]) == 0
     results = json.loads((out / "results.json").read_text())
     rows = results["self_reenactment"]
     assert {(r["method"], r["k"]) for r in rows} == {(m, k) for m in ("ff", "ft", "mean frame", "warp", "untrained ff")

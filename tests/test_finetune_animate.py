@@ -73,7 +73,7 @@ def test_person_file_round_trip(model, shots, tmp_path):
 
 
 def test_animate_writes_a_marked_side_by_side_video(model, shots, samples, dlib_detector, tmp_path):
-    from fsth.animate import animate
+    from fsth.animation import animate
     from fsth.io.video import read_frames
 
     frames, landmarks = shots

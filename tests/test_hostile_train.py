@@ -1,4 +1,4 @@
-"""Hostile files and slips against training, evaluation and both command lines (issue 17):
+"""Hostile files and slips against training, evaluation and both command lines:
 nothing lost, nothing overwritten, no tracebacks. Every hostile file is built here in tmp_path."""
 import csv
 import json
@@ -212,7 +212,7 @@ def test_output_paths_are_checked_before_any_work(tmp_path, capsys, unwritable, 
     folder, a_file = tmp_path / "folder", tmp_path / "a_file"
     folder.mkdir()
     a_file.write_text("mine")
-    person = ["--checkpoint", str(checkpoint), "--clip", str(hostile_data / "id0" / "clip0.npz"), "--steps", "0"]
+    person = ["--checkpoint", str(checkpoint), "--clip", str(hostile_data / "id0" / "clip0.npz"), "--ft-steps", "0"]
     cases = [  # argv, exit code, what the one line must say
         (["preprocess", str(tmp_path), str(a_file)], 2, f"OUT {a_file} is a file, not a folder"),
         (["preprocess", str(tmp_path), f"{unwritable}/out"], 1, f"{unwritable}"),
@@ -236,7 +236,7 @@ def test_finetune_from_a_corrupt_clip_is_one_line(hostile_data, checkpoint, tmp_
                                   "--out", str(tmp_path / "p.pt")])
     assert code == 1 and f"{bad}: frame 2 is damaged" in line and not (tmp_path / "p.pt").exists()
     assert main(["finetune", "--checkpoint", str(checkpoint), "--clip", str(hostile_data / "id0" / "clip0.npz"),
-                 "--k", "2", "--steps", "0", "--out", str(tmp_path / "new" / "p.pt")]) == 0  # missing folders made
+                 "--k", "2", "--ft-steps", "0", "--out", str(tmp_path / "new" / "p.pt")]) == 0  # missing folders made
 
 
 def test_landmarks_output_errors_are_one_line(samples, tmp_path, capsys, unwritable):
@@ -446,7 +446,7 @@ def test_visible_label_sits_in_the_corner():
 
 
 def test_animate_watermark_marks_every_written_frame(tmp_path):
-    from fsth.animate import animate
+    from fsth.animation import animate
     from fsth.io.video import read_frames, write_video
     from fsth.nn import create
     from fsth.provenance import is_marked

@@ -129,3 +129,29 @@ def test_parallel_workers_give_the_same_clips(samples, tmp_path):
     for path in list_clips(tmp_path / "one"):
         other = tmp_path / "two" / path.name
         assert np.array_equal(load_clip(path).landmarks, load_clip(other).landmarks)
+
+
+def test_an_interrupted_run_still_lists_the_failures_it_met(tmp_path, monkeypatch):
+    """The failure log is written once, atomically, even when the run stops halfway."""
+    import fsth.landmarks
+    from fsth.data import preprocess as preprocess_module
+
+    src = tmp_path / "src"
+    for name in ("a", "b", "c"):
+        save_image(src / f"{name}.png", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / FAILURE_LOG).write_text("stale\tfrom an earlier run\n")
+
+    def run(job, out_root, settings, detector):
+        if job.source.endswith("c.png"):
+            raise KeyboardInterrupt
+        return job, None, f"no   face in\n{job.source}"
+
+    monkeypatch.setattr(fsth.landmarks, "create_detector", lambda backend: None)
+    monkeypatch.setattr(preprocess_module, "_run", run)
+    with pytest.raises(KeyboardInterrupt):
+        preprocess(src, tmp_path / "out", progress=False)
+    failures = [line.split("\t") for line in (tmp_path / "out" / FAILURE_LOG).read_text().splitlines()]
+    assert [source.rsplit("/", 1)[-1] for source, _ in failures] == ["a.png", "b.png"]  # the stale line is gone
+    assert all(error == f"no face in {source}" for source, error in failures)  # one line per failure
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [FAILURE_LOG]  # no temp left

@@ -1,5 +1,4 @@
 """SynthHeads: determinism, landmarks that match the pixels, and clips that load like real ones."""
-import argparse
 import dataclasses
 
 import cv2
@@ -7,8 +6,8 @@ import numpy as np
 import pytest
 
 from fsth.data import list_clips, load_clip, read_meta
-from fsth.data.synthetic import (Identity, Pose, Renderer, add_arguments, random_identity, render_clip,
-                                 render_frame, run, write_dataset)
+from fsth.data.synthetic import (Identity, Pose, Renderer, random_identity, render_clip,
+                                 render_frame, write_dataset)
 from fsth.data.synthetic.head import pose_transform
 
 
@@ -144,15 +143,15 @@ def test_bad_arguments_are_named(tmp_path, kwargs, message):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_command_line_hook(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args([str(tmp_path), "--identities", "1", "--clips-per-identity", "1",
-                              "--frames", "2", "--size", "32", "--seed", "3"])
-    assert run(args) == 0
+def test_command_line(tmp_path, capsys):
+    from fsth.cli import main
+    from fsth.options import SynthOptions
+
+    assert main(["synth", str(tmp_path), "--identities", "1", "--clips-per-identity", "1",
+                 "--frames", "2", "--size", "32", "--seed", "3"]) == 0
     assert "1 identities, 1 clips" in capsys.readouterr().out
     assert read_meta(list_clips(tmp_path)[0])["seed"] == 3
-    defaults = parser.parse_args(["out"])
+    defaults = SynthOptions("out")
     assert (defaults.identities, defaults.clips_per_identity, defaults.frames, defaults.size,
             defaults.seed, defaults.workers) == (500, 2, 32, 64, 0, 1)
 

@@ -33,7 +33,7 @@ def test_it_starts_as_the_baseline_warp_blended_with_synthesis(generator):
     assert torch.allclose(parts["image"], blended, atol=1e-5)
 
 
-def test_every_parameter_learns_and_personalisation_works(generator):
+def test_every_parameter_learns_and_personalization_works(generator):
     b, k, size = 2, 3, 32
     points = face_points(size)
     grids = torch.stack([sampling_grids(points + np.random.default_rng(i).normal(0, 1, (k, 68, 2)), points, size)[0]

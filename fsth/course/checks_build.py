@@ -457,14 +457,14 @@ def check_finetune_step(fn: Callable) -> bool:
     target = torch.rand(3, 3, size, size, generator=rng) * 2 - 1
     lms = torch.rand(3, 3, size, size, generator=rng) * 2 - 1
 
-    def optimisers(model):
+    def optimizers(model):
         G, D = model.generator, model.discriminator
         dense = [p for n, p in D.named_parameters() if not n.startswith("W.")]
         # plain SGD with lr 1 (see _plain_sgd): each weight moves by exactly its gradient
         return torch.optim.SGD(G.parameters(), lr=1.0), torch.optim.SGD(dense, lr=1.0), dense
 
     ref, mine = copy.deepcopy(start).train(), copy.deepcopy(start).train()
-    opt_g, opt_d, dense = optimisers(ref)
+    opt_g, opt_d, dense = optimizers(ref)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     G, D = ref.generator, ref.discriminator
     D.requires_grad_(False)
@@ -474,7 +474,7 @@ def check_finetune_step(fn: Callable) -> bool:
     D.requires_grad_(True)
     apply_update(discriminator_terms(D, target, fake, lms), [opt_d], dense, scaler)
 
-    my_opt_g, my_opt_d, _ = optimisers(mine)
+    my_opt_g, my_opt_d, _ = optimizers(mine)
     _parameters_after.before = {k: v.detach().clone() for k, v in mine.named_parameters()}
     failed, _losses = _attempt(name, "one step", fn, lambda: mine.generator(lms), mine.discriminator, target.clone(),
                                lms.clone(), my_opt_g, my_opt_d, weights, own=finetune,

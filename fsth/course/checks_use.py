@@ -70,11 +70,11 @@ def check_relative_adaptation(fn: Callable) -> bool:
 
 def check_eer(fn: Callable) -> bool:
     """``fn(labels, scores) -> float``: the equal error rate, where the false-positive rate
-    (reals called fake) equals the false-negative rate (fakes missed) (detector.metrics.eer).
+    (reals called fake) equals the false-negative rate (fakes missed) (fsth.metrics.eer).
     Definitions differ in how they pick or interpolate between ROC points, so the ROC step
     where the two rates cross is allowed. The cases are unbalanced and their scores shifted, so
     a fixed threshold of 0.5 is not where the two error rates meet."""
-    from detector.metrics import eer
+    from ..metrics import eer
 
     _require_callable("eer", fn)
     name = "eer"
@@ -143,9 +143,9 @@ def _fpr_equals_tpr(labels, scores) -> float:
 
 def check_temperature(fn: Callable) -> bool:
     """``fn(log_odds, labels) -> T``: temperature scaling — the T > 0 for which sigmoid(z / T) has the
-    smallest binary cross-entropy on held-out labelled images (detector.metrics.fit_temperature).
+    smallest binary cross-entropy on held-out labelled images (fsth.metrics.fit_temperature).
     Any T whose cross-entropy is within 1e-4 of the best passes."""
-    from detector.metrics import fit_temperature
+    from ..metrics import fit_temperature
 
     _require_callable("temperature", fn)
     name = "temperature"

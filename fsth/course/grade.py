@@ -1,6 +1,6 @@
 """Grading: run learners' notebooks and write one CSV row per check (✓ or ✗).
 
-    python -m fsth.course grade alice/04_generator_and_adain.ipynb bob/04_*.ipynb --out grades.csv
+    fsth course grade alice/04_generator_and_adain.ipynb bob/04_*.ipynb --out grades.csv
 
 Each notebook is executed again from the top in FAST mode (what was saved in it is not trusted);
 ``--as-saved`` reads the outputs already in the files instead (no execution). The CSV has the
@@ -12,8 +12,12 @@ from __future__ import annotations
 import argparse
 import csv
 import re
-import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import UsageError, run_command
+from ..flags import Command, add_flags, add_subcommands, from_args, option
+from ..io.atomic import atomic_write
 
 LINE = re.compile(r"^([✓✗]) (\w+): (.*)$")
 CALL = re.compile(r"^check_\w+\(", re.M)
@@ -60,8 +64,7 @@ def grade(paths, out: Path, as_saved: bool = False) -> list[dict]:
                          "message": message})
         print(f"{path}: {sum(r['points'] for r in rows if r['notebook'] == str(path))} of "
               f"{sum(1 for r in rows if r['notebook'] == str(path))} checks pass")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="", encoding="utf-8") as f:
+    with atomic_write(out, "w", newline="", encoding="utf-8") as f:  # makes the folder too
         writer = csv.DictWriter(f, ["notebook", "check", "result", "points", "message"])
         writer.writeheader()
         writer.writerows(rows)
@@ -69,17 +72,35 @@ def grade(paths, out: Path, as_saved: bool = False) -> list[dict]:
     return rows
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fsth.course", description="the course's classroom tools")
-    sub = parser.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("grade", help="run notebooks and write a CSV of ✓/✗ per check")
-    g.add_argument("notebooks", nargs="+", help="learners' .ipynb files")
-    g.add_argument("--out", default="grades.csv", help="the CSV to write (default: grades.csv)")
-    g.add_argument("--as-saved", action="store_true", help="read the saved outputs instead of running the notebooks")
-    args = parser.parse_args(argv)
+@dataclass(frozen=True)
+class GradeOptions:
+    notebooks: tuple[str, ...] = option((), "learners' .ipynb files", positional=True, required=True)
+    out: str = option("grades.csv", "the CSV to write")
+    as_saved: bool = option(False, "read the saved outputs instead of running the notebooks")
+
+
+def run_grade(args: GradeOptions) -> int:
     missing = [p for p in args.notebooks if not Path(p).is_file()]
     if missing:
-        print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"no such notebook: {', '.join(missing)}")
     grade(args.notebooks, Path(args.out), args.as_saved)
     return 0
+
+
+COMMANDS = {"grade": Command("run notebooks and write a CSV of ✓/✗ per check", lambda p: add_flags(p, GradeOptions),
+                             run_grade, GradeOptions, torch=False)}
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """``fsth course``'s sub-commands (``grade``)."""
+    add_subcommands(parser, COMMANDS, "all", "course_command")
+
+
+def main(argv=None) -> int:
+    """``python -m fsth.course grade ...``: the same as ``fsth course grade ...``."""
+    parser = argparse.ArgumentParser(prog="python -m fsth.course", description="the course's classroom tools")
+    add_commands(parser)
+    args = parser.parse_args(argv)
+    command = args.command_spec
+    return run_command(f"fsth course {args.course_command}", command.run, from_args(args, command.options),
+                       getattr(args, "verbose", False))

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..io import atomic_write_text
 from ..nn.conditioning import select
 from .data import course_dir
 
@@ -66,8 +67,7 @@ def keep(**pieces) -> None:
     path = _kept_file()
     kept = json.loads(path.read_text()) if path.exists() else {}
     kept.update({role: _source(obj) for role, obj in pieces.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(kept, indent=1))
+    atomic_write_text(path, json.dumps(kept, indent=1))
     print(f"kept {', '.join(pieces)} in {path.parent}: later notebooks use them once their checks pass")
 
 

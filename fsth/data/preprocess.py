@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..io.atomic import atomic_write_text
 from ..io.clips import read_meta, save_clip
 from ..io.crop import CROP_MARGIN, crop_face, face_box, smooth_boxes
 from ..io.images import IMAGE_EXTENSIONS, list_images, read_image
@@ -253,6 +254,33 @@ def _run(job, out_root, settings, detector):
         return job, None, f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
 
 
+def _run_all(todo: list[Job], out_root: Path, settings: Settings, workers: int, record) -> None:
+    """Process every job, in this process or ``workers`` spawned ones; ``record(job, result, error)`` each."""
+    if workers <= 1 or len(todo) <= 1:
+        from ..landmarks import create_detector
+
+        detector = create_detector(settings.backend) if todo else None
+        for job in todo:
+            record(*_run(job, out_root, settings, detector))
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(settings.backend, threads)) as pool:
+        futures = {pool.submit(_run_in_worker, job, out_root, settings): job for job in todo}
+        for future in as_completed(futures):
+            try:
+                record(*future.result())
+            except Exception as err:  # a worker that died (e.g. out of memory)
+                record(futures[future], None, f"worker failed: {type(err).__name__}: {err}")
+
+
+def _write_failures(path: Path, failures: list[tuple[str, str]]) -> None:
+    """``source<TAB>error`` per failure, one line each (written once, atomically); no file when none failed."""
+    if failures:
+        atomic_write_text(path, "".join(f"{source}\t{' '.join(error.split())}\n" for source, error in failures))
+
+
 def preprocess(src: str | os.PathLike, out: str | os.PathLike, settings: Settings | None = None,
                workers: int = 1, progress: bool = True) -> dict:
     """Preprocess every source under ``src`` into ``out``; returns counts and failures."""
@@ -275,29 +303,14 @@ def preprocess(src: str | os.PathLike, out: str | os.PathLike, settings: Setting
         else:
             summary["failed"] += 1
             summary["failures"].append((job.source, error))
-            with open(out_root / FAILURE_LOG, "a") as f:
-                f.write(f"{job.source}\t{' '.join(error.split())}\n")
         bar.update()
         bar.set_postfix(ok=summary["done"], failed=summary["failed"])
 
-    if workers <= 1 or len(todo) <= 1:
-        from ..landmarks import create_detector
-
-        detector = create_detector(settings.backend) if todo else None
-        for job in todo:
-            record(*_run(job, out_root, settings, detector))
-    else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(settings.backend, threads)) as pool:
-            futures = {pool.submit(_run_in_worker, job, out_root, settings): job for job in todo}
-            for future in as_completed(futures):
-                try:
-                    record(*future.result())
-                except Exception as err:  # a worker that died (e.g. out of memory)
-                    record(futures[future], None, f"worker failed: {type(err).__name__}: {err}")
-    bar.close()
+    try:
+        _run_all(todo, out_root, settings, workers, record)
+    finally:  # an interrupted run still lists the failures it met
+        bar.close()
+        _write_failures(out_root / FAILURE_LOG, summary["failures"])
     summary["seconds"] = time.perf_counter() - started
     summary["settings"] = asdict(settings)
     return summary

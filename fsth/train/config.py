@@ -31,11 +31,11 @@ class TrainConfig:
     batch_size: int = 8
     steps: int = 2000
     max_minutes: float = 0.0  # stop after this much wall time (0: no limit); resumable
-    seed: int = 0
+    seed: int = 0  # seed of the weights, the hold-out choice and the episode order
     workers: int = 0  # DataLoader processes
     holdout: int = 0  # identities kept out of training (listed in OUT/holdout.txt)
     device: str = "auto"
-    compile: bool = False
+    compile: bool = False  # torch.compile the networks
     ema: float = 0.0  # decay of an exponential moving average of G (0: off)
     vgg19: str | None = "auto"  # weights file, "auto" (torch hub cache), or None
     vggface: str | None = None  # VGGFace weights file

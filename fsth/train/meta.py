@@ -12,6 +12,7 @@ cut off mid-line is dropped. Corrupt clips are skipped and counted, never fatal.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import random
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 from ..io.clips import SkippedClips
 from ..io.images import save_image
 from ..hardware import configure_threads
-from ..io import atomic_write, sweep_stale_temps
+from ..io import atomic_write_text, sweep_stale_temps
 from ..losses import ContentLoss
 from ..nn import ModelConfig, TalkingHeads, create, get_config
 from ..nn.base import create_generator
@@ -111,19 +112,69 @@ def sample_grid(batch: dict, fake: torch.Tensor, rows: int = 4) -> np.ndarray:
     return np.concatenate(list(images), axis=0)
 
 
+def _start_process_group(config: TrainConfig) -> tuple[torch.device, int, int, bool]:
+    """(device, rank, world size, distributed): under torchrun, join the process group."""
+    if not ("RANK" in os.environ and "WORLD_SIZE" in os.environ):
+        return pick_device(config.device), 0, 1, False
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    device = pick_device(config.device, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device, dist.get_rank(), dist.get_world_size(), True
+
+
+class RunFiles:
+    """What rank 0 keeps in the run folder while training, beside the checkpoints: metrics.csv
+    (rewritten atomically whenever a checkpoint is, so it always ends at a step a resume starts
+    from), TensorBoard scalars and images, sample grids, and the loss curve at the end."""
+
+    def __init__(self, out: Path, step: int, held: list[str]):
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+        if held:
+            atomic_write_text(out / "holdout.txt", "\n".join(held) + "\n")
+        self.lines = _kept_metrics(out / "metrics.csv", step)
+        self.writer = _tensorboard(out)
+
+    def log(self, step: int, losses: dict[str, float], seconds: float, step_seconds: float) -> None:
+        row = {"step": step, "seconds": round(seconds, 2), "step_seconds": round(step_seconds, 4), **losses}
+        if not self.lines:
+            self.lines.append(",".join(row) + "\n")
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow(row.values())
+        self.lines.append(buffer.getvalue().replace("\r\n", "\n"))
+        if self.writer:
+            for k, v in losses.items():
+                self.writer.add_scalar(f"loss/{k}", v, step)
+
+    def samples(self, model, batch, device, step: int) -> None:
+        _write_samples(model, batch, device, self.out / "samples" / f"step-{step:08d}.png", self.writer, step)
+
+    def flush(self) -> None:
+        if self.lines:
+            atomic_write_text(self.out / "metrics.csv", "".join(self.lines))
+
+    def close(self) -> None:
+        self.flush()
+        _plot_run(self.out)
+        if self.writer:
+            self.writer.close()
+
+
+def _stop_together(out_of_time: bool, distributed: bool, device) -> bool:
+    """Every rank must stop at the same step: the time budget is agreed on across ranks."""
+    if not distributed:
+        return out_of_time
+    flag = torch.tensor([float(out_of_time)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 def train(config: TrainConfig, progress: bool = True) -> dict:
     """Run (or resume) training; returns a summary with the last losses and timings."""
-    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
-    rank, world, local_rank = 0, 1, 0
-    if distributed:
-        local_rank = int(os.environ.get("LOCAL_RANK", 0))
-        device = pick_device(config.device, local_rank)
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
-    else:
-        device = pick_device(config.device)
+    device, rank, world, distributed = _start_process_group(config)
     configure_threads(config.workers, device)
     main_process = rank == 0
     out = Path(config.out)
@@ -135,7 +186,6 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     model_cfg = get_config(config.preset, **config.model)
     dataset = EpisodeDataset(config.data, k=config.k, size=model_cfg.image_size, identities=train_ids,
                              skipped=skipped, conditioning=create_generator(model_cfg).conditioning)
-
     if main_process:
         _sweep_temps(out)
     ckpt_path, checkpoint = load_latest(out, set_aside=main_process)
@@ -145,11 +195,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     content = ContentLoss(config.vgg19, config.vggface, config.loss).to(device) if (config.vgg19 or config.vggface) else None
     step_fn = MetaStep(model, content if content is not None and len(content.nets) else None,
                        config.loss_weights, config.optim, distributed=distributed, compile=config.compile)
-    ema = None
-    if config.ema:
-        from torch.optim.swa_utils import AveragedModel
-
-        ema = AveragedModel(model.generator, avg_fn=ema_with_warmup(config.ema), use_buffers=True)
+    ema = _moving_average(model, config.ema)
     step, start_time_spent = 0, 0.0
     if checkpoint is not None:
         step_fn.load_state_dict(checkpoint["optim"])
@@ -163,20 +209,9 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                              rank=rank, world=world)
     loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
                         persistent_workers=config.workers > 0, pin_memory=device.type == "cuda")
-    if main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "samples").mkdir(exist_ok=True)
-        if held:
-            (out / "holdout.txt").write_text("\n".join(held) + "\n")
-    writer = _tensorboard(out) if main_process else None
-    if main_process:
-        _truncate_metrics(out / "metrics.csv", step)
-    csv_file = open(out / "metrics.csv", "a", newline="") if main_process else None
-    csv_writer = None
+    files = RunFiles(out, step, held) if main_process else None
 
     def save(at_step: int, seconds: float):
-        if not main_process:
-            return
         state = {"step": at_step, "seconds": seconds, "model": model.state_dict(),
                  "model_config": model.config.to_dict(), "train_config": config.to_dict(),
                  "optim": step_fn.state_dict(), "rng": rng_state(), "num_clips": len(dataset),
@@ -185,6 +220,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
             state["ema"] = ema.state_dict()
         save_checkpoint(step_path(out, at_step), state)
         prune_checkpoints(out, config.keep_last)
+        files.flush()
 
     started = time.perf_counter()
     losses: dict[str, float] = {}
@@ -201,40 +237,25 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                 ema.update_parameters(model.generator)
             seconds = start_time_spent + time.perf_counter() - started
             bar.update()
-            out_of_time = bool(config.max_minutes and seconds >= 60 * config.max_minutes)
-            if distributed and config.max_minutes:  # every rank must stop at the same step
-                flag = torch.tensor([float(out_of_time)], device=device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                out_of_time = bool(flag.item())
-            if main_process and (step % config.log_every == 0 or step == config.steps or out_of_time):
-                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
-                row = {"step": step, "seconds": round(seconds, 2),
-                       "step_seconds": round(time.perf_counter() - step_started, 4), **losses}
-                if csv_writer is None:
-                    csv_writer = csv.DictWriter(csv_file, fieldnames=list(row))
-                    if csv_file.tell() == 0:
-                        csv_writer.writeheader()
-                csv_writer.writerow(row)
-                csv_file.flush()
-                if writer:
-                    for k, v in losses.items():
-                        writer.add_scalar(f"loss/{k}", v, step)
+            out_of_time = _stop_together(bool(config.max_minutes and seconds >= 60 * config.max_minutes),
+                                         distributed and bool(config.max_minutes), device)
             last_step = step == config.steps or out_of_time
-            # a time-boxed run on a slow machine still ends with a sample grid and a checkpoint
-            if main_process and config.image_every and (step % config.image_every == 0 or last_step):
-                _write_samples(model, batch, device, out / "samples" / f"step-{step:08d}.png", writer, step)
-            if step % config.checkpoint_every == 0 or last_step:
-                save(step, seconds)
+            if files is not None:
+                if step % config.log_every == 0 or last_step:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+                    files.log(step, losses, seconds, time.perf_counter() - step_started)
+                # a time-boxed run on a slow machine still ends with a sample grid and a checkpoint
+                if config.image_every and (step % config.image_every == 0 or last_step):
+                    files.samples(model, batch, device, step)
+                if step % config.checkpoint_every == 0 or last_step:
+                    save(step, seconds)
             if out_of_time:
                 log.info("time budget of %.1f min reached at step %d", config.max_minutes, step)
                 break
     finally:
         bar.close()
-        if csv_file:
-            csv_file.close()
-            _plot_run(out)
-        if writer:
-            writer.close()
+        if files is not None:
+            files.close()
         if skipped:
             log.warning("%s", skipped.summary())
     if distributed:  # wait until rank 0 has written its files, then tear the group down together
@@ -243,6 +264,15 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     return {"step": step, "losses": losses, "seconds": start_time_spent + time.perf_counter() - started,
             "num_videos": dataset.num_videos, "clips": len(dataset), "device": str(device), "world": world,
             "corrupt_clips": len(skipped), "corrupt": dict(skipped.reasons)}
+
+
+def _moving_average(model, decay: float):
+    """An exponential moving average of G (``decay`` 0: none)."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel
+
+    return AveragedModel(model.generator, avg_fn=ema_with_warmup(decay), use_buffers=True)
 
 
 def _plot_run(out: Path) -> None:
@@ -275,24 +305,21 @@ def _write_samples(model, batch, device, path, writer, step):
     model.train()
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Make metrics.csv end at the resumed step so that appending continues it cleanly.
+def _kept_metrics(path: Path, step: int) -> list[str]:
+    """The lines of metrics.csv a resumed run continues from (rewritten at its next checkpoint).
 
     Drops rows past ``step`` (logged by a run killed after its last checkpoint; they will be
     run again), a last row cut off mid-line by a kill (no newline: the next row would be glued
-    to it, e.g. a bogus step 331) and rows that don't parse (warned). Rewritten atomically.
+    to it, e.g. a bogus step 331) and rows that don't parse (warned).
     """
     if not path.exists():
-        return
+        return []
     lines = path.read_text(errors="replace").splitlines(keepends=True)
     header = lines[:1] if lines and lines[0].endswith("\n") else []  # a header cut off is written anew
     rows = [row for row in lines[1:] if header and row.endswith("\n") and _row_step(row) is not None]
-    keep = header + [row for row in rows if _row_step(row) <= step]
-    if len(keep) < len(lines):
-        with atomic_write(path, "w") as f:
-            f.write("".join(keep))
-        if len(header) + len(rows) < len(lines):
-            log.warning("%s: dropped %d damaged row(s)", path, len(lines) - len(header) - len(rows))
+    if len(header) + len(rows) < len(lines):
+        log.warning("%s: dropped %d damaged row(s)", path, len(lines) - len(header) - len(rows))
+    return header + [row for row in rows if _row_step(row) <= step]
 
 
 def _row_step(row: str) -> int | None:

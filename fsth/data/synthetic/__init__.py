@@ -10,11 +10,11 @@ Modules: ``identity`` (who), ``head`` (3D geometry, pose, expression), ``camera`
 like ``fsth preprocess``), ``motion`` (talking over time), ``render`` (painting and shading),
 ``dataset`` (writing clips, the ``fsth synth`` command).
 """
-from .dataset import add_arguments, run, write_dataset
+from .dataset import write_dataset
 from .head import Pose
 from .identity import Identity, random_identity
 from .motion import Motion, random_motion
 from .render import Renderer, render_clip, render_frame
 
-__all__ = ["Identity", "Motion", "Pose", "Renderer", "add_arguments", "random_identity", "random_motion",
-           "render_clip", "render_frame", "run", "write_dataset"]
+__all__ = ["Identity", "Motion", "Pose", "Renderer", "random_identity", "random_motion",
+           "render_clip", "render_frame", "write_dataset"]

@@ -7,7 +7,6 @@ only on (seed, i, c), so a run can be resumed, extended or split across processe
 """
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -99,26 +98,3 @@ def write_dataset(out: str | Path, identities: int = 500, clips_per_identity: in
     return {"identities": identities, "clips": len(jobs), "written": len(todo),
             "skipped": len(jobs) - len(todo), "frames": len(todo) * frames, "seconds": seconds,
             "frames_per_second": len(todo) * frames / seconds if todo else 0.0, "out": str(out)}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``fsth synth OUT``."""
-    parser.add_argument("out", help="output dataset folder (OUT/synth00042/clip01.npz, ...)")
-    parser.add_argument("--identities", type=int, default=500, help="number of synthetic people")
-    parser.add_argument("--clips-per-identity", type=int, default=2,
-                        help="clips (different motion) per person")
-    parser.add_argument("--frames", type=int, default=32, help="frames per clip (25 fps)")
-    parser.add_argument("--size", type=int, default=64, help="frame side in pixels (32 to 256)")
-    parser.add_argument("--seed", type=int, default=0, help="the dataset's seed: same seed, same pixels")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``fsth synth``: write the dataset and print a summary."""
-    summary = write_dataset(args.out, identities=args.identities, clips_per_identity=args.clips_per_identity,
-                            frames=args.frames, size=args.size, seed=args.seed, workers=args.workers)
-    print(f"{summary['out']}: {summary['identities']} identities, {summary['clips']} clips "
-          f"({summary['written']} written, {summary['skipped']} already there); "
-          f"{summary['frames']} frames in {summary['seconds']:.1f} s "
-          f"({summary['frames_per_second']:.0f} frames/s)")
-    return 0

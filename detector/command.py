@@ -1,0 +1,195 @@
+"""``fsth detect study|score``: the detector package's commands, plugged into ``fsth``
+through the ``fsth.commands`` entry point (``python -m detector`` is the same).
+
+    fsth detect study --checkpoint fsth/pretrained/MODEL.pt --out docs/detector --ship
+    fsth detect study --checkpoint ... --fast              # the course's few-minute version
+    fsth detect study --real DIR --fake DIR --out my-study  # your own videos or images
+    fsth detect score fake.mp4 --detector fsth/pretrained/detector_cnn.pt --compare real.mp4
+
+Errors end as one line ``fsth detect CMD: error: ...`` (exit 2: wrong command line, 1: failed
+run; ``-v`` adds the traceback), the same path as every ``fsth`` command (fsth.errors).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from fsth import SHIPPED_DETECTORS
+from fsth.assets import PRETRAINED
+from fsth.errors import UsageError, output_folder
+from fsth.flags import Command, add_flags, add_subcommands, option
+
+log = logging.getLogger("detector")
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """``fsth detect study``: unset numbers keep the study's defaults (or --fast's)."""
+    checkpoint: str = option("", "fsth model (training checkpoint or shipped file) that makes the fakes")
+    other: str = option("", "a second fsth generator (e.g. fsth/pretrained/talking_heads_tiny.pt) whose fakes "
+                        "of the baseline pairs join the cross-generator matrix")
+    data: str = option("", "the generator's training data folder (default: the one its checkpoint names): "
+                       "test identities are checked against it")
+    real: str = option("", "your own real face videos/images: DIR/<identity>/<video>.mp4 or .../<video>/*.png")
+    fake: str = option("", "your own fake face videos/images, laid out like --real")
+    size: int = option(64, "face crop size for --real/--fake")
+    out: str = option("detector-study", "folder for report.md, results.json, figures and detectors")
+    fast: bool = option(False, "every section, on small axes (a few minutes)")
+    detectors: tuple[str, ...] = option((), "detector names (default: frequency residual resnet10t; resnet18 "
+                                        "and any timm name work)")
+    pairs: int | None = option(None, "SynthHeads pairs (2 identities each)")
+    window: int | None = option(None, "contiguous frames per video, both classes")
+    k: int | None = option(None, "shots of each fake")
+    ft_steps: int | None = option(None, "fine-tuning steps of each fake")
+    folds: int | None = option(None, "cross-validation folds")
+    seeds: tuple[int, ...] = option((), "seeds of the repeated cross-validation")
+    epochs: int | None = option(None, "CNN training epochs per fold")
+    curve_ft_steps: tuple[int, ...] = option((), "fine-tuning steps along the fine-tuning curve")
+    synth_seed: int | None = option(None, "SynthHeads seed of the test identities")
+    cache: str = option("", "folder for the faces (default: one per model and settings in fsth's cache)")
+    regenerate: bool = option(False, "make the faces again even if the cache has them")
+    ship: bool = option(False, "copy the retrained detectors into fsth/pretrained/")
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    input: str = option("", "image, video or folder of images to score", positional=True)
+    detector: str = option("", "saved detector (.pt for the CNNs, .json for frequency), e.g. "
+                           f"fsth/pretrained/{SHIPPED_DETECTORS['cnn']}", required=True)
+    compare: tuple[str, ...] = option((), "real media to score side by side (the driving video, the portrait)")
+    json: str = option("", "also write the scores to this JSON file")
+
+
+def study_settings(args: "StudyOptions"):
+    from .study import FAST, StudySettings
+
+    s = FAST if args.fast else StudySettings()
+    src = replace(s.sources, **{k: v for k, v in {"pairs": args.pairs, "window": args.window, "k": args.k,
+                                                   "steps": args.ft_steps, "seed": args.synth_seed}.items()
+                                if v is not None})
+    p = replace(s.protocol, **{k: v for k, v in {"folds": args.folds, "epochs": args.epochs,
+                                                  "seeds": tuple(args.seeds) if args.seeds else None}.items()
+                               if v is not None})
+    extra = {"detectors": tuple(args.detectors) if args.detectors else None,
+             "ft_steps": tuple(args.curve_ft_steps) if args.curve_ft_steps else None}
+    return replace(s, sources=src, protocol=p, **{k: v for k, v in extra.items() if v is not None})
+
+
+def study_cache(args, settings) -> Path:
+    """Where the faces are kept between runs: one folder per generator file and face settings
+    (in fsth's cache, not next to the report), so a new model or setting makes new faces."""
+    import hashlib
+    from dataclasses import asdict
+
+    from fsth.io.cache import cache_dir, sha256
+
+    made_by = sha256(args.checkpoint) if args.checkpoint else f"{Path(args.real).resolve()}|{Path(args.fake).resolve()}"
+    if args.checkpoint and args.other:
+        made_by += "+" + sha256(args.other)
+    what = {"by": made_by, "sources": asdict(settings.sources), "ks": settings.ks, "ft_steps": settings.ft_steps,
+            "curve_pairs": settings.curve_pairs, "steps_pairs": settings.steps_pairs, "identity": settings.identity}
+    return cache_dir() / "detector-study" / hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cmd_study(args: "StudyOptions") -> int:
+    from .study import load_study_faces, make_study_faces, run_study
+
+    if bool(args.real) != bool(args.fake):
+        raise UsageError("give both --real DIR and --fake DIR (or neither, to make fakes with --checkpoint)")
+    if args.other and not args.checkpoint:
+        raise UsageError("--other needs --checkpoint (it is a second generator next to that one)")
+    if not args.real and not args.checkpoint:
+        raise UsageError("--checkpoint MODEL is needed to make fakes (e.g. the shipped talking-head model in "
+                         "fsth/pretrained/), or give --real DIR --fake DIR")
+    settings = study_settings(args)
+    out = output_folder(args.out, "--out")
+    cache = Path(args.cache) if args.cache else study_cache(args, settings)
+    started = time.perf_counter()
+    extra = {}
+    if args.real:
+        from .sources import folder_faces
+
+        made = {"synth": folder_faces(args.real, args.fake, args.size, settings.sources.window, cache)}
+        name, check = "", "your own data: identities are the sub-folders (not checked against any generator)"
+    else:
+        from fsth import load_model
+
+        from .sources import generator_training_keys
+
+        model = load_model(args.checkpoint)
+        keys = generator_training_keys(model, args.data or None)
+        name = Path(args.checkpoint).name
+        check = (f"test identities are SynthHeads seed {settings.sources.seed}; checked against {keys['checked']}"
+                 f" ({len(keys['synth'])} training identities)")
+        other = None
+        if args.other:
+            other = load_model(args.other)
+            if other.config.image_size != model.config.image_size:
+                raise UsageError(f"--other {args.other}: makes {other.config.image_size} px faces, "
+                                 f"--checkpoint {args.checkpoint} {model.config.image_size} px; they must match")
+            other_keys = generator_training_keys(other)  # its fakes' identities must be unseen by it too
+            keys = {**keys, **{k: keys[k] | other_keys[k] for k in ("synth", "hashes")}}
+            extra["other_model"] = Path(args.other).name
+            check += (f"; for {extra['other_model']}: {other_keys['checked']} "
+                      f"({len(other_keys['synth'])} training identities)")
+        made = None if args.regenerate else load_study_faces(cache)
+        if made is None:
+            made = make_study_faces(model, settings, cache, keys, other=other)
+    faces_seconds = time.perf_counter() - started
+    extra.update(check=check, faces_seconds=faces_seconds)
+    results = run_study(made, out, settings, model_name=name, extra=extra)
+    if args.ship:
+        from fsth.io import atomic_write
+
+        from .report import card, write_text
+
+        for file in (v["file"] for v in results["shipped"].values()):
+            with atomic_write(PRETRAINED / file) as f:
+                f.write((out / file).read_bytes())
+            print(f"shipped {PRETRAINED / file}")
+        write_text(PRETRAINED / "DETECTOR_CARD.md", card(results))
+        print(f"wrote {PRETRAINED / 'DETECTOR_CARD.md'}")
+    print((out / "report.md").read_text())
+    print(f"wrote {out / 'report.md'} and {out / 'results.json'}; faces {faces_seconds:.0f} s, "
+          f"study {results['seconds']:.0f} s, total {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def cmd_score(args: "ScoreOptions") -> int:
+    from . import models
+    from .scoring import describe, line, score_media
+
+    det = models.load(args.detector)
+    results = {str(p): score_media(det, p) for p in [args.input, *args.compare]}
+    for i, (path, result) in enumerate(results.items()):
+        if log.isEnabledFor(logging.DEBUG):  # fsth -v
+            print("\n".join(f"  frame {j}: P(fake) = {s:.3f}" for j, s in enumerate(result["scores"])))
+        print(line(path if i == 0 else f"  compare {path}", result, det.threshold))
+    print(f"detector {args.detector}: {describe(det)}")
+    if args.json:
+        from .report import write_text
+
+        write_text(Path(args.json), json.dumps({p: {k: v for k, v in r.items() if k != "scores"}
+                                                for p, r in results.items()}, indent=2))
+    return 0
+
+
+SUBCOMMANDS = {
+    "study": Command("make fakes, cross-validate detectors, run the controls, write the report",
+                     lambda p: add_flags(p, StudyOptions), cmd_study, StudyOptions),
+    "score": Command("P(fake) of an image, a video or an image folder with a saved detector",
+                     lambda p: add_flags(p, ScoreOptions), cmd_score, ScoreOptions),
+}
+
+
+def add_commands(parser) -> None:
+    add_subcommands(parser, SUBCOMMANDS, "all", "detect_command")
+
+
+def commands() -> dict[str, Command]:
+    """The ``fsth.commands`` entry point: ``fsth detect``."""
+    return {"detect": Command("how detectable are the fakes: fsth detect study | score", add_commands,
+                              lambda args: args, torch=True)}

@@ -1,0 +1,130 @@
+"""What each ``fsth`` command takes, as dataclasses: the command line is derived from them
+(``fsth.flags``), so a new option is one field with its help, and the words mean the same in
+every command: ``--ft-steps`` fine-tuning steps, ``--steps`` meta-learning steps (train only),
+``--k`` shots, ``--out`` what is written, ``--backend`` the landmark detector, ``--amp`` precision.
+
+No torch here: ``fsth --help`` and the parsers load none.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .flags import option
+
+BACKENDS = ("auto", "dlib", "fan")
+AMP = ("auto", "none", "bf16", "fp16")  # fsth.hardware.AMP_CHOICES (tests/test_cli.py checks they agree)
+AMP_HELP = "precision: auto (bf16 where the hardware has it natively, else fp32), none (fp32), bf16, fp16 (CUDA)"
+CROP_MARGIN = 0.7  # fsth.io.crop.CROP_MARGIN (checked by the same test)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    out: str = option("fsth-demo", "folder for the video, gif, strip and summary.json")
+    portrait: str = option("monalisa", "a sample portrait's name (fsth samples list)")
+    driving: str = option("wolfgang", "a sample video's name")
+    seconds: float = option(6.0, "length of the driving excerpt in seconds")
+    ft_steps: int = option(100, "fine-tuning steps on the one shot")
+    amp: str = option("auto", AMP_HELP, choices=AMP)
+
+
+@dataclass(frozen=True)
+class LandmarksOptions:
+    input: str = option("", "image, video file, or folder of frames", positional=True)
+    backend: str = option("auto", "landmark detector", choices=BACKENDS)
+    out: str = option("", "write the points to points.npy (array) or points.json")
+    overlay: str = option("", "overlay.png (first frame) or overlay.mp4/.gif (all frames)")
+
+
+@dataclass(frozen=True)
+class PreprocessOptions:
+    src: str = option("", "VoxCeleb-style tree, folder of videos, or folder of images", positional=True)
+    out: str = option("", "output dataset folder", positional=True)
+    size: int = option(256, "crop side in pixels (64, 128, 256, ...)")
+    frames: int = option(32, "frames sampled per video (0: all)")
+    workers: int = option(1, "parallel processes")
+    backend: str = option("auto", "landmark detector", choices=BACKENDS)
+    margin: float = option(CROP_MARGIN, "crop margin around the landmarks")
+    quality: int = option(95, "JPEG quality of stored frames")
+
+
+@dataclass(frozen=True)
+class SamplesOptions:
+    action: str = option("list", "list the samples, or fetch them into the cache", positional=True,
+                         choices=("list", "fetch"))
+    names: tuple[str, ...] = option((), "samples to fetch (default: all course media)", positional=True)
+    out: str = option("", "also copy the fetched videos and portraits into this folder")
+    tests: bool = option(False, "include test fixtures (no face, several faces)")
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    out: str = option("", "output dataset folder (OUT/synth00042/clip01.npz, ...)", positional=True)
+    identities: int = option(500, "number of synthetic people")
+    clips_per_identity: int = option(2, "clips (different motion) per person")
+    frames: int = option(32, "frames per clip (25 fps)")
+    size: int = option(64, "frame side in pixels (32 to 256)")
+    seed: int = option(0, "the dataset's seed: same seed, same pixels")
+    workers: int = option(1, "parallel processes")
+
+
+@dataclass(frozen=True)
+class InspectOptions:
+    dataset: str = option("", "folder written by fsth preprocess or fsth synth", positional=True)
+    out: str = option("", "contact sheet PNG")
+    max_clips: int = option(12, "clips on the contact sheet")
+    frames: int = option(3, "frames per clip")
+    tile: int = option(128, "tile size in pixels")
+    overlay: bool = option(False, "draw the landmarks on the frames too")
+
+
+@dataclass(frozen=True)
+class PersonOptions:
+    """Where a personalised head comes from: a person file, or a model fine-tuned on shots."""
+    checkpoint: str = option("", "meta-learned model (training checkpoint; default: the shipped one)")
+    shots: tuple[str, ...] = option((), "portrait image(s) of the new person")
+    clip: str = option("", "a preprocessed clip to take the shots from")
+    k: int = option(8, "shots taken from --clip")
+    ft_steps: int = option(100, "fine-tuning steps (0: the meta-learned model as it is)")
+    seed: int = option(0, "random seed of fine-tuning")
+    backend: str = option("auto", "landmark detector", choices=BACKENDS)
+    amp: str = option("auto", AMP_HELP, choices=AMP)
+
+
+@dataclass(frozen=True)
+class FinetuneOptions(PersonOptions):
+    out: str = option("", "person file to write (.pt)", required=True)
+
+
+@dataclass(frozen=True)
+class AnimateOptions(PersonOptions):
+    driving: str = option("", "driving video (or folder of frames)", required=True)
+    out: str = option("", "output .mp4", required=True)
+    person: str = option("", "person file from fsth finetune (instead of --checkpoint/--shots)")
+    method: str = option("model", "model: the (fine-tuned) generator; warp: the portrait's own pixels moved to "
+                         "the landmarks; mean: the mean shot (baselines, no learning)",
+                         choices=("model", "warp", "mean"))
+    size: int = option(256, "crop size of the baselines (--method warp or mean)")
+    gif: str = option("", "also write this .gif")
+    adapt: str = option("relative", "relative: keep the portrait's face shape; none: driving landmarks as they are",
+                        choices=("relative", "none"))
+    reference: str = option("0", "driving frame matching the portrait's expression, or 'best'")
+    side_by_side: bool = option(False, "driving | landmarks | result")
+    max_frames: int = option(0, "render at most this many frames (0: all)")
+    watermark: bool = option(False, "also mark every frame in its pixels: a visible 'SYNTHETIC · fsth' label "
+                             "and an invisible watermark that survives light re-encoding")
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    checkpoint: str = option("", "training checkpoint to evaluate", required=True)
+    data: str = option("", "clips; the checkpoint's held-out identities are used if it has any", required=True)
+    out: str = option("eval", "folder for table.md, results.json, plots")
+    ks: tuple[int, ...] = option((1, 8, 32), "shot counts K to evaluate")
+    ft_steps: int = option(100, "fine-tuning steps of the FT variant")
+    targets: int = option(8, "evaluated frames per clip")
+    max_clips: int = option(0, "evaluate at most this many clips (0: all)")
+    seed: int = option(0, "random seed of shots and fine-tuning")
+    untrained: bool = option(False, "also score an untrained model (baseline)")
+    all_identities: bool = option(False, "ignore the checkpoint's hold-out list")
+    no_landmarks: bool = option(False, "skip the landmark error (no detector)")
+    raw_weights: bool = option(False, "use G's trained weights, not their moving average")

@@ -81,10 +81,22 @@ def side_by_side_scores(det, rendered, portrait_crop, driving, frames: int, face
 
     pick = np.unique(np.linspace(0, frames - 1, min(samples, frames)).round().astype(int))
     real = face_crops(list(read_frames(driving, pick)), detector_size(det), str(driving), face_detector)
-    out = {"fake (this demo)": score_faces(det, rendered), "driving video (real)": score_faces(det, real),
-           "portrait (real)": score_faces(det, portrait_crop)}
+    size = detector_size(det)
+    out = {"fake (this demo)": score_faces(det, resized(rendered, size)), "driving video (real)": score_faces(det, real),
+           "portrait (real)": score_faces(det, resized(portrait_crop, size))}
     out = {k: {"p_fake": v["p_fake"], "flagged": v["flagged"], "frames": v["frames"]} for k, v in out.items()}
     return {**out, "threshold": det.threshold, "domain": det.domain or "not recorded"}
+
+
+def resized(crops: np.ndarray, size: int) -> np.ndarray:
+    """Square face crops (T, R, R, 3) at the detector's size (area interpolation when shrinking)."""
+    import cv2
+
+    crops = np.asarray(crops)
+    if crops.shape[1] == size:
+        return crops
+    method = cv2.INTER_AREA if crops.shape[1] > size else cv2.INTER_CUBIC
+    return np.stack([cv2.resize(c, (size, size), interpolation=method) for c in crops])
 
 
 def score_demo(rendered, portrait_crop, driving, frames: int, face_detector) -> dict:

@@ -156,9 +156,11 @@ def _person_from_args(args: opts.PersonOptions):
 
     if getattr(args, "person", ""):
         return load_person(args.person)
+    if not 16 <= args.size <= 512:
+        raise UsageError(f"--size {args.size}: frames are rendered at 16 to 512 pixels")
     baseline = getattr(args, "method", "model") != "model"
     model = None if baseline else load_model(args.checkpoint or _shipped_model())
-    size = args.size if baseline else model.config.image_size
+    size = args.size
     if args.clip:
         shots, landmarks = clip_shots(args.clip, args.k, size)
     elif args.shots:
@@ -198,9 +200,12 @@ def cmd_animate(args: opts.AnimateOptions) -> int:
         output_file(args.gif, "--gif")
     person = _person_from_args(args)
     reference = "best" if args.reference == "best" else int(args.reference)
+    smooth_params = {"one-euro": {"min_cutoff": args.smooth_cutoff, "beta": args.smooth_beta},
+                     "savgol": {"window": args.smooth_window or None}}.get(args.smooth, {})
     result = animate(person, args.driving, args.out, create_detector(args.backend), adapt=args.adapt,
                      reference=reference, side_by_side=args.side_by_side, max_frames=args.max_frames,
-                     gif=args.gif or None, watermark=args.watermark)
+                     gif=args.gif or None, watermark=args.watermark, smooth=args.smooth,
+                     smooth_params=smooth_params)
     where = "its metadata" + (", a corner label and an invisible watermark" if args.watermark else "")
     for path in result["files"]:
         print(f"wrote {path} ({result['frames']} frames, synthetic-media mark in {where})")
@@ -245,6 +250,14 @@ def cmd_evaluate(args: opts.EvaluateOptions) -> int:
     if skipped:
         print(skipped.summary())
     print(f"wrote {table}, {Path(args.out) / 'results.json'}, {Path(args.out) / 'metrics_vs_k.png'}")
+    if args.warp_hard:
+        from .warp_hard import save_warp_hard, warp_hard_pairs, warp_hard_table
+
+        torch.manual_seed(args.seed)
+        pairs = warp_hard_pairs(args.warp_hard, size=model.config.image_size)
+        rows = warp_hard_table({"landmark warp": None, "untrained": create(model.config).eval(),
+                                Path(args.checkpoint).name: model}, pairs)
+        print(save_warp_hard(args.out, rows, len(pairs)).read_text())
     return 0
 
 
@@ -253,7 +266,7 @@ def cmd_demo(args: opts.DemoOptions) -> int:
 
     output_folder(args.out, "--out")
     summary = run_demo(args.out, portrait=args.portrait, driving=args.driving, seconds=args.seconds,
-                       steps=args.ft_steps, amp=args.amp, score=_demo_scorer())
+                       steps=args.ft_steps, amp=args.amp, size=args.size, score=_demo_scorer())
     print(f"\nThe {args.portrait} talks (generated media, marked synthetic in its metadata, and in its pixels with "
           "a corner label and an invisible watermark):")
     for key in ("video", "gif", "strip"):

@@ -29,7 +29,7 @@ DemoScorer = Callable[..., dict]
 
 def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving: str = "wolfgang",
              seconds: float = 6.0, steps: int = 100, backend: str = "dlib",
-             amp: str = "auto", score: DemoScorer | None = None) -> dict:
+             amp: str = "auto", score: DemoScorer | None = None, size: int = 256) -> dict:
     """The whole demo; returns the paths and figures it printed (``detectors``: what ``score``
     returned, empty without one)."""
     from .animation import animate
@@ -46,7 +46,7 @@ def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving:
     face_detector = create_detector(backend)
     model = load_model(pretrained_path(SHIPPED_MODEL))
     image = read_image(samples.fetch(portrait))
-    shots, landmarks = crop_shots([image], model.config.image_size, face_detector, names=[portrait])
+    shots, landmarks = crop_shots([image], size, face_detector, names=[portrait])  # the model samples these
     person = finetune(model, shots, landmarks, steps=steps, amp=amp)
     source = samples.fetch(driving)
     frames = int(min(probe(source).frames, seconds * probe(source).fps))

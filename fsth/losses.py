@@ -34,11 +34,18 @@ class LossWeights:
     feature_matching: float = 10.0
     embedding_match: float = 10.0
     identity: float = 0.0  # dlib descriptor distance to the target (fsth.identity; VGGFace's role, offline)
+    regions: float = 0.0  # L1 inside the regions a warp can't show (open mouth, closing eyes), on top of pixel
 
 
 def hinge_d_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
     """Discriminator hinge loss: relu(1 − D(real)) + relu(1 + D(fake)), raw scores."""
     return F.relu(1 - real_score).mean() + F.relu(1 + fake_score).mean()
+
+
+def region_l1(fake: torch.Tensor, target: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """Mean L1 inside soft ``regions`` (B, 1, S, S) in [0, 1]; 0 for a batch without any region."""
+    weight = regions.float()
+    return ((fake.float() - target.float()).abs() * weight).sum() / (3 * weight.sum()).clamp_min(1.0)
 
 
 def adversarial_g_loss(fake_score: torch.Tensor) -> torch.Tensor:
@@ -171,19 +178,21 @@ class ContentLoss(nn.Module):
 def generator_terms(D: nn.Module, fake: torch.Tensor, target: torch.Tensor, target_landmarks: torch.Tensor,
                     weights: LossWeights, video: torch.Tensor | None = None, content: nn.Module | None = None,
                     w_rows: torch.Tensor | None = None, e_hat: torch.Tensor | None = None,
-                    identity=None, target_points=None) -> dict[str, torch.Tensor]:
+                    identity=None, target_points=None, regions=None) -> dict[str, torch.Tensor]:
     """Weighted loss terms of the generator side, with D frozen by the caller.
 
     video: D's rows for the batch (meta-learning) or None (a personalised D′);
     w_rows, e_hat: for L_MCH (meta-learning only; give both or neither);
     identity, target_points: an ``fsth.identity.IdentityEncoder`` and the targets' landmarks
-    (B, 68, 2), for the identity term."""
+    (B, 68, 2), for the identity term; regions: (B, 1, S, S) weights of the regions term."""
     fake_score, fake_features = D(fake, target_landmarks, video)
     with torch.no_grad():
         _, real_features = D.features(target, target_landmarks)
     losses = {}
     if weights.pixel:
         losses["pixel"] = weights.pixel * F.l1_loss(fake.float(), target.float())
+    if weights.regions and regions is not None:
+        losses["regions"] = weights.regions * region_l1(fake, target, regions)
     if content is not None:
         losses.update(content(fake, target))
     losses["adversarial"] = weights.adversarial * adversarial_g_loss(fake_score.float())

@@ -3,7 +3,8 @@
 SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03), PSNR, L1;
 CSIM (cosine similarity of face-identity embeddings; dlib's 128-d ResNet offline); NME
 (landmark error normalised by the outer-eye-corner distance); FID and KID from Inception
-pool features when Inception weights are available.
+pool features when Inception weights are available. Below them, motion on real portraits:
+mouth and eye openings of landmark sequences, and flicker of frame sequences.
 """
 from __future__ import annotations
 
@@ -208,3 +209,106 @@ def fit_temperature(logits, labels) -> float:
         return np.mean(np.logaddexp(0, z) - labels * z)
 
     return float(np.exp(minimize_scalar(nll, bounds=(-5, 5), method="bounded").x))
+
+
+# ---- motion on real portraits: does the result move as much as its driver? ----
+#
+# Landmarks here are (T, 68, 2) sequences; a frame where no face was found is a row of NaN
+# (see detected_landmarks) and is left out of every summary. Openings are divided by the
+# outer-eye-corner distance (points 36 and 45), so faces of any size compare.
+
+def detected_landmarks(frames, detector, source: str = "frames") -> np.ndarray:
+    """68 points of every frame (T, H, W, 3) by ``detector`` (``fsth.landmarks.create_detector``)
+    -> (T, 68, 2) float32, a row of NaN where no face was found (the metrics below skip it)."""
+    found = detector.detect_frames(frames, source=source, on_missing="skip")
+    return np.stack([np.full((68, 2), np.nan, np.float32) if p is None else np.asarray(p, np.float32)
+                     for p in found]).astype(np.float32)
+
+
+def _gap(points: np.ndarray, upper: list[int], lower: list[int]) -> np.ndarray:
+    """Mean distance of paired points ``upper[i]``-``lower[i]`` over the outer-eye-corner
+    distance: (T, 68, 2) -> (T,), NaN where a frame's points are NaN."""
+    points = np.asarray(points, np.float64)
+    if points.ndim != 3 or points.shape[1:] != (68, 2):
+        raise ValueError(f"landmarks must have shape (T, 68, 2), got {points.shape}")
+    gap = np.linalg.norm(points[:, upper] - points[:, lower], axis=-1).mean(axis=-1)
+    ocular = np.linalg.norm(points[:, 36] - points[:, 45], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return gap / ocular
+
+
+def mouth_opening(points: np.ndarray) -> np.ndarray:
+    """Inner-lip gap per frame: the mean distance of inner-lip points 61, 62, 63 (upper) to
+    67, 66, 65 (lower) over the outer-eye-corner distance. (T, 68, 2) -> (T,); ~0 closed."""
+    return _gap(points, [61, 62, 63], [67, 66, 65])
+
+
+def eye_opening(points: np.ndarray) -> np.ndarray:
+    """Eyelid gap per frame, both eyes: the mean distance of 37, 38 to 41, 40 (right eye)
+    and 43, 44 to 47, 46 (left eye) over the outer-eye-corner distance. (T, 68, 2) -> (T,)."""
+    return _gap(points, [37, 38, 43, 44], [41, 40, 47, 46])
+
+
+def _paired(result: np.ndarray, driver: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two (T,) series with the frames where either is NaN left out."""
+    result, driver = np.asarray(result, np.float64), np.asarray(driver, np.float64)
+    if result.shape != driver.shape:
+        raise ValueError(f"result and driver need one value per frame each, got {result.shape} and {driver.shape}")
+    keep = ~(np.isnan(result) | np.isnan(driver))
+    return result[keep], driver[keep]
+
+
+def mouth_span_ratio(result_points: np.ndarray, driver_points: np.ndarray) -> tuple[float, float]:
+    """How much of the driver's talking the result shows: (span ratio, correlation).
+
+    span ratio: the result's mouth-opening span (90th minus 10th percentile over the frames)
+    over the driver's; 1 follows the driver fully, near 0 a mouth that stays shut or fixed.
+    correlation: Pearson's r (``np.corrcoef``) of the two opening series: whether the mouth
+    opens on the right frames. Both (T, 68, 2), the same frames; frames where either has no
+    face are left out; NaN where too few frames are left or a series does not move.
+    """
+    result, driver = _paired(mouth_opening(result_points), mouth_opening(driver_points))
+    if len(result) < 2:
+        return float("nan"), float("nan")
+    span = lambda x: np.percentile(x, 90) - np.percentile(x, 10)  # noqa: E731
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = span(result) / span(driver) if span(driver) > 0 else float("nan")
+        r = np.corrcoef(result, driver)[0, 1] if result.std() > 0 and driver.std() > 0 else float("nan")
+    return float(ratio), float(r)
+
+
+def blink_ratio(result_points: np.ndarray, driver_points: np.ndarray, threshold: float = 0.5) -> float:
+    """Whether the result blinks when its driver does: the result's mean eye opening on the
+    driver's blink frames (the driver's opening below ``threshold`` times its median) over
+    the result's median opening. ~1: the result's eyes stay open through the driver's blinks;
+    well below 1: it blinks too. NaN when the driver never blinks (on frames where both
+    have a face). Both (T, 68, 2), the same frames.
+    """
+    result, driver = _paired(eye_opening(result_points), eye_opening(driver_points))
+    if not len(driver):
+        return float("nan")
+    blinks = driver < threshold * np.median(driver)
+    if not blinks.any():
+        return float("nan")
+    median = np.median(result)
+    return float(result[blinks].mean() / median) if median > 0 else float("nan")
+
+
+def _mean_change(frames) -> float:
+    """Mean |difference| of consecutive uint8 frames (T, H, W, 3), over pixels, channels
+    and the T - 1 steps, on the 0-255 scale (one step at a time: no (T, H, W, 3) float copy)."""
+    steps = [np.abs(b.astype(np.int16) - a.astype(np.int16)).mean() for a, b in zip(frames[:-1], frames[1:])]
+    if not steps:
+        raise ValueError("flicker needs at least two frames")
+    return float(np.mean(steps))
+
+
+def flicker(frames, driver_frames) -> float:
+    """Frame-to-frame change of a result relative to its driver: mean |Δ| between consecutive
+    frames of the result over the same of the driving video (uint8 (T, H, W, 3) each; the
+    sizes may differ, the means are per pixel). ~1 changes as much as the driver; well above
+    1 flickers or trembles. Pixel means depend on how much of the frame the face fills, so
+    compare results with each other on one driver rather than reading 1 as a target.
+    """
+    driver = _mean_change(driver_frames)
+    return _mean_change(frames) / driver if driver > 0 else float("nan")

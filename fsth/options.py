@@ -24,6 +24,7 @@ class DemoOptions:
     driving: str = option("wolfgang", "a sample video's name")
     seconds: float = option(6.0, "length of the driving excerpt in seconds")
     ft_steps: int = option(100, "fine-tuning steps on the one shot")
+    size: int = option(256, "side of the rendered frames in pixels")
     amp: str = option("auto", AMP_HELP, choices=AMP)
 
 
@@ -88,6 +89,8 @@ class PersonOptions:
     seed: int = option(0, "random seed of fine-tuning")
     backend: str = option("auto", "landmark detector", choices=BACKENDS)
     amp: str = option("auto", AMP_HELP, choices=AMP)
+    size: int = option(256, "side of the portrait crops and of the rendered frames, 16 to 512 (the model works "
+                       "at its own size and takes the texture from these crops)")
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,6 @@ class AnimateOptions(PersonOptions):
     method: str = option("model", "model: the (fine-tuned) generator; warp: the portrait's own pixels moved to "
                          "the landmarks; mean: the mean shot (baselines, no learning)",
                          choices=("model", "warp", "mean"))
-    size: int = option(256, "crop size of the baselines (--method warp or mean)")
     gif: str = option("", "also write this .gif")
     adapt: str = option("relative", "relative: keep the portrait's face shape; none: driving landmarks as they are",
                         choices=("relative", "none"))
@@ -112,6 +114,15 @@ class AnimateOptions(PersonOptions):
     max_frames: int = option(0, "render at most this many frames (0: all)")
     watermark: bool = option(False, "also mark every frame in its pixels: a visible 'SYNTHETIC · fsth' label "
                              "and an invisible watermark that survives light re-encoding")
+    smooth: str = option("savgol", "smooth the driving landmarks over time against the detector's tremble: "
+                         "savgol (Savitzky-Golay over the whole clip: no lag; measured steadier than one-euro on "
+                         "the wolfgang clip), one-euro (adaptive low-pass that sees only the past, as a live "
+                         "loop must), none (as detected)", choices=("one-euro", "savgol", "none"))
+    # the defaults of fsth.landmarks.smooth (tests/test_smooth.py checks they agree)
+    smooth_cutoff: float = option(1.0, "one-euro: cutoff in Hz of a still face (lower: steadier but slower)")
+    smooth_beta: float = option(5.0, "one-euro: cutoff added per face width per second of motion "
+                                "(higher: less lag when the mouth or head moves fast, more tremble)")
+    smooth_window: int = option(0, "savgol: window in frames, odd (0: about a quarter second of the clip)")
 
 
 @dataclass(frozen=True)
@@ -128,3 +139,5 @@ class EvaluateOptions:
     all_identities: bool = option(False, "ignore the checkpoint's hold-out list")
     no_landmarks: bool = option(False, "skip the landmark error (no detector)")
     raw_weights: bool = option(False, "use G's trained weights, not their moving average")
+    warp_hard: int = option(0, "also measure where a warp of one shot must fail (open mouth, blink, turn) on this "
+                            "many held-out SynthHeads identities: warp_hard.md / .json (0: skip)")

@@ -20,7 +20,7 @@ import torch
 
 from .io.crop import CROP_MARGIN, crop_face, face_box
 from .hardware import autocast, choose
-from .io.tensors import to_tensor, to_uint8
+from .io.tensors import resize_frames, to_tensor, to_uint8
 from .landmarks.draw import draw_landmarks
 from .nn import ModelConfig, TalkingHeads, create
 from .nn.base import TalkingHeadGenerator, create_generator
@@ -34,8 +34,9 @@ PERSON_FORMAT = "fsth-person-1"
 class Person:
     """A personalised generator and what animating it needs: a renderer (fsth.render).
 
-    shots: uint8 (K, S, S, 3) crops; landmarks: float32 (K, 68, 2) in crop pixels. A generator
-    that asks for them (``generator.conditioning``) sees these shots in every frame it renders.
+    shots: uint8 (K, R, R, 3) crops; landmarks: float32 (K, 68, 2) in crop pixels. Frames come
+    out at the shots' size R (``size``): G works at its own size S (``generator.config.image_size``)
+    and, if it samples the shots, takes their texture from the full-resolution crops.
     """
 
     generator: TalkingHeadGenerator
@@ -46,23 +47,29 @@ class Person:
 
     @property
     def size(self) -> int:
-        return self.generator.config.image_size
+        return int(self.shots.shape[1])
 
     @torch.no_grad()
     def render(self, landmarks: np.ndarray, batch: int = 16, amp: str = "auto") -> np.ndarray:
-        """Frames for landmarks (T, 68, 2) in crop pixels: uint8 (T, S, S, 3), in the precision
+        """Frames for landmarks (T, 68, 2) in crop pixels: uint8 (T, R, R, 3), in the precision
         this hardware does fastest (``amp``, see fsth.hardware)."""
         device = next(self.generator.parameters()).device
         amp = choose(device, amp).amp  # auto: bf16 only where it is native
         self.generator.eval()
-        shots = to_tensor(self.shots)
+        model_size, size = self.generator.config.image_size, self.size
+        small, small_points = resize_frames(self.shots, self.landmarks, model_size)
+        shots = to_tensor(small)
+        full = to_tensor(self.shots).to(device) if size != model_size else None
         out = []
         for start in range(0, len(landmarks), batch):
-            chunk = landmarks[start:start + batch]
-            drawn = to_tensor(draw_landmarks(chunk, self.size)).to(device)
-            inputs = build_conditioning(self.generator.conditioning, shots, self.landmarks, chunk, self.size)
+            chunk = (np.asarray(landmarks[start:start + batch], np.float32) + 0.5) * (model_size / size) - 0.5
+            drawn = to_tensor(draw_landmarks(chunk, model_size)).to(device)
+            inputs = build_conditioning(self.generator.conditioning, shots, small_points, chunk, model_size)
+            inputs = {k: v.to(device) for k, v in inputs.items()}
             with autocast(device, amp):
-                frames = self.generator(drawn, None, **{k: v.to(device) for k, v in inputs.items()})
+                frames = self.generator.full_resolution(
+                    drawn, None, size, full_shots=None if full is None else full[None].expand(len(chunk), -1, -1, -1, -1),
+                    **inputs)
             out.append(to_uint8(frames))
         return np.concatenate(out)
 

@@ -27,7 +27,7 @@ FLOORS = [
     ["fsth.data", "fsth.metrics", "fsth.viz"],
     ["fsth.person"],
     ["fsth.train"],
-    ["fsth.reenact", "fsth.animation", "fsth.evaluate"],
+    ["fsth.reenact", "fsth.animation", "fsth.evaluate", "fsth.warp_hard"],
     ["fsth.demo", "fsth.cli", "fsth.options", "fsth.course", "fsth.exercises", "fsth.__main__",
      "fsth"],
 ]

@@ -5,6 +5,8 @@ One ``.npz`` file per clip (no pickles: ``np.load(allow_pickle=False)``) holding
   offsets    int64 (T + 1,): frame t is jpeg[offsets[t]:offsets[t + 1]]
   landmarks  float32 (T, 68, 2): x then y, in crop pixels
   meta       uint8: UTF-8 JSON (identity, video, source, boxes, backend, size, fps, ...)
+and any extra arrays a writer adds under names of its own (``save_clip(..., arrays=...)``, read
+back with :func:`load_array`; e.g. SynthHeads' region masks); readers of frames ignore them.
 Frames are decoded on demand, so an episode reading K + 1 frames of a clip decodes only those.
 
 A clip is checked when it is written and when it is read; a file that fails a check raises
@@ -28,6 +30,7 @@ from .atomic import atomic_write
 
 CLIP_SUFFIX = ".npz"
 FORMAT_VERSION = 1
+_OWN = ("jpeg", "offsets", "landmarks", "meta")  # the arrays of every clip
 MAX_SIDE = 4096  # face crops are 64-1024 px; a clip claiming more is damaged (and would exhaust memory)
 log = logging.getLogger(__name__)
 
@@ -43,12 +46,17 @@ class Clip(NamedTuple):
 
 
 def save_clip(path: str | os.PathLike, frames: np.ndarray, landmarks: np.ndarray, meta: dict,
-              quality: int = 95) -> Path:
+              quality: int = 95, arrays: dict[str, np.ndarray] | None = None) -> Path:
     """Write a clip atomically (temp file, then rename): a crash never leaves half a clip.
 
     Refuses (ClipError naming ``path``) what a reader would choke on later: no frames,
     frames that are not uint8 (T, H, W, 3), landmarks that are not (T, 68, 2) or not finite.
+    ``arrays``: extra named arrays to store beside them (not object arrays, not the clip's own names).
     """
+    arrays = {name: np.asarray(value) for name, value in (arrays or {}).items()}
+    for name, value in arrays.items():
+        if name in _OWN or not name.isidentifier() or value.dtype.hasobject:
+            raise ClipError(f"{path}: can't store an extra array named {name!r} of {value.dtype}")
     frames = np.asarray(frames)
     landmarks = np.asarray(landmarks, np.float32)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames) \
@@ -71,7 +79,8 @@ def save_clip(path: str | os.PathLike, frames: np.ndarray, landmarks: np.ndarray
     meta_bytes = np.frombuffer(json.dumps(meta, default=_jsonable).encode(), np.uint8)
     path = Path(path)
     with atomic_write(path) as f:
-        np.savez(f, jpeg=np.concatenate(encoded), offsets=offsets, landmarks=landmarks, meta=meta_bytes)
+        np.savez(f, jpeg=np.concatenate(encoded), offsets=offsets, landmarks=landmarks, meta=meta_bytes,
+                 **arrays)
     return path
 
 
@@ -97,12 +106,25 @@ def load_clip(path: str | os.PathLike, indices=None) -> Clip:
     return Clip(frames, landmarks[indices], meta)
 
 
+def load_array(path: str | os.PathLike, name: str) -> np.ndarray:
+    """An extra array stored with ``save_clip(..., arrays={name: ...})``; :class:`ClipError`
+    naming the file if the clip has none of that name or it is damaged."""
+    with _open(path) as data:
+        return _member(path, data, name)
+
+
 def read_meta(path: str | os.PathLike) -> dict:
     """A clip's metadata without decoding any frame, after checking what can be checked
     cheaply (offsets, landmark shape and values, frame count): a :class:`ClipError` here
     means the clip is unusable."""
     with _open(path) as data:
         return _checked(path, data)[0]
+
+
+def read_landmarks(path: str | os.PathLike) -> np.ndarray:
+    """A clip's landmarks (T, 68, 2) without decoding any frame (e.g. to choose frames by expression)."""
+    with _open(path) as data:
+        return _checked(path, data)[2]
 
 
 class SkippedClips:

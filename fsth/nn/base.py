@@ -12,6 +12,7 @@ them by keyword, and they personalise it through ``personalize`` (ψ′ = P·ê)
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 GENERATORS: dict[str, type["TalkingHeadGenerator"]] = {}
@@ -61,6 +62,16 @@ class TalkingHeadGenerator(nn.Module):
 
     def personalize(self, e_hat: torch.Tensor) -> None:
         raise NotImplementedError
+
+    def full_resolution(self, landmarks: torch.Tensor, e_hat: torch.Tensor | None, size: int,
+                        full_shots: torch.Tensor | None = None, **conditioning) -> torch.Tensor:
+        """The image at ``size`` px (B, 3, size, size): by default G's output, upsampled (bicubic).
+        A generator that samples the shots overrides this to sample ``full_shots``
+        (B, K, 3, size, size), the same shots at full resolution, so texture keeps its detail."""
+        image = self(landmarks, e_hat, **conditioning)
+        if image.shape[-1] == size:
+            return image
+        return F.interpolate(image.float(), size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
 
     def example_conditioning(self, batch: int = 1) -> dict[str, torch.Tensor]:
         from .conditioning import example

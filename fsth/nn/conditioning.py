@@ -7,7 +7,9 @@ to ``G(landmarks, ê, **inputs)``. Shapes for T targets and K shots of S px:
 - ``shots``: (T, K, 3, S, S) in [-1, 1], the person's pictures;
 - ``grids``: (T, K, S, S, 2), where each target pixel lies in each shot (the landmark-warp
   baseline, ``fsth.warp.sampling_grids``, grid_sample's coordinates);
-- ``target_points``: (T, 68, 2), the targets' landmarks in pixels.
+- ``target_points``: (T, 68, 2), the targets' landmarks in pixels;
+- ``priors``: (T, 2, S, S), where a warp of the first shot must fail: the target's mouth
+  interior and its closing eyes (``fsth.landmarks.regions.warp_priors``).
 """
 from __future__ import annotations
 
@@ -32,7 +34,13 @@ def _points(shots, shot_points, target_points, size):
     return torch.as_tensor(np.asarray(target_points, np.float32))
 
 
-BUILDERS = {"shots": _shots, "grids": _grids, "target_points": _points}
+def _priors(shots, shot_points, target_points, size):
+    from ..landmarks.regions import warp_priors
+
+    return torch.from_numpy(warp_priors(shot_points, target_points, size))
+
+
+BUILDERS = {"shots": _shots, "grids": _grids, "target_points": _points, "priors": _priors}
 
 
 def check(names) -> None:
@@ -58,5 +66,5 @@ def example(names, batch: int, size: int) -> dict[str, torch.Tensor]:
     ramp = torch.linspace(-1 + 1 / size, 1 - 1 / size, size)
     identity = torch.stack(torch.meshgrid(ramp, ramp, indexing="xy"), -1)
     made = {"shots": torch.zeros(batch, 1, 3, size, size), "grids": identity.expand(batch, 1, size, size, 2),
-            "target_points": torch.full((batch, 68, 2), size / 2)}
+            "target_points": torch.full((batch, 68, 2), size / 2), "priors": torch.zeros(batch, 2, size, size)}
     return {name: made[name] for name in names}

@@ -40,10 +40,12 @@ class WarpGenerator(TalkingHeadGenerator):
 
     conditioning = ("shots", "grids")
 
+    extra_inputs = 0  # channels of conditioning the synthesis path sees beside landmarks + mean warped shot
+
     def __init__(self, config: ModelConfig, max_shift: float = 0.15):
         super().__init__()
         self.config, self.max_shift = config, max_shift
-        self.synth = Generator(config, in_channels=6)  # target landmarks + mean warped shot
+        self.synth = Generator(config, in_channels=6 + self.extra_inputs)  # target landmarks + mean warped shot
         width = config.width(0)
         # plain convolutions, zero-initialised: spectral norm of a zero weight is undefined
         self.flow_head = nn.Sequential(sn_conv(width + 3, width), nn.ReLU(), nn.Conv2d(width, 3, 3, padding=1))
@@ -69,26 +71,78 @@ class WarpGenerator(TalkingHeadGenerator):
     def personalize(self, e_hat: torch.Tensor) -> None:
         self.synth.personalize(e_hat)
 
+    def synth_inputs(self, landmarks, mean_warped, **conditioning) -> torch.Tensor:
+        """What the synthesis path sees: (B, 6 + extra_inputs, S, S)."""
+        return torch.cat([landmarks, mean_warped], 1)
+
+    def synth_logit_prior(self, **conditioning):
+        """A bias on the synthesis path's mask logit (B, 1, S, S), or 0: where it must paint."""
+        return 0.0
+
     def forward(self, landmarks: torch.Tensor, e_hat: torch.Tensor | None = None, shots: torch.Tensor | None = None,
-                grids: torch.Tensor | None = None, return_parts: bool = False):
+                grids: torch.Tensor | None = None, return_parts: bool = False, **conditioning):
         """landmarks (B, 3, S, S); e_hat (B, embed_dim) or None after personalize();
         shots (B, K, 3, S, S) in [-1, 1]; grids (B, K, S, S, 2): the baseline sampling positions.
-        Returns the image (B, 3, S, S), or a dict with the mask, flows and both paths."""
+        Returns the image (B, 3, S, S), or a dict with the mask, flows (``grid``: where each
+        shot is sampled, (B·K, S, S, 2)) and both paths."""
         if shots is None or grids is None:
             raise ValueError("the warping generator needs the shots and their sampling grids "
                              "(fsth.nn.conditioning.build(generator.conditioning, ...))")
         b, k = shots.shape[:2]
         flat_shots, flat_grids = shots.flatten(0, 1), grids.flatten(0, 1)
         warped = sample(flat_shots, flat_grids)  # (B·K, 3, S, S)
-        features = self.synth.features(torch.cat([landmarks, warped.unflatten(0, (b, k)).mean(1)], 1), e_hat)
+        mean_warped = warped.unflatten(0, (b, k)).mean(1)
+        features = self.synth.features(self.synth_inputs(landmarks, mean_warped, **conditioning), e_hat)
         synth = torch.tanh(self.synth.to_rgb(features))
         head = self.flow_head(torch.cat([features.repeat_interleave(k, 0), warped], 1))  # (B·K, 3, S, S)
         delta = torch.tanh(head[:, :2].float()).permute(0, 2, 3, 1) * self.max_shift
-        refined = sample(flat_shots, flat_grids + delta).unflatten(0, (b, k))
-        logits = torch.cat([head[:, 2:].unflatten(0, (b, k)), self.synth_logit(features)[:, None]], 1)
-        mask = torch.softmax(logits.float(), dim=1)  # (B, K + 1, 1, S, S)
+        grid = flat_grids + delta
+        refined = sample(flat_shots, grid).unflatten(0, (b, k))
+        synth_logit = self.synth_logit(features).float() + self.synth_logit_prior(**conditioning)
+        logits = torch.cat([head[:, 2:].unflatten(0, (b, k)).float(), synth_logit[:, None]], 1)
+        mask = torch.softmax(logits, dim=1)  # (B, K + 1, 1, S, S)
         image = (mask[:, :k] * refined.float()).sum(1) + mask[:, k] * synth.float()
         if return_parts:
             return {"image": image, "mask": mask, "delta": delta.unflatten(0, (b, k)), "warped": refined,
-                    "synth": synth}
+                    "synth": synth, "grid": grid}
         return image
+
+    def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, **conditioning) -> torch.Tensor:
+        """Motion, mask and synthesis at the model's size; the texture sampled from ``full_shots``
+        (B, K, 3, size, size) along the upsampled grid (grid_sample's coordinates don't depend on
+        the size), the synthesis upsampled (bicubic) where the mask asks for it."""
+        if full_shots is None:
+            return super().full_resolution(landmarks, e_hat, size, **conditioning)
+        return self._compose(self(landmarks, e_hat, return_parts=True, **conditioning), full_shots, size)
+
+    @staticmethod
+    def _compose(parts: dict, full_shots: torch.Tensor, size: int) -> torch.Tensor:
+        b, k = full_shots.shape[:2]
+        up = dict(size=(size, size), align_corners=False)
+        grid = F.interpolate(parts["grid"].permute(0, 3, 1, 2).float(), mode="bilinear", **up).permute(0, 2, 3, 1)
+        warped = sample(full_shots.flatten(0, 1).float(), grid).unflatten(0, (b, k))
+        mask = F.interpolate(parts["mask"].flatten(1, 2), mode="bilinear", **up).unsqueeze(2)  # (B, K + 1, 1, R, R)
+        synth = F.interpolate(parts["synth"].float(), mode="bicubic", **up).clamp(-1, 1)
+        return (mask[:, :k] * warped).sum(1) + mask[:, k] * synth
+
+
+@register_generator("layered")
+class LayeredWarpGenerator(WarpGenerator):
+    """The warping generator with the geometric priors of what a warp can't show: the synthesis
+    path sees where the target's mouth interior and closing eyes are (``priors``, from the
+    landmarks: fsth.landmarks.regions) and its mask logit is raised there by a learned gain, so a
+    closed mouth opens and an eye closes from the first step; training refines both."""
+
+    conditioning = ("shots", "grids", "priors")
+    extra_inputs = 2
+    PRIOR_GAIN = 6.0  # initial logit bias inside the regions: σ-share of synthesis ≈ 0.98 for one shot
+
+    def __init__(self, config: ModelConfig, max_shift: float = 0.15):
+        super().__init__(config, max_shift)
+        self.prior_gain = nn.Parameter(torch.full((2,), self.PRIOR_GAIN))
+
+    def synth_inputs(self, landmarks, mean_warped, priors=None, **_):
+        return torch.cat([landmarks, mean_warped, priors.to(landmarks.dtype) * 2 - 1], 1)
+
+    def synth_logit_prior(self, priors=None, **_):
+        return (self.prior_gain.view(1, 2, 1, 1) * priors.float()).amax(1, keepdim=True)

@@ -45,6 +45,8 @@ class TrainConfig:
     image_every: int = 200
     checkpoint_every: int = 200
     keep_last: int = 3
+    hard: float = 0.0  # share of episodes whose target is where a warp of the shots fails (open mouth, blink, turn)
+    init_from: str = ""  # start a new run from this model's weights where they fit (new layers start fresh)
 
     def __post_init__(self):
         hints = get_type_hints(type(self))
@@ -100,7 +102,7 @@ _RANGES = {
     "max_minutes": _at_least(0, " (0: no time limit)"), "workers": _at_least(0, " (0: no worker processes)"),
     "holdout": _at_least(0), "ema": (lambda v: 0 <= v < 1, "in [0, 1) (0: off)"),
     "log_every": _at_least(1), "checkpoint_every": _at_least(1), "image_every": _at_least(0, " (0: no sample grids)"),
-    "keep_last": _at_least(0, " (0: keep every checkpoint)"),
+    "keep_last": _at_least(0, " (0: keep every checkpoint)"), "hard": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "optim.lr_g": (lambda v: v > 0, "> 0"), "optim.lr_d": (lambda v: v > 0, "> 0"),
     "optim.betas": (lambda v: all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
     "optim.d_steps": _at_least(1), "optim.grad_clip": _at_least(0, " (0: off)"),

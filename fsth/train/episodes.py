@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..io.clips import ClipError, SkippedClips, list_clips, load_clip, readable_clips
+from ..io.clips import ClipError, SkippedClips, list_clips, load_clip, read_landmarks, readable_clips
 from ..io.tensors import resize_frames, to_tensor, to_uint8  # noqa: F401  (re-exported for notebooks)
 from ..landmarks.draw import draw_landmarks
+from ..landmarks.regions import eye_opening, mouth_opening, warp_priors, yaw
 from ..nn.conditioning import build as build_conditioning, check as check_conditioning
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class EpisodeDataset(Dataset):
 
     def __init__(self, clips: str | os.PathLike | Sequence[Path], k: int = 8, size: int = 64,
                  identities: set[str] | None = None, skipped: SkippedClips | None = None,
-                 conditioning: tuple[str, ...] = ()):
+                 conditioning: tuple[str, ...] = (), hard: float = 0.0, regions: bool = False):
         paths = list_clips(clips) if isinstance(clips, (str, os.PathLike)) else list(clips)
         self.skipped = SkippedClips() if skipped is None else skipped
         found = readable_clips(paths, self.skipped)
@@ -58,6 +59,8 @@ class EpisodeDataset(Dataset):
         self.k, self.size = k, size
         check_conditioning(conditioning)
         self.conditioning = conditioning  # what the generator needs beyond the episode (fsth.nn.conditioning)
+        self.hard = hard  # share of episodes whose target is chosen where warping fails (warp_hard_frames)
+        self.regions = regions  # add "regions" (1, S, S): the target's mouth interior and closing eyes
         videos = sorted({self.video_key(m) for m in self.metas})
         self.video_index = {v: i for i, v in enumerate(videos)}
         self.identities = sorted({m["identity"] for m in self.metas})
@@ -101,7 +104,10 @@ class EpisodeDataset(Dataset):
     def _episode(self, index: int, seed: int) -> dict[str, torch.Tensor]:
         meta = self.metas[index]
         rng = np.random.default_rng(seed)
-        chosen = rng.choice(meta["num_frames"], size=self.k + 1, replace=False)
+        if self.hard and rng.random() < self.hard:
+            chosen = warp_hard_frames(read_landmarks(self.paths[index]), self.k, rng)
+        else:
+            chosen = rng.choice(meta["num_frames"], size=self.k + 1, replace=False)
         frames, landmarks, _ = load_clip(self.paths[index], chosen)
         frames, landmarks = resize_frames(frames, landmarks, self.size)
         images, drawn = to_tensor(frames), to_tensor(draw_landmarks(landmarks, self.size))
@@ -111,7 +117,32 @@ class EpisodeDataset(Dataset):
         extra = [name for name in self.conditioning if name not in episode]
         for name, value in build_conditioning(extra, images[:-1], landmarks[:-1], landmarks[-1:], self.size).items():
             episode[name] = value[0]
+        if self.regions:  # where a warp of the shots fails: the loss looks harder there
+            episode["regions"] = torch.from_numpy(warp_priors(landmarks[:1], landmarks[-1:], self.size)[0].max(0)[None])
         return episode
+
+
+HARD_KINDS = ("mouth", "eyes", "turn")
+
+
+def warp_hard_frames(landmarks: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """K shot frames and a target (last) where a warp of the shots must fail, by one of
+    :data:`HARD_KINDS` picked at random: shots with the mouth most closed and a target with it
+    most open; shots with the eyes most open and a target with them most closed; or shots and a
+    target at opposite ends of the head's turn. Frames are drawn among the top third of each end,
+    so episodes differ; a clip too short for that falls back to distinct random frames."""
+    count = len(landmarks)
+    third = max(1, count // 3)
+    if count < 2 * third or k > third:
+        return rng.choice(count, size=k + 1, replace=False)
+    kind = HARD_KINDS[rng.integers(len(HARD_KINDS))]
+    score = {"mouth": mouth_opening, "eyes": lambda p: -eye_opening(p), "turn": yaw}[kind](landmarks)
+    if kind == "turn" and rng.random() < 0.5:
+        score = -score
+    order = np.argsort(score, kind="stable")
+    shots = rng.choice(order[:third], size=k, replace=False)
+    target = rng.choice(order[-third:])
+    return np.append(shots, target)
 
 
 def _fault(path: Path) -> str:

@@ -105,6 +105,7 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
     weights = weights if weights is not None else trained_loss_weights(model)
     optim = replace(optim, **{k: v for k, v in {"lr_g": lr_g, "lr_d": lr_d, "amp": amp}.items() if v is not None})
     size = model.config.image_size
+    full_shots, full_points = np.asarray(shots), np.asarray(landmarks, np.float32)  # the person renders at their size
     shots, landmarks = resize_frames(shots, landmarks, size)
     tuned, e_hat = personalize(model, shots, landmarks)
     G, D = tuned.generator, tuned.discriminator
@@ -127,7 +128,7 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
     def snapshot(done: int) -> None:
         if snapshots is not None and done in snapshot_at:
             G.eval()
-            snapshots(done, Person(G, e_hat.detach(), shots, landmarks.astype(np.float32), done))
+            snapshots(done, Person(G, e_hat.detach(), full_shots, full_points, done))
             G.train()
 
     G.train(), D.train()
@@ -148,4 +149,4 @@ def finetune(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray, step
             apply_update(d_losses, [opt_d], dense_d, scaler, optim.grad_clip)
         snapshot(step + 1)
     G.eval().to(memory_format=torch.contiguous_format)  # the layout a loaded person file has
-    return Person(G, e_hat.detach(), shots, landmarks.astype(np.float32), steps)
+    return Person(G, e_hat.detach(), full_shots, full_points, steps)

@@ -33,7 +33,8 @@ from ..losses import ContentLoss
 from ..nn import ModelConfig, TalkingHeads, create, get_config
 from ..nn.base import create_generator
 from ..nn.conditioning import select
-from ..io.checkpoint import CheckpointError, load_latest, prune_checkpoints, save_checkpoint, step_path
+from ..io.checkpoint import (CheckpointError, load_checkpoint, load_latest, prune_checkpoints, save_checkpoint,
+                             step_path)
 from .config import TrainConfig
 from .episodes import EpisodeDataset, EpisodeSampler, to_uint8
 from .step import MetaStep
@@ -103,6 +104,29 @@ def build_model(config: TrainConfig, num_videos: int, checkpoint: dict | None, p
         log.info("growing W from %d to %d videos", model.config.num_videos, num_videos)
         model.grow(num_videos)
     return model
+
+
+@torch.no_grad()
+def warm_start(model: TalkingHeads, path: str) -> str:
+    """Copy the weights of the model file ``path`` into ``model`` where names match: same shapes
+    whole; convolutions that gained input channels (new conditioning) get the old ones and zeros
+    for the new; the rest (new layers, D's per-video rows) keep their fresh values."""
+    state = load_checkpoint(path)
+    source = state["model"]
+    copied, widened, fresh = 0, 0, 0
+    for name, tensor in model.state_dict().items():
+        old = source.get(name)
+        if old is None or old.dim() != tensor.dim():
+            fresh += 1
+        elif old.shape == tensor.shape:
+            tensor.copy_(old)
+            copied += 1
+        elif old.dim() == 4 and old.shape[0] == tensor.shape[0] and old.shape[1] < tensor.shape[1]:
+            tensor.zero_()[:, :old.shape[1]].copy_(old)
+            widened += 1
+        else:
+            fresh += 1
+    return f"{copied} tensors copied, {widened} widened, {fresh} fresh"
 
 
 def sample_grid(batch: dict, fake: torch.Tensor, rows: int = 4) -> np.ndarray:
@@ -185,11 +209,14 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     train_ids, held = split_identities(config.data, config.holdout, config.seed, skipped)
     model_cfg = get_config(config.preset, **config.model)
     dataset = EpisodeDataset(config.data, k=config.k, size=model_cfg.image_size, identities=train_ids,
-                             skipped=skipped, conditioning=create_generator(model_cfg).conditioning)
+                             skipped=skipped, conditioning=create_generator(model_cfg).conditioning,
+                             hard=config.hard, regions=bool(config.loss.regions))
     if main_process:
         _sweep_temps(out)
     ckpt_path, checkpoint = load_latest(out, set_aside=main_process)
     model = build_model(config, dataset.num_videos, checkpoint, ckpt_path).to(device)
+    if checkpoint is None and config.init_from:
+        log.info("initialised from %s: %s", config.init_from, warm_start(model, config.init_from))
     if config.optim.precision(device).channels_last:
         model = model.to(memory_format=torch.channels_last)
     content = ContentLoss(config.vgg19, config.vggface, config.loss).to(device) if (config.vgg19 or config.vggface) else None

@@ -91,7 +91,8 @@ class MetaStep:
         rows = model.discriminator.W(batch["video"]) if w.embedding_match else None
         losses = generator_terms(model.discriminator, fake, batch["target"], batch["target_landmarks"], w,
                                  video=batch["video"], content=self.content, w_rows=rows, e_hat=e_hat,
-                                 identity=self.identity, target_points=batch.get("target_points"))
+                                 identity=self.identity, target_points=batch.get("target_points"),
+                                 regions=batch.get("regions"))
         return losses, fake, e_hat
 
     def discriminator_losses(self, batch: dict, fake: torch.Tensor, e_hat: torch.Tensor) -> dict[str, torch.Tensor]:

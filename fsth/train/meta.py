@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -196,24 +197,61 @@ def _stop_together(out_of_time: bool, distributed: bool, device) -> bool:
     return bool(flag.item())
 
 
-def train(config: TrainConfig, progress: bool = True) -> dict:
-    """Run (or resume) training; returns a summary with the last losses and timings."""
+@dataclass
+class Run:
+    """What one training run holds between its steps (built by :func:`start_run`)."""
+    config: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    distributed: bool
+    dataset: EpisodeDataset
+    model: TalkingHeads
+    step_fn: MetaStep
+    ema: object
+    files: RunFiles | None
+    held: list[str]
+    skipped: SkippedClips
+    step: int = 0
+    seconds_before: float = 0.0  # wall time of earlier sessions of this run
+
+    def loader(self) -> DataLoader:
+        """Episodes from where the run stands: the stream is a pure function of (seed, position)."""
+        c = self.config
+        sampler = EpisodeSampler(len(self.dataset), seed=c.seed, start=self.step * c.batch_size * self.world,
+                                 rank=self.rank, world=self.world)
+        return DataLoader(self.dataset, batch_size=c.batch_size, sampler=sampler, num_workers=c.workers,
+                          persistent_workers=c.workers > 0, pin_memory=self.device.type == "cuda")
+
+    def save(self, seconds: float) -> None:
+        """A checkpoint of everything a resume needs, then metrics.csv to the same step."""
+        state = {"step": self.step, "seconds": seconds, "model": self.model.state_dict(),
+                 "model_config": self.model.config.to_dict(), "train_config": self.config.to_dict(),
+                 "optim": self.step_fn.state_dict(), "rng": rng_state(), "num_clips": len(self.dataset),
+                 "video_index": list(self.dataset.video_index), "holdout": self.held}
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        save_checkpoint(step_path(self.config.out, self.step), state)
+        prune_checkpoints(self.config.out, self.config.keep_last)
+        self.files.flush()
+
+
+def start_run(config: TrainConfig) -> Run:
+    """Data, model, optimisers and run folder of ``config``, resumed from its newest checkpoint."""
     device, rank, world, distributed = _start_process_group(config)
     configure_threads(config.workers, device)
-    main_process = rank == 0
     out = Path(config.out)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
-
     skipped = SkippedClips()
     train_ids, held = split_identities(config.data, config.holdout, config.seed, skipped)
     model_cfg = get_config(config.preset, **config.model)
     dataset = EpisodeDataset(config.data, k=config.k, size=model_cfg.image_size, identities=train_ids,
                              skipped=skipped, conditioning=create_generator(model_cfg).conditioning,
                              hard=config.hard, regions=bool(config.loss.regions))
-    if main_process:
+    if rank == 0:
         _sweep_temps(out)
-    ckpt_path, checkpoint = load_latest(out, set_aside=main_process)
+    ckpt_path, checkpoint = load_latest(out, set_aside=rank == 0)
     model = build_model(config, dataset.num_videos, checkpoint, ckpt_path).to(device)
     if checkpoint is None and config.init_from:
         log.info("initialised from %s: %s", config.init_from, warm_start(model, config.init_from))
@@ -222,75 +260,70 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     content = ContentLoss(config.vgg19, config.vggface, config.loss).to(device) if (config.vgg19 or config.vggface) else None
     step_fn = MetaStep(model, content if content is not None and len(content.nets) else None,
                        config.loss_weights, config.optim, distributed=distributed, compile=config.compile)
-    ema = _moving_average(model, config.ema)
-    step, start_time_spent = 0, 0.0
+    run = Run(config, device, rank, world, distributed, dataset, model, step_fn, _moving_average(model, config.ema),
+              None, held, skipped)
     if checkpoint is not None:
         step_fn.load_state_dict(checkpoint["optim"])
-        if ema is not None and "ema" in checkpoint:
-            ema.load_state_dict(checkpoint["ema"])
-        step, start_time_spent = checkpoint["step"], checkpoint.get("seconds", 0.0)
+        if run.ema is not None and "ema" in checkpoint:
+            run.ema.load_state_dict(checkpoint["ema"])
+        run.step, run.seconds_before = checkpoint["step"], checkpoint.get("seconds", 0.0)
         set_rng_state(checkpoint["rng"])
-        log.info("resumed from %s at step %d", ckpt_path, step)
+        log.info("resumed from %s at step %d", ckpt_path, run.step)
+    run.files = RunFiles(out, run.step, held) if rank == 0 else None
+    return run
 
-    sampler = EpisodeSampler(len(dataset), seed=config.seed, start=step * config.batch_size * world,
-                             rank=rank, world=world)
-    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
-                        persistent_workers=config.workers > 0, pin_memory=device.type == "cuda")
-    files = RunFiles(out, step, held) if main_process else None
 
-    def save(at_step: int, seconds: float):
-        state = {"step": at_step, "seconds": seconds, "model": model.state_dict(),
-                 "model_config": model.config.to_dict(), "train_config": config.to_dict(),
-                 "optim": step_fn.state_dict(), "rng": rng_state(), "num_clips": len(dataset),
-                 "video_index": list(dataset.video_index), "holdout": held}
-        if ema is not None:
-            state["ema"] = ema.state_dict()
-        save_checkpoint(step_path(out, at_step), state)
-        prune_checkpoints(out, config.keep_last)
-        files.flush()
-
+def train(config: TrainConfig, progress: bool = True) -> dict:
+    """Run (or resume) training; returns a summary with the last losses and timings."""
+    run = start_run(config)
     started = time.perf_counter()
     losses: dict[str, float] = {}
-    bar = tqdm(total=config.steps, initial=step, desc="train", disable=not (progress and main_process))
-    batches = iter(loader)
+    bar = tqdm(total=config.steps, initial=run.step, desc="train", disable=not (progress and run.files))
+    batches = iter(run.loader())
     try:
-        while step < config.steps:
+        while run.step < config.steps:
             batch = next(batches)
-            dataset.note_skipped(batch)
+            run.dataset.note_skipped(batch)
             step_started = time.perf_counter()
-            losses = step_fn(batch)
-            step += 1
-            if ema is not None:
-                ema.update_parameters(model.generator)
-            seconds = start_time_spent + time.perf_counter() - started
+            losses = run.step_fn(batch)
+            run.step += 1
+            if run.ema is not None:
+                run.ema.update_parameters(run.model.generator)
+            seconds = run.seconds_before + time.perf_counter() - started
             bar.update()
             out_of_time = _stop_together(bool(config.max_minutes and seconds >= 60 * config.max_minutes),
-                                         distributed and bool(config.max_minutes), device)
-            last_step = step == config.steps or out_of_time
-            if files is not None:
-                if step % config.log_every == 0 or last_step:
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
-                    files.log(step, losses, seconds, time.perf_counter() - step_started)
-                # a time-boxed run on a slow machine still ends with a sample grid and a checkpoint
-                if config.image_every and (step % config.image_every == 0 or last_step):
-                    files.samples(model, batch, device, step)
-                if step % config.checkpoint_every == 0 or last_step:
-                    save(step, seconds)
+                                         run.distributed and bool(config.max_minutes), run.device)
+            if run.files is not None:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+                _after_step(run, batch, losses, seconds, time.perf_counter() - step_started, out_of_time)
             if out_of_time:
-                log.info("time budget of %.1f min reached at step %d", config.max_minutes, step)
+                log.info("time budget of %.1f min reached at step %d", config.max_minutes, run.step)
                 break
     finally:
         bar.close()
-        if files is not None:
-            files.close()
-        if skipped:
-            log.warning("%s", skipped.summary())
-    if distributed:  # wait until rank 0 has written its files, then tear the group down together
+        if run.files is not None:
+            run.files.close()
+        if run.skipped:
+            log.warning("%s", run.skipped.summary())
+    if run.distributed:  # wait until rank 0 has written its files, then tear the group down together
         dist.barrier()
         dist.destroy_process_group()
-    return {"step": step, "losses": losses, "seconds": start_time_spent + time.perf_counter() - started,
-            "num_videos": dataset.num_videos, "clips": len(dataset), "device": str(device), "world": world,
-            "corrupt_clips": len(skipped), "corrupt": dict(skipped.reasons)}
+    return {"step": run.step, "losses": losses, "seconds": run.seconds_before + time.perf_counter() - started,
+            "num_videos": run.dataset.num_videos, "clips": len(run.dataset), "device": str(run.device),
+            "world": run.world, "corrupt_clips": len(run.skipped), "corrupt": dict(run.skipped.reasons)}
+
+
+def _after_step(run: Run, batch: dict, losses: dict, seconds: float, step_seconds: float, out_of_time: bool) -> None:
+    """Rank 0's callbacks after a step: the metrics row, a sample grid, a checkpoint. A time-boxed
+    run on a slow machine still ends with all three."""
+    c, step = run.config, run.step
+    last = step == c.steps or out_of_time
+    if step % c.log_every == 0 or last:
+        run.files.log(step, losses, seconds, step_seconds)
+    if c.image_every and (step % c.image_every == 0 or last):
+        run.files.samples(run.model, batch, run.device, step)
+    if step % c.checkpoint_every == 0 or last:
+        run.save(seconds)
 
 
 def _moving_average(model, decay: float):

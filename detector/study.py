@@ -139,7 +139,22 @@ def run_study(study_faces: dict, out: str | Path, settings: StudySettings = Stud
         results["detectors"][name] = summarize_cv(cvs[name], main, p, kinds)
         results.setdefault("timing", {})[f"CV {name}"] = time.perf_counter() - t
         log.info("%s: %.0f s", name, results["timing"][f"CV {name}"])
+    _sections(results, cvs, main, everything, raw, study_faces, settings)
+    lap = time.perf_counter()
+    results["shipped"] = ship(main, settings, results["detectors"], out, model_name)
+    results["timing"]["shipping"] = time.perf_counter() - lap
+    results["seconds"] = time.perf_counter() - started
+    write_report(results, cvs, main, out)
+    return results
+
+
+def _sections(results: dict, cvs: dict, main: FaceSet, everything: FaceSet, raw: FaceSet, study_faces: dict,
+              settings: StudySettings) -> None:
+    """The study's sections beyond cross-validation, into ``results["sections"]`` with their
+    seconds in ``results["timing"]``: the upsampling-only control, the K and fine-tuning curves,
+    the compression and cross-generator matrices, and the provenance marks' survival."""
     sections, timing = results["sections"], results.setdefault("timing", {})
+    p = settings.protocol
     lap = time.perf_counter()
 
     def clock(section: str) -> None:  # seconds per section, into results["timing"]
@@ -173,11 +188,6 @@ def run_study(study_faces: dict, out: str | Path, settings: StudySettings = Stud
     clock("cross-generator matrix")
     sections["marks"] = marks.survival(raw.subset(np.isin(raw.settings, ["real", "fake"])), n_boot=p.n_boot)
     clock("provenance marks")
-    results["shipped"] = ship(main, settings, results["detectors"], out, model_name)
-    clock("shipping")
-    results["seconds"] = time.perf_counter() - started
-    write_report(results, cvs, main, out)
-    return results
 
 
 def summarize_cv(cv: dict, faces: FaceSet, p: ProtocolConfig, kinds: dict | None = None) -> dict:

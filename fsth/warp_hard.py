@@ -15,6 +15,8 @@ closed (a blink); the two ends of the head's turn. Every renderer gets the same 
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from . import metrics
@@ -97,10 +99,9 @@ def warp_hard_table(models: dict, pairs: list[dict], steps: int = 0) -> list[dic
     return rows
 
 
-def save_warp_hard(out, rows: list[dict], pairs: int) -> "Path":
+def save_warp_hard(out, rows: list[dict], pairs: int) -> Path:
     """warp_hard.json and warp_hard.md (a table) in ``out``; returns the table's path."""
     import json
-    from pathlib import Path
 
     from .io.atomic import atomic_write_text
 

@@ -119,3 +119,19 @@ def test_a_toy_generator_makes_fakes_and_animates(toy_model, tmp_path):
     result = fsth.animate(person, driving, tmp_path / "toy.mp4", PointsEveryFrame(), adapt="none")
     assert result["frames"] == 4 and result["files"][0].exists()
     assert len(list(fsth.read_frames(result["files"][0]))) == 4
+
+
+def test_nothing_outside_fsth_nn_asks_which_generator_it_holds():
+    """No isinstance check on a generator class, no comparison of a generator's name, no
+    "does it warp" flag: callers build what ``conditioning`` names and call ``full_resolution``."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    asks = re.compile(r"isinstance\([^)]*\b\w*Generator\b|\.generator\s*[!=]=|generator\s*(==|!=|in)\s*[\"'(]"
+                      r"|\.warps\b|registered_name\s*[!=]=")
+    found = [f"{path.relative_to(root)}:{number}: {line.strip()}"
+             for folder in ("fsth", "detector") for path in sorted((root / folder).rglob("*.py"))
+             if "nn" not in path.relative_to(root / folder).parts[:1]
+             for number, line in enumerate(path.read_text().splitlines(), 1) if asks.search(line)]
+    assert not found, found

@@ -1,46 +1,89 @@
 """One-shot, cross-identity: portraits driven by a real clip, per method, with figures.
 
 For each portrait (default: the Mona Lisa, Grace Hopper, the astronaut) and one driving
-clip (default: wolfgang, never trained on), the driver's landmarks are adapted to the
-portrait (``relative``) and rendered by each method:
+clip (default: wolfgang, never trained on; ``--driving`` also takes the path of any video or
+image folder), the driver's landmarks are smoothed in time as ``fsth animate`` does
+(``--smooth``, default ``savgol``), adapted to the portrait (``relative``) and rendered at
+``--size`` px (default 256; the portraits are cropped at that size) by each method:
 
 - ``warp``: the landmark-warp baseline (no learning, ``fsth.warp``);
 - every ``--model NAME=CHECKPOINT``: the model fine-tuned on the one portrait (``--ft-steps``).
+  Each model works at its own size and renders at ``--size``, sampling the full-resolution
+  crop (``fsth.person.Person.render``), so models of different sizes compare.
 
-Per portrait and method: ``verified`` (share of frames dlib calls the portrait's person:
-descriptor distance < 0.6), CSIM, and how well the face follows the landmarks asked for —
-NME over all 68 points and over the mouth (points 48–67), both / the eye-corner distance,
-measured by dlib on the result (``detected``: share of frames where it found a face).
+Per portrait and method, measured with dlib on the result (``detected``: share of frames
+where it found a face):
+
+- identity: ``verified`` (share of frames dlib calls the portrait's person: descriptor
+  distance < 0.6), ``distance`` (mean descriptor distance), CSIM;
+- following the landmarks asked for: NME over all 68 points and over the mouth (points
+  48-67), both / the eye-corner distance;
+- moving like the driver (``fsth.metrics``, result against the driver's smoothed landmarks):
+  ``mouth_span`` (the result's mouth-opening span over the driver's: 1 opens as much, near 0
+  a mouth that stays shut), ``mouth_corr`` (correlation of the two opening series),
+  ``blink`` (the result's eye opening on the driver's blink frames over its median: ~1 the
+  eyes stay open through the driver's blinks, lower blinks too; NaN when the driver never
+  blinks in the frames used), ``flicker`` (mean |change| between consecutive frames over the
+  driver's face crops': well above 1 flickers; compare methods with each other);
+- ``synth_in_mouth``: for a generator with a synthesis path (``return_parts``), its mean
+  mask weight inside the target's mouth interior (at the model's size) over the frames where
+  the driver's mouth is open (above its median): whether the model paints the inside of the
+  mouth rather than stretching the closed lips. NaN for the warp and for pure synthesis.
 
     python benchmarks/portraits.py --model "paper G=fsth/pretrained/talking_heads_tiny.pt" \\
         --model "warping G=fsth/pretrained/talking_heads_tiny_warp.pt" --out docs/portraits
 
-Writes ``table.md``, ``results.json`` and ``<portrait>.png`` strips (rows: driving face,
-landmarks asked for, then one row per method), all marked synthetic.
+Writes ``table.md``, ``results.json`` (NaN as null) and ``<portrait>.png`` strips (rows:
+driving face, landmarks asked for, then one row per method; the portrait crop on the left),
+all marked synthetic.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from fsth.animation import driving_landmarks
 from fsth.data import samples
 from fsth.evaluate import Scorer
-from fsth.io.crop import crop_face, face_box
+from fsth.io.atomic import atomic_write_text
+from fsth.io.crop import crop_face, face_box, smooth_boxes
 from fsth.io.images import read_image, save_image
+from fsth.io.tensors import resize_frames, to_tensor
 from fsth.io.video import probe, read_frames
-from fsth.landmarks import create_detector, draw_landmarks
+from fsth.landmarks import SMOOTHING_METHODS, create_detector, draw_landmarks, smooth_landmarks
 from fsth.landmarks.adapt import adapt_landmarks
-from fsth.metrics import nme
+from fsth.landmarks.regions import mouth_masks
+from fsth.metrics import blink_ratio, flicker, mouth_opening, mouth_span_ratio, nme
+from fsth.nn.conditioning import build as build_conditioning
 from fsth.person import crop_shots, load_model
 from fsth.train.finetune import finetune
 from fsth.warp import WarpedPortrait
 
 MOUTH = slice(48, 68)
+
+# (key, header, format) of table.md, in order; ↑ / ↓: which way is better
+COLUMNS = [("verified", "verified ↑", ".2f"), ("distance", "distance ↓", ".3f"), ("csim", "CSIM ↑", ".3f"),
+           ("nme", "NME ↓", ".3f"), ("mouth_nme", "mouth NME ↓", ".3f"), ("detected", "detected ↑", ".2f"),
+           ("mouth_span", "mouth span ↑", ".2f"), ("mouth_corr", "mouth corr ↑", ".2f"),
+           ("blink", "blink ↓", ".2f"), ("flicker", "flicker ↓", ".2f"),
+           ("synth_in_mouth", "synth in mouth ↑", ".2f")]
+
+
+def media(name_or_path: str, kind: str) -> Path:
+    """A sample's name (``fsth.data.samples``) or the path of a file or folder of one's own."""
+    if name_or_path in samples.SAMPLES:
+        return samples.fetch(name_or_path)
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        names = sorted(n for n, s in samples.SAMPLES.items() if s.kind == kind and not s.test_only)
+        raise SystemExit(f"{name_or_path!r} is neither a sample {kind} ({', '.join(names)}) nor an existing path")
+    return path
 
 
 def mouth_nme(found: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -49,8 +92,60 @@ def mouth_nme(found: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return np.linalg.norm(found[:, MOUTH] - wanted[:, MOUTH], axis=-1).mean(-1) / ocular
 
 
-def score(scorer: Scorer, frames: np.ndarray, wanted: np.ndarray, reference: np.ndarray) -> dict:
-    """Identity against the portrait's own descriptor; landmark errors against ``wanted``."""
+def driver_crops(frames: list[np.ndarray], detected: np.ndarray, size: int, fps: float) -> np.ndarray:
+    """The driver's face, (T, size, size, 3): boxes around its landmarks smoothed over time
+    as ``fsth animate --side-by-side`` does, so the crop itself does not tremble."""
+    boxes = smooth_boxes(face_box(detected), sigma=0.3 * fps)
+    return np.stack([crop_face(f, b, size)[0] for f, b in zip(frames, boxes)])
+
+
+def open_mouth_frames(drive: np.ndarray) -> np.ndarray:
+    """Indices of the frames where the driver's mouth opening is above its median."""
+    opening = mouth_opening(drive)
+    return np.flatnonzero(opening > np.nanmedian(opening))
+
+
+@torch.no_grad()
+def synthesis_in_mouth(renderer, wanted: np.ndarray, frames: np.ndarray, batch: int = 16) -> float:
+    """Mean synthesis-mask weight of ``renderer``'s generator inside the target mouth interior
+    (``mouth_masks`` > 0.5 at the model's size) over ``frames`` of ``wanted`` (T, 68, 2) in
+    the renderer's crop pixels. Reproduces ``Person.render`` at the model's size with
+    ``return_parts=True``; NaN for a renderer without a generator, a generator that has no
+    parts (pure synthesis), or no mouth interior in those frames."""
+    G = getattr(renderer, "generator", None)
+    if G is None or not len(frames):
+        return float("nan")
+    device = next(G.parameters()).device
+    G.eval()
+    model_size, size = G.config.image_size, renderer.size
+    small, small_points = resize_frames(renderer.shots, renderer.landmarks, model_size)
+    shots = to_tensor(small)
+    targets = (np.asarray(wanted, np.float32)[frames] + 0.5) * (model_size / size) - 0.5
+    weight, area = 0.0, 0
+    for start in range(0, len(targets), batch):
+        chunk = targets[start:start + batch]
+        drawn = to_tensor(draw_landmarks(chunk, model_size)).to(device)
+        inputs = build_conditioning(G.conditioning, shots, small_points, chunk, model_size)
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        try:
+            parts = G(drawn, None, return_parts=True, **inputs)
+        except TypeError as error:
+            if "return_parts" in str(error):
+                return float("nan")
+            raise
+        if not isinstance(parts, dict) or "mask" not in parts:
+            return float("nan")
+        mask = parts["mask"][:, -1].float().cpu().numpy().reshape(len(chunk), model_size, model_size)
+        inside = mouth_masks(chunk, model_size) > 0.5
+        weight += float(mask[inside].sum())
+        area += int(inside.sum())
+    return weight / area if area else float("nan")
+
+
+def score(scorer: Scorer, frames: np.ndarray, wanted: np.ndarray, reference: np.ndarray,
+          drive: np.ndarray, crops: np.ndarray) -> dict:
+    """Identity against the portrait's own descriptor; landmark errors against ``wanted``;
+    mouth, blink and flicker against the driver (smoothed landmarks ``drive``, face ``crops``)."""
     embeddings = scorer.embedder(frames, wanted)
     distance = np.linalg.norm(embeddings - reference, axis=-1)
     found = scorer.detected_landmarks(frames)
@@ -58,69 +153,103 @@ def score(scorer: Scorer, frames: np.ndarray, wanted: np.ndarray, reference: np.
 
     def mean(values):
         return float(np.nanmean(values)) if seen.any() else float("nan")
+    span, corr = mouth_span_ratio(found, drive)
     return {"verified": float((distance < 0.6).mean()), "distance": float(distance.mean()),
             "csim": float((embeddings @ reference / np.linalg.norm(embeddings, axis=1)
                            / np.linalg.norm(reference)).mean()),
             "nme": mean(nme(found[seen], wanted[seen])), "mouth_nme": mean(mouth_nme(found[seen], wanted[seen])),
-            "detected": float(seen.mean())}
+            "detected": float(seen.mean()), "mouth_span": span, "mouth_corr": corr,
+            "blink": blink_ratio(found, drive), "flicker": flicker(frames, crops)}
+
+
+def _finite(value):
+    """NaN and infinities as None (JSON null), everything else as it is."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _cell(value, spec: str) -> str:
+    return "–" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+
+
+def table(results: list[dict], caption: str) -> str:
+    lines = [caption, "", "| portrait | method | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
+             "|---|---|" + "---|" * len(COLUMNS)]
+    lines += [f"| {r['portrait']} | {r['method']} | " + " | ".join(_cell(r[k], f) for k, _, f in COLUMNS) + " |"
+              for r in results]
+    return "\n".join(lines) + "\n"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT")
-    parser.add_argument("--portraits", nargs="+", default=["monalisa", "grace_hopper", "astronaut"])
-    parser.add_argument("--driving", default="wolfgang")
+    parser.add_argument("--portraits", nargs="+", default=["monalisa", "grace_hopper", "astronaut"],
+                        help="sample names or image paths")
+    parser.add_argument("--driving", default="wolfgang", help="a sample video's name or the path of any video")
     parser.add_argument("--frames", type=int, default=96, help="driving frames rendered")
+    parser.add_argument("--size", type=int, default=256, help="crop and render size in pixels")
+    parser.add_argument("--smooth", default="savgol", choices=SMOOTHING_METHODS,
+                        help="smoothing of the driving landmarks over time (as fsth animate)")
     parser.add_argument("--ft-steps", type=int, default=100, help="fine-tuning steps on the portrait")
     parser.add_argument("--columns", type=int, default=8)
     parser.add_argument("--out", default="docs/portraits")
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out, size = Path(args.out), args.size
     models = dict(spec.split("=", 1) for spec in args.model)
     detector, scorer = create_detector("dlib"), Scorer()
-    source = samples.fetch(args.driving)
-    frames = list(read_frames(source, range(min(args.frames, probe(source).frames))))
-    drive = driving_landmarks(frames, detector, args.driving)
+    source = media(args.driving, "video")
+    info = probe(source)
+    frames = list(read_frames(source, range(min(args.frames, info.frames))))
+    detected = driving_landmarks(frames, detector, args.driving)
+    drive = smooth_landmarks(detected, args.smooth, fps=info.fps)
+    crops = driver_crops(frames, detected, size, info.fps)
+    opened = open_mouth_frames(drive)
+    opening = mouth_opening(drive)
+    driver_span = float(np.percentile(opening, 90) - np.percentile(opening, 10))  # near 0: the mouth stays shut
     loaded = {name: load_model(path) for name, path in models.items()}
-    sizes = {m.config.image_size for m in loaded.values()} or {64}
-    if len(sizes) != 1:
-        raise SystemExit(f"the models differ in image size {sorted(sizes)}: compare models of one size")
-    size = sizes.pop()
     pick = np.linspace(0, len(frames) - 1, args.columns).round().astype(int)
     results = []
     for portrait in args.portraits:
-        shots, points = crop_shots([read_image(samples.fetch(portrait))], size, detector, names=[portrait])
+        name = Path(portrait).stem if portrait not in samples.SAMPLES else portrait
+        shots, points = crop_shots([read_image(media(portrait, "image"))], size, detector, names=[name])
         reference = scorer.embedder(shots, points)[0]
         wanted = adapt_landmarks(drive, points[0], mode="relative", reference="best")
-        rows = [[crop_face(frames[i], face_box(drive[i]), size)[0] for i in pick],
-                [draw_landmarks(wanted[i], size) for i in pick]]
+        rows = [[crops[i] for i in pick], [draw_landmarks(wanted[i], size) for i in pick]]
         methods = {"warp": lambda: WarpedPortrait(shots, points)}
-        methods.update({name: (lambda m=m: finetune(m, shots, points, steps=args.ft_steps, progress=False))
-                        for name, m in loaded.items()})
+        methods.update({method: (lambda m=m: finetune(m, shots, points, steps=args.ft_steps, progress=False))
+                        for method, m in loaded.items()})
         for method, make in methods.items():
             started = time.perf_counter()
-            rendered = make().render(wanted)
+            renderer = make()
+            rendered = renderer.render(wanted)
             seconds = time.perf_counter() - started
-            results.append({"portrait": portrait, "method": method, "seconds": round(seconds, 1),
-                            **score(scorer, rendered, wanted, reference)})
-            print(json.dumps(results[-1]))
+            results.append({"portrait": name, "method": method, "seconds": round(seconds, 1),
+                            **score(scorer, rendered, wanted, reference, drive, crops),
+                            "synth_in_mouth": synthesis_in_mouth(renderer, wanted, opened)})
+            print(json.dumps({k: _finite(v) for k, v in results[-1].items()}))
             rows.append([rendered[i] for i in pick])
         strip = np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
         side = np.concatenate([shots[0]] + [np.zeros_like(shots[0])] * (len(rows) - 1), axis=0)
-        save_image(out / f"{portrait}.png", np.concatenate([side, strip], axis=1), synthetic=True)
-    (out / "results.json").write_text(json.dumps({"driving": args.driving, "frames": len(frames),
-                                                   "steps": args.ft_steps, "models": models, "rows": results},
-                                                  indent=2))
-    lines = [f"Driven by `{args.driving}` ({len(frames)} frames, adaptation `relative`); models fine-tuned "
-             f"{args.ft_steps} steps on the one portrait. Strips: `<portrait>.png` (rows: driving face, landmarks "
-             "asked for, then " + ", ".join(methods) + ").", "",
-             "| portrait | method | verified ↑ | distance ↓ | CSIM ↑ | NME ↓ | mouth NME ↓ | detected ↑ |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['portrait']} | {r['method']} | {r['verified']:.2f} | {r['distance']:.3f} | {r['csim']:.3f} | "
-              f"{r['nme']:.3f} | {r['mouth_nme']:.3f} | {r['detected']:.2f} |" for r in results]
-    (out / "table.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        save_image(out / f"{name}.png", np.concatenate([side, strip], axis=1), synthetic=True)
+    summary = {"driving": args.driving, "frames": len(frames), "fps": info.fps, "size": size, "smooth": args.smooth,
+               "adapt": "relative", "steps": args.ft_steps, "models": models,
+               "model_sizes": {name: m.config.image_size for name, m in loaded.items()},
+               "mouth_open_frames": len(opened), "driver_mouth_span": driver_span,
+               "rows": [{k: _finite(v) for k, v in r.items()} for r in results]}
+    atomic_write_text(out / "results.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    sizes = ", ".join(f"{name} {m.config.image_size} px" for name, m in loaded.items())
+    caption = (f"Driven by `{args.driving}` ({len(frames)} frames at {info.fps:g} fps, landmarks smoothed "
+               f"`{args.smooth}`, adaptation `relative`), every method rendered at {size} px from a {size} px crop"
+               + (f" (models at their own size: {sizes}; fine-tuned {args.ft_steps} steps on the one portrait)"
+                  if loaded else "") + ". Strips: `<portrait>.png` (rows: driving face, landmarks asked for, then "
+               + ", ".join(["warp", *loaded]) + "). Mouth span: the result's mouth-opening span over the driver's "
+               f"(1: as much; the driver's own span: {driver_span:.3f} eye-corner distances, near 0 a closed mouth "
+               "where span and corr measure noise); blink: the result's eye opening on the driver's blinks over "
+               "its median (~1: no blink; – where the driver never blinks); flicker: frame-to-frame change over the "
+               f"driver's (compare methods); synth in mouth: the synthesis mask inside the open mouth "
+               f"({len(opened)} frames; – without a synthesis mask).")
+    text = table(results, caption)
+    atomic_write_text(out / "table.md", text)
+    print(text, end="")
 
 
 if __name__ == "__main__":

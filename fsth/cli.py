@@ -80,8 +80,10 @@ def cmd_preprocess(args: opts.PreprocessOptions) -> int:
         print(f"failures listed in {Path(args.out) / FAILURE_LOG}")
         for source, reason in summary["failures"][:10]:
             print(f"  {source}: {reason}")
+    if summary["found"] == 0:
+        raise ValueError(f"{args.src}: no face video or image found (nothing written)")
     ok = summary["done"] + summary["skipped"]
-    return 0 if ok > 0 or summary["found"] == 0 else 1
+    return 0 if ok > 0 else 1
 
 
 def cmd_samples(args: opts.SamplesOptions) -> int:
@@ -114,6 +116,8 @@ def cmd_inspect(args: opts.InspectOptions) -> int:
     clips = readable_clips(list_clips(args.dataset), skipped)
     identities = {meta.get("identity") for _, meta in clips}
     print(f"{args.dataset}: {len(clips)} clip(s), {len(identities)} identit(ies)")
+    if args.out and not clips:
+        raise ValueError(f"{args.dataset}: no readable clip, so no contact sheet (nothing written)")
     if args.out and clips:
         sheet = contact_sheet([p for p, _ in clips[:args.max_clips]], frames=args.frames, size=args.tile,
                               overlay=args.overlay, skipped=skipped)
@@ -156,8 +160,6 @@ def _person_from_args(args: opts.PersonOptions):
 
     if getattr(args, "person", ""):
         return load_person(args.person)
-    if not 16 <= args.size <= 512:
-        raise UsageError(f"--size {args.size}: frames are rendered at 16 to 512 pixels")
     baseline = getattr(args, "method", "model") != "model"
     model = None if baseline else load_model(args.checkpoint or _shipped_model())
     size = args.size
@@ -195,11 +197,17 @@ def cmd_animate(args: opts.AnimateOptions) -> int:
     from .animation import animate
     from .landmarks import create_detector
 
+    from .io.video import probe
+
     output_file(args.out)
     if args.gif:
         output_file(args.gif, "--gif")
-    person = _person_from_args(args)
     reference = "best" if args.reference == "best" else int(args.reference)
+    frames = probe(args.driving).frames  # a driving video that can't be read fails here, before any work
+    usable = min(frames, args.max_frames) if args.max_frames else frames
+    if reference != "best" and reference >= usable:
+        raise UsageError(f"--reference {reference}: the driving video gives {usable} frame(s) (0 to {usable - 1})")
+    person = _person_from_args(args)
     smooth_params = {"one-euro": {"min_cutoff": args.smooth_cutoff, "beta": args.smooth_beta},
                      "savgol": {"window": args.smooth_window or None}}.get(args.smooth, {})
     result = animate(person, args.driving, args.out, create_detector(args.backend), adapt=args.adapt,
@@ -388,9 +396,10 @@ def main(argv=None) -> int:
         from .hardware import configure_threads
 
         configure_threads()
-    given = from_args(args, command.options) if command.options else args
     name = " ".join(["fsth", args.command] + [v for k, v in vars(args).items() if k.endswith("_command")])
-    return run_command(name, command.run, given, args.verbose)
+    # options are checked inside run_command: a bad value is one line and exit 2, before any work
+    return run_command(name, lambda a: command.run(from_args(a, command.options) if command.options else a),
+                       args, args.verbose)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,17 @@ import tokenize
 import typing
 from typing import Callable
 
+from .errors import UsageError
+
 _SKIP = (dict, list)  # e.g. TrainConfig.model: these belong in the YAML file
 
 
 def option(default=dataclasses.MISSING, help: str = "", *, positional: bool = False, aliases=(), choices=None,
-           required: bool = False):
-    """A dataclass field with what its flag needs: help, positional, aliases, choices."""
+           required: bool = False, check=None):
+    """A dataclass field with what its flag needs: help, positional, aliases, choices, and
+    ``check``: (predicate, what it must be), tested by :func:`from_args` before any work."""
     meta = {"help": help, "positional": positional, "aliases": tuple(aliases), "choices": choices,
-            "required": required}
+            "required": required, "check": check}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for a default of several values")
     return dataclasses.field(default=default, metadata=meta)
@@ -129,8 +132,28 @@ def collect(args: argparse.Namespace, cls, prefix: str = "") -> dict:
 
 
 def from_args(args: argparse.Namespace, cls):
-    """``cls`` built from the flags that were given (the rest keep their defaults)."""
-    return cls(**collect(args, cls))
+    """``cls`` built from the flags that were given (the rest keep their defaults), every
+    field's ``check`` passed — else a UsageError naming the flag (exit 2, before any work)."""
+    options = cls(**collect(args, cls))
+    for f in dataclasses.fields(cls):
+        check, value = f.metadata.get("check"), getattr(options, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if check and not all(check[0](v) for v in values):
+            name = f.name if f.metadata.get("positional") else _flag(f.name)
+            raise UsageError(f"{name} {' '.join(map(str, values)) or '(none)'}: must be {check[1]}")
+    return options
+
+
+def at_least(low):
+    return (lambda v: v >= low, f"at least {low}")
+
+
+def between(low, high):
+    return (lambda v: low <= v <= high, f"from {low} to {high}")
+
+
+def suffix(*endings):
+    return (lambda v: not v or str(v).lower().endswith(endings), "a file name ending in " + " or ".join(endings))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .flags import option
+from .flags import at_least, between, option, suffix
 
 BACKENDS = ("auto", "dlib", "fan")
 AMP = ("auto", "none", "bf16", "fp16")  # fsth.hardware.AMP_CHOICES (tests/test_cli.py checks they agree)
@@ -22,9 +22,9 @@ class DemoOptions:
     out: str = option("fsth-demo", "folder for the video, gif, strip and summary.json")
     portrait: str = option("monalisa", "a sample portrait's name (fsth samples list)")
     driving: str = option("wolfgang", "a sample video's name")
-    seconds: float = option(6.0, "length of the driving excerpt in seconds")
-    ft_steps: int = option(100, "fine-tuning steps on the one shot")
-    size: int = option(256, "side of the rendered frames in pixels")
+    seconds: float = option(6.0, "length of the driving excerpt in seconds", check=(lambda v: v > 0, "more than 0"))
+    ft_steps: int = option(100, "fine-tuning steps on the one shot", check=at_least(0))
+    size: int = option(256, "side of the rendered frames in pixels", check=between(16, 512))
     amp: str = option("auto", AMP_HELP, choices=AMP)
 
 
@@ -40,12 +40,12 @@ class LandmarksOptions:
 class PreprocessOptions:
     src: str = option("", "VoxCeleb-style tree, folder of videos, or folder of images", positional=True)
     out: str = option("", "output dataset folder", positional=True)
-    size: int = option(256, "crop side in pixels (64, 128, 256, ...)")
-    frames: int = option(32, "frames sampled per video (0: all)")
-    workers: int = option(1, "parallel processes")
+    size: int = option(256, "crop side in pixels (64, 128, 256, ...)", check=between(16, 4096))
+    frames: int = option(32, "frames sampled per video (0: all)", check=at_least(0))
+    workers: int = option(1, "parallel processes", check=at_least(1))
     backend: str = option("auto", "landmark detector", choices=BACKENDS)
-    margin: float = option(CROP_MARGIN, "crop margin around the landmarks")
-    quality: int = option(95, "JPEG quality of stored frames")
+    margin: float = option(CROP_MARGIN, "crop margin around the landmarks", check=between(0, 5))
+    quality: int = option(95, "JPEG quality of stored frames", check=between(1, 100))
 
 
 @dataclass(frozen=True)
@@ -60,21 +60,21 @@ class SamplesOptions:
 @dataclass(frozen=True)
 class SynthOptions:
     out: str = option("", "output dataset folder (OUT/synth00042/clip01.npz, ...)", positional=True)
-    identities: int = option(500, "number of synthetic people")
-    clips_per_identity: int = option(2, "clips (different motion) per person")
-    frames: int = option(32, "frames per clip (25 fps)")
-    size: int = option(64, "frame side in pixels (32 to 256)")
-    seed: int = option(0, "the dataset's seed: same seed, same pixels")
-    workers: int = option(1, "parallel processes")
+    identities: int = option(500, "number of synthetic people", check=at_least(1))
+    clips_per_identity: int = option(2, "clips (different motion) per person", check=at_least(1))
+    frames: int = option(32, "frames per clip (25 fps)", check=at_least(1))
+    size: int = option(64, "frame side in pixels (32 to 256)", check=between(32, 256))
+    seed: int = option(0, "the dataset's seed: same seed, same pixels", check=at_least(0))
+    workers: int = option(1, "parallel processes", check=at_least(1))
 
 
 @dataclass(frozen=True)
 class InspectOptions:
     dataset: str = option("", "folder written by fsth preprocess or fsth synth", positional=True)
-    out: str = option("", "contact sheet PNG")
-    max_clips: int = option(12, "clips on the contact sheet")
-    frames: int = option(3, "frames per clip")
-    tile: int = option(128, "tile size in pixels")
+    out: str = option("", "contact sheet PNG", check=suffix(".png", ".jpg", ".jpeg"))
+    max_clips: int = option(12, "clips on the contact sheet", check=at_least(1))
+    frames: int = option(3, "frames per clip", check=at_least(1))
+    tile: int = option(128, "tile size in pixels", check=between(16, 1024))
     overlay: bool = option(False, "draw the landmarks on the frames too")
 
 
@@ -84,34 +84,35 @@ class PersonOptions:
     checkpoint: str = option("", "meta-learned model (training checkpoint; default: the shipped one)")
     shots: tuple[str, ...] = option((), "portrait image(s) of the new person")
     clip: str = option("", "a preprocessed clip to take the shots from")
-    k: int = option(8, "shots taken from --clip")
-    ft_steps: int = option(100, "fine-tuning steps (0: the meta-learned model as it is)")
-    seed: int = option(0, "random seed of fine-tuning")
+    k: int = option(8, "shots taken from --clip", check=at_least(1))
+    ft_steps: int = option(100, "fine-tuning steps (0: the meta-learned model as it is)", check=at_least(0))
+    seed: int = option(0, "random seed of fine-tuning", check=at_least(0))
     backend: str = option("auto", "landmark detector", choices=BACKENDS)
     amp: str = option("auto", AMP_HELP, choices=AMP)
     size: int = option(256, "side of the portrait crops and of the rendered frames, 16 to 512 (the model works "
-                       "at its own size and takes the texture from these crops)")
+                       "at its own size and takes the texture from these crops)", check=between(16, 512))
 
 
 @dataclass(frozen=True)
 class FinetuneOptions(PersonOptions):
-    out: str = option("", "person file to write (.pt)", required=True)
+    out: str = option("", "person file to write (.pt)", required=True, check=suffix(".pt"))
 
 
 @dataclass(frozen=True)
 class AnimateOptions(PersonOptions):
     driving: str = option("", "driving video (or folder of frames)", required=True)
-    out: str = option("", "output .mp4", required=True)
+    out: str = option("", "output .mp4", required=True, check=suffix(".mp4"))
     person: str = option("", "person file from fsth finetune (instead of --checkpoint/--shots)")
     method: str = option("model", "model: the (fine-tuned) generator; warp: the portrait's own pixels moved to "
                          "the landmarks; mean: the mean shot (baselines, no learning)",
                          choices=("model", "warp", "mean"))
-    gif: str = option("", "also write this .gif")
+    gif: str = option("", "also write this .gif", check=suffix(".gif"))
     adapt: str = option("relative", "relative: keep the portrait's face shape; none: driving landmarks as they are",
                         choices=("relative", "none"))
-    reference: str = option("0", "driving frame matching the portrait's expression, or 'best'")
+    reference: str = option("0", "driving frame matching the portrait's expression, or 'best'",
+                            check=(lambda v: v == "best" or v.isdigit(), "a frame number (0, 1, ...) or 'best'"))
     side_by_side: bool = option(False, "driving | landmarks | result")
-    max_frames: int = option(0, "render at most this many frames (0: all)")
+    max_frames: int = option(0, "render at most this many frames (0: all)", check=at_least(0))
     watermark: bool = option(False, "also mark every frame in its pixels: a visible 'SYNTHETIC · fsth' label "
                              "and an invisible watermark that survives light re-encoding")
     smooth: str = option("savgol", "smooth the driving landmarks over time against the detector's tremble: "
@@ -130,11 +131,11 @@ class EvaluateOptions:
     checkpoint: str = option("", "training checkpoint to evaluate", required=True)
     data: str = option("", "clips; the checkpoint's held-out identities are used if it has any", required=True)
     out: str = option("eval", "folder for table.md, results.json, plots")
-    ks: tuple[int, ...] = option((1, 8, 32), "shot counts K to evaluate")
-    ft_steps: int = option(100, "fine-tuning steps of the FT variant")
-    targets: int = option(8, "evaluated frames per clip")
-    max_clips: int = option(0, "evaluate at most this many clips (0: all)")
-    seed: int = option(0, "random seed of shots and fine-tuning")
+    ks: tuple[int, ...] = option((1, 8, 32), "shot counts K to evaluate", check=at_least(1))
+    ft_steps: int = option(100, "fine-tuning steps of the FT variant", check=at_least(0))
+    targets: int = option(8, "evaluated frames per clip", check=at_least(1))
+    max_clips: int = option(0, "evaluate at most this many clips (0: all)", check=at_least(0))
+    seed: int = option(0, "random seed of shots and fine-tuning", check=at_least(0))
     untrained: bool = option(False, "also score an untrained model (baseline)")
     all_identities: bool = option(False, "ignore the checkpoint's hold-out list")
     no_landmarks: bool = option(False, "skip the landmark error (no detector)")

@@ -223,7 +223,7 @@ class Run:
         return DataLoader(self.dataset, batch_size=c.batch_size, sampler=sampler, num_workers=c.workers,
                           persistent_workers=c.workers > 0, pin_memory=self.device.type == "cuda")
 
-    def save(self, seconds: float) -> None:
+    def checkpoint(self, seconds: float) -> None:
         """A checkpoint of everything a resume needs, then metrics.csv to the same step."""
         state = {"step": self.step, "seconds": seconds, "model": self.model.state_dict(),
                  "model_config": self.model.config.to_dict(), "train_config": self.config.to_dict(),
@@ -323,7 +323,7 @@ def _after_step(run: Run, batch: dict, losses: dict, seconds: float, step_second
     if c.image_every and (step % c.image_every == 0 or last):
         run.files.samples(run.model, batch, run.device, step)
     if step % c.checkpoint_every == 0 or last:
-        run.save(seconds)
+        run.checkpoint(seconds)
 
 
 def _moving_average(model, decay: float):

@@ -2,8 +2,10 @@
 
 Layout: ``OUT/synth00042/clip01.npz``; each file is a clip of :mod:`fsth.io.clips` with the
 metadata keys preprocessing writes, plus ``synthetic: True``, the seeds, the identity's
-parameters and the per-frame pose. Identity ``i`` depends only on (seed, i) and clip ``c`` of it
-only on (seed, i, c), so a run can be resumed, extended or split across processes.
+parameters and the per-frame pose; and beside the frames the exact region masks of every frame
+(mouth, teeth, eyes, eyelids, head), packed in the extra array ``masks`` (:mod:`.masks`, read
+them with ``load_masks``). Identity ``i`` depends only on (seed, i) and clip ``c`` of it only on
+(seed, i, c), so a run can be resumed, extended or split across processes.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from tqdm.auto import tqdm
 from ...io.clips import save_clip
 from .camera import CROP_MARGIN
 from .identity import random_identity
+from .masks import MASKS_KEY, REGIONS_KEY, pack_masks
 from .motion import FPS
 from .render import check_size, render_clip
 
@@ -35,10 +38,11 @@ def clip_seed(seed: int, index: int, clip: int) -> int:
 
 def write_clip(out: str | Path, seed: int, index: int, clip: int, frames: int, size: int,
                quality: int = 95) -> Path:
-    """Render and save one clip; returns its path."""
+    """Render and save one clip with its region masks; returns its path."""
     who = random_identity(np.random.default_rng([seed, index]))
     this_seed = clip_seed(seed, index, clip)
-    images, landmarks, poses = render_clip(who, frames, size, this_seed)
+    images, landmarks, poses, masks = render_clip(who, frames, size, this_seed, masks=True)
+    packed, regions = pack_masks(masks)
     name = identity_name(index)
     meta = {
         "identity": name, "video": f"clip{clip + 1:02d}", "source": f"fsth.data.synthetic seed {seed}",
@@ -48,8 +52,10 @@ def write_clip(out: str | Path, seed: int, index: int, clip: int, frames: int, s
         "backend": "synthetic", "fps": FPS, "margin": CROP_MARGIN, "dropped_frames": 0,
         "synthetic": True, "seed": seed, "identity_index": index, "clip_seed": this_seed,
         "identity_params": asdict(who), "poses": {k: np.round(v, 4) for k, v in poses.items()},
+        REGIONS_KEY: regions,
     }
-    return save_clip(Path(out) / name / f"clip{clip + 1:02d}.npz", images, landmarks, meta, quality)
+    return save_clip(Path(out) / name / f"clip{clip + 1:02d}.npz", images, landmarks, meta, quality,
+                     arrays={MASKS_KEY: packed})
 
 
 def _check(name: str, value, low: int) -> int:

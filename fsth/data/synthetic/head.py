@@ -26,8 +26,12 @@ IRIS_RADIUS = 0.58
 PUPIL_RADIUS = 0.22
 LIP_GAP = 1.6  # inner lip opening with the mouth wide open (a quarter above, the rest below)
 JAW_DROP = 1.3  # how far the chin moves down with the mouth wide open
+EYE_REGION_GROW = 0.15  # cm the eye region reaches below the open lower lid and beyond the corners
 HAIR_TILT = 0.35  # the hair's lower edge is this much (radians) lower at the back
 HAIR_STRANDS = 120
+UPPER_TEETH, LOWER_TEETH = 0.84, 0.7  # how far across the mouth the rows show (1: the inner corners)
+UPPER_SEAMS = np.array([-0.74, -0.52, -0.28, 0.0, 0.28, 0.52, 0.74])  # between neighbouring teeth
+LOWER_SEAMS = np.array([-0.46, -0.22, 0.0, 0.22, 0.46])
 PIVOT = np.array([0.0, 7.0, 5.0])  # the head turns about the top of the neck
 BODY_FOLLOWS = 0.3  # neck and shoulders turn this fraction of the head's rotation
 _LID_T = np.linspace(0, 1, 13)[:, None]  # along an eye, corner to corner; holds 1/3 and 2/3 (landmarks)
@@ -50,6 +54,8 @@ class Pose:
     brows: float = 0.0  # 0 rest .. 1 raised
     gaze_x: float = 0.0  # degrees the eyes look away from the camera, to the image's right
     gaze_y: float = 0.0  # ... and down
+    light_yaw: float = 0.0  # degrees the light has turned from the scene's, towards the image's right
+    light_pitch: float = 0.0  # ... and upwards
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -236,19 +242,20 @@ class Head:
         t = np.clip((y - self.who.mouth_y) / (self.who.lower_lip + 0.3), 0, 1)
         return jaw * JAW_DROP * t * t * (3 - 2 * t)
 
-    def silhouette(self, pose: Pose, viewpoint: np.ndarray) -> np.ndarray:
+    def silhouette(self, pose: Pose, viewpoint: np.ndarray, count: int | None = None) -> np.ndarray:
         """The face's outline as the camera sees it: on each meridian, the point where the surface
-        turns away from the camera (or the rim, if it never does): (81, 3); the first 17 are the jaw."""
-        p = self.meridian_samples.copy()
+        turns away from the camera (or the rim, if it never does): (81, 3); the first 17 are the jaw.
+        ``count``: only the first ``count`` meridians (17: the jaw's landmarks)."""
+        p = self.meridian_samples[:count].copy()
         p[..., 1] += self.jaw_drop(p[..., 1], pose.jaw)
-        facing = np.einsum("jkc,jkc->jk", self.meridian_normals, p - viewpoint)  # < 0: faces the camera
+        facing = np.einsum("jkc,jkc->jk", self.meridian_normals[:count], p - viewpoint)  # < 0: faces the camera
         away = facing >= 0
         k = np.where(away.any(axis=1), np.maximum(away.argmax(axis=1), 1), len(self.meridian_phi) - 1)
         rows = np.arange(len(p))
         f0, f1 = facing[rows, k - 1], facing[rows, k]
         w = np.where(away.any(axis=1), np.clip(f0 / np.minimum(f0 - f1, -1e-9), 0, 1), 1.0)
         phi = self.meridian_phi[k - 1] + w * (self.meridian_phi[k] - self.meridian_phi[k - 1])
-        edge = self._meridian_point(phi, self.meridians)  # where facing crosses 0, on the surface
+        edge = self._meridian_point(phi, self.meridians[:count])  # where facing crosses 0, on the surface
         edge[:, 1] += self.jaw_drop(edge[:, 1], pose.jaw)
         return edge
 
@@ -257,19 +264,34 @@ class Head:
         x, y = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
         return np.stack([x, y, self.mask.front_z(x, y) - lift], axis=-1)
 
-    def _eye(self, side: int, pose: Pose, viewpoint: np.ndarray) -> dict[str, np.ndarray]:
-        """One eye (side -1: image left): 6 landmarks, opening, lids, iris, pupil, glint."""
+    def _lids(self, side: int, blink: float) -> tuple[np.ndarray, ...]:
+        """One eye's lines on the face (side -1: image left), (13, 2) each in the face's (x, y), from
+        the image's left corner to its right: the upper and lower lid edges at this blink (they meet
+        at blink 1, a little below the corner line), the crease above the upper lid, and the eye
+        region's outline (26, 2): crease to a little below the open lower lid, corners a little
+        beyond, i.e. all that a blink changes."""
         w = self.who
         half, centre = w.eye_width / 2, side * w.eye_gap
         rise = half * np.tan(np.radians(w.eye_tilt))
         outer, inner = np.array([centre + side * half, -rise]), np.array([centre - side * half, rise + 0.08])
         left, right = (outer, inner) if side < 0 else (inner, outer)
         base = left + _LID_T * (right - left)
-        low, b = 0.7 * w.eye_open, pose.blink
-        upper = base + _LID * (-w.eye_open * (1 - b) + b * (0.35 * low - 0.03))
-        lower = base + _LID * (low * (1 - b) + b * (0.35 * low + 0.03))
+        low, b = 0.7 * w.eye_open, blink
+        shut = 0.35 * low  # where the lids meet
+        upper = base + _LID * (-w.eye_open * (1 - b) + b * shut)
+        lower = base + _LID * (low * (1 - b) + b * shut)
         crease = base + _LID * -(w.eye_open + 0.3)
-        upper, lower, crease = np.split(self.on_face(*np.concatenate([upper, lower, crease]).T, -0.35), 3)
+        middle = (left + right) / 2
+        region = np.concatenate([crease, (base + _LID * (low + EYE_REGION_GROW))[::-1]])
+        region = middle + (region - middle) * [1 + EYE_REGION_GROW / half, 1]
+        return upper, lower, crease, region
+
+    def _eye(self, side: int, pose: Pose, viewpoint: np.ndarray) -> dict[str, np.ndarray]:
+        """One eye (side -1: image left): 6 landmarks, opening, lids, lid skin, eye region, iris,
+        pupil, glint."""
+        upper, lower, crease, region = self._lids(side, pose.blink)
+        upper, lower, crease, region = np.split(
+            self.on_face(*np.concatenate([upper, lower, crease, region]).T, -0.35), [13, 26, 39])
         ball = self.eyeballs[(side + 1) // 2]
         look = viewpoint - ball
         look = look / np.linalg.norm(look) + np.radians([pose.gaze_x, pose.gaze_y, 0.0])
@@ -281,7 +303,7 @@ class Head:
         return {
             "points": np.concatenate([upper[[0, 4, 8, 12]], lower[[8, 4]]]),
             "opening": np.concatenate([upper, lower[-2:0:-1]]), "lashes": upper, "lower_lid": lower,
-            "crease": crease - [0, 0, 0.15],
+            "crease": crease - [0, 0, 0.15], "lid": np.concatenate([crease, upper[::-1]]), "region": region,
             "iris": _ring(iris_centre, across * IRIS_RADIUS, up * IRIS_RADIUS, 20),
             "pupil": _ring(iris_centre - look * 0.02, across * PUPIL_RADIUS, up * PUPIL_RADIUS, 12),
             "glint": _ring(iris_centre - look * 0.04 - (across + up) * 0.18, across * 0.07, up * 0.07, 8),
@@ -319,8 +341,9 @@ class Head:
                 "bottom": np.concatenate([bridge[3:], lower[::-1]]),
                 "nostril_left": nostrils[0], "nostril_right": nostrils[1]}
 
-    def _mouth(self, pose: Pose) -> dict[str, np.ndarray]:
-        """Landmarks 48-67 and the lips' outlines, from smooth curves across the mouth (u in [-1, 1])."""
+    def _mouth(self, pose: Pose, marks_only: bool = False) -> dict[str, np.ndarray]:
+        """Landmarks 48-67, the lips' outlines and what the open mouth shows (cavity, teeth, tongue),
+        from smooth curves across the mouth (u in [-1, 1]); ``marks_only``: just the landmarks."""
         w = self.who
         half = w.mouth_width * (1 + 0.12 * pose.smile)
         gap = 0.05 + LIP_GAP * pose.jaw
@@ -345,28 +368,63 @@ class Head:
             return w.lower_lip * shape + opening(np.clip(u / corner, -1, 1), 1)
 
         u_marks = np.array([-1, -0.64, -0.28, 0, 0.28, 0.64, 1])
-        u = np.union1d(np.linspace(-1, 1, 25), u_marks)
         v_marks = np.array([-1, -1 / 3, 0, 1 / 3, 1])
-        v = np.union1d(np.linspace(-1, 1, 13), v_marks)
-        upper_edge = place(u, outer_upper(u), 0.45 * (1 - u ** 2))
-        lower_edge = place(u, outer_lower(u), 0.35 * (1 - u ** 2))
-        inner_upper = place(v * corner, opening(v, -1), 0.25 * (1 - v ** 2))
-        inner_lower = place(v * corner, opening(v, 1), 0.25 * (1 - v ** 2))
-        corners = place(np.array([-1.0, 1.0]), 0.0, 0.0)  # landmarks 48 and 54, inside the lips' blunt ends
-        ends = place(np.array([-1.06, 1.06]), 0.0, 0.0)
+        u = u_marks if marks_only else np.union1d(np.linspace(-1, 1, 25), u_marks)
+        v = v_marks if marks_only else np.union1d(np.linspace(-1, 1, 13), v_marks)
+        curves = [(u, outer_upper(u), 0.45 * (1 - u ** 2)), (u, outer_lower(u), 0.35 * (1 - u ** 2)),
+                  (v * corner, opening(v, -1), 0.25 * (1 - v ** 2)), (v * corner, opening(v, 1), 0.25 * (1 - v ** 2)),
+                  (np.array([-1.0, 1.0, -1.06, 1.06]), np.zeros(4), np.zeros(4))]  # corners, the lips' ends
+        placed = place(*(np.concatenate(c) for c in zip(*curves)))  # one call: this runs many times a frame
+        upper_edge, lower_edge, inner_upper, inner_lower, corners, ends = np.split(
+            placed, np.cumsum([len(u), len(u), len(v), len(v), 2]))  # corners: landmarks 48 and 54
         pick = lambda curve, grid, at: curve[np.searchsorted(grid, at)]
         points = np.concatenate([
             corners[:1], pick(upper_edge, u, u_marks[1:-1]), corners[1:],  # 48-54
             pick(lower_edge, u, u_marks[5:0:-1]),  # 55-59
             pick(inner_upper, v, v_marks), pick(inner_lower, v, v_marks[3:0:-1])])  # 60-64, 65-67
+        if marks_only:
+            return {"points": points}
         return {
             "points": points,
             "upper_lip": np.concatenate([ends[:1], upper_edge, ends[1:], inner_upper[::-1]]),
             "lower_lip": np.concatenate([ends[1:], lower_edge[::-1], ends[:1], inner_lower]),
             "inside": np.concatenate([inner_upper, inner_lower[::-1]]),
             "inner_upper": inner_upper,
-            "teeth": np.concatenate([inner_upper[2:-2], inner_upper[-3:1:-1] + [0, 0.55, 0.1]]),
+            **self._mouth_contents(pose, v, opening, lambda v, dy: place(v * corner, dy, 0.25 * (1 - v ** 2))),
         }
+
+    @staticmethod
+    def _mouth_contents(pose: Pose, v: np.ndarray, opening, place) -> dict[str, np.ndarray]:
+        """What the open mouth shows, as bands between the inner lip lines: the upper teeth hanging
+        from the skull (their biting edge stays put while the lower lip drops), the tongue and the
+        lower teeth rising from the lower lip (they move with the jaw), and seams between the teeth.
+
+        v: (V,) positions across the opening (-1, 1: the inner corners); opening(v, sign): height
+        of the upper (sign -1) or lower (+1) inner lip line at v; place(v, dy): head points (..., 3)
+        at positions v and heights dy. Every band lies between the two lip lines at the same v, so
+        nothing of it shows outside the opening. Outlines are (2 K, 3), seams (2 G, 3) start, end, ...
+        """
+        x = np.concatenate([v, UPPER_SEAMS, LOWER_SEAMS])  # every position needed, computed at once
+        top, bottom = opening(x, -1), opening(x, 1)
+        edge = np.clip(0.1 - 0.35 * x ** 2, top, bottom)  # the upper teeth's edge, rising where the row turns away
+        lower = np.clip(bottom - (0.12 + 0.2 * pose.jaw) * np.clip(1 - (x / 0.75) ** 2, 0, 1), edge, bottom)
+        tongue = np.clip(bottom - 0.45 * (bottom - top) * np.sqrt(np.clip(1 - (x / 0.9) ** 2, 0, 1)), edge, bottom)
+        upper_row, lower_row = np.flatnonzero(np.abs(v) <= UPPER_TEETH), np.flatnonzero(np.abs(v) <= LOWER_TEETH)
+        upper_seams = len(v) + np.arange(len(UPPER_SEAMS))
+        lower_seams = len(v) + len(UPPER_SEAMS) + np.arange(len(LOWER_SEAMS))
+
+        def band(at, high, low):  # (positions, heights) round the band high..low over x[at]
+            return np.concatenate([x[at], x[at][::-1]]), np.concatenate([high[at], low[at][::-1]])
+
+        def seams(at, high, low):  # (positions, heights) of segments: start, end, start, ...
+            return np.repeat(x[at], 2), np.stack([high[at], low[at]], axis=1).reshape(-1)
+
+        pieces = {"tongue": band(upper_row, tongue, bottom), "teeth_lower": band(lower_row, lower, bottom),
+                  "teeth_upper": band(upper_row, top, edge),
+                  "teeth_seams": tuple(np.concatenate(both) for both in zip(seams(upper_seams, top, edge),
+                                                                             seams(lower_seams, lower, bottom)))}
+        placed = place(*(np.concatenate(p) for p in zip(*pieces.values())))  # one call: it runs every frame
+        return dict(zip(pieces, np.split(placed, np.cumsum([len(at) for at, _ in pieces.values()])[:-1])))
 
     def _beard(self, jaw: np.ndarray, pose: Pose) -> dict[str, np.ndarray]:
         """Beard and moustache outlines (empty when the identity has none)."""
@@ -407,6 +465,16 @@ class Head:
         k = np.linspace(0, 1, 7)[:, None]
         parts["bridge"] = a + k * (b - a) - np.sin(np.pi * k) * [0, 0.35, 0.15]
         return parts
+
+    def landmarks(self, pose: Pose, viewpoint: np.ndarray) -> np.ndarray:
+        """The 68 landmarks (68, 3) alone: ``parts(pose, viewpoint)["landmarks"]``, a few times
+        faster (for fitting a pose to landmarks, many times a frame)."""
+        lids = [self._lids(side, pose.blink)[:2] for side in (-1, 1)]
+        eyes = self.on_face(*np.concatenate([np.concatenate([upper[[0, 4, 8, 12]], lower[[8, 4]]])
+                                             for upper, lower in lids]).T, -0.35)
+        return np.concatenate([self.silhouette(pose, viewpoint, 17), self._brow(-1, pose)["points"],
+                               self._brow(1, pose)["points"], self.nose["points"], eyes,
+                               self._mouth(pose, marks_only=True)["points"]])
 
     def parts(self, pose: Pose, viewpoint: np.ndarray) -> dict[str, np.ndarray]:
         """All head parts for one frame (head coordinates), including ``landmarks`` (68, 3)."""

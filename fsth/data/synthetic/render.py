@@ -6,7 +6,12 @@ larger than the output; the canvas shrinks with ``INTER_AREA``; and the result i
 shading image: Lambert's law on the normals of ellipsoids that approximate skull, face and nose
 (ray cast on a grid of at most half the output size, interpolated, and confined to the painted
 outlines by anti-aliased masks), soft shadows in the eye sockets, under the nose, lip and chin,
-plus a faint specular highlight.
+plus a faint specular highlight. The light may drift within a clip (``Pose.light_yaw``,
+``light_pitch``).
+
+``render(pose, masks=True)`` also returns exact region masks (:data:`REGIONS`): the same
+polygons painted again, white on black, each with what is painted over it later erased, and shrunk
+like the frame; a pixel belongs to a region when more than half of it shows that region.
 """
 from __future__ import annotations
 
@@ -16,15 +21,22 @@ import cv2
 import numpy as np
 
 from .camera import Camera, framing_camera
-from .head import BODY_FOLLOWS, HAIR_STRANDS, Head, Pose, pose_transform
+from .head import BODY_FOLLOWS, HAIR_STRANDS, Head, Pose, pose_transform, rotation
 from .identity import Identity
 from .motion import random_motion
 
 MIN_SIZE, MAX_SIZE = 32, 256
 SCLERA = (236, 232, 224)
+PUPIL = (18, 14, 14)
+GLINT = (250, 250, 250)
 MOUTH = (64, 20, 26)
+LIP_LINE = MOUTH  # between the lips
 TEETH = (226, 220, 204)
+LOWER_TEETH = (200, 192, 176)  # in the upper teeth's shadow
+TEETH_SEAMS = (150, 138, 120)
+TONGUE = (176, 78, 88)
 LASHES = (28, 22, 20)
+REGIONS = ("mouth", "teeth", "eyes", "eyelids", "head")  # the masks of render(pose, masks=True)
 _SHIFT = 4  # OpenCV sub-pixel bits: coordinates are given in 1/16 canvas pixel
 
 
@@ -81,6 +93,11 @@ def _shade_colour(colour, factor: float) -> tuple[float, float, float]:
     return tuple(float(c) * factor for c in colour)
 
 
+def _mouth_open(pose: Pose) -> bool:
+    """Whether the mouth is open enough to show its tongue and teeth."""
+    return pose.jaw > 0.1
+
+
 class Renderer:
     """Draws one identity at one size, frame after frame (its scene is fixed for a clip)."""
 
@@ -97,6 +114,7 @@ class Renderer:
         self.rays = Camera(cam.focal * ratio, (cam.cx + 0.5) * ratio - 0.5,
                            (cam.cy + 0.5) * ratio - 0.5).rays(self.grid).astype(np.float32)
         self.pixels_per_cm = 0.0  # canvas pixels per cm at the head: set for each frame by render()
+        self.lid_colour = tuple(0.93 * s + 0.12 * (l - s) for s, l in zip(who.skin, who.lips))  # a little pink
         w, on_face = who, self.head.on_face
         skull = (self.head.skull_centre, self.head.skull_axes + w.hair_volume)  # (centre, axes), cm
         face = (np.array([0.0, (w.face_bottom - w.face_top) / 2, 0.0]),
@@ -129,8 +147,17 @@ class Renderer:
         cv2.polylines(canvas, [self._fixed(points)], closed, colour, width, cv2.LINE_AA, _SHIFT)
 
     # -- one frame ----------------------------------------------------------------------------------
-    def render(self, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
-        """Frame (size, size, 3) uint8 RGB and its exact landmarks (68, 2) float32."""
+    def render(self, pose: Pose, masks: bool = False):
+        """Frame (size, size, 3) uint8 RGB and its exact landmarks (68, 2) float32; with ``masks``,
+        also the frame's regions {name: bool (size, size)} for each name in :data:`REGIONS`:
+
+        mouth    the open mouth inside the inner lip lines: cavity, tongue and teeth
+        teeth    the upper and lower teeth that show
+        eyes     the eyeballs that show between the lids: white, iris and pupil
+        eyelids  the rest of the eye regions (lid skin, lid lines, lashes): ``eyes | eyelids`` is
+                 all that a blink changes, from the crease to a little below the open lower lid
+        head     everything that is not background: face, hair, ears, neck and shoulders
+        """
         rot, shift = pose_transform(pose, self.scene.distance)
         viewpoint = -rot.T @ shift  # the camera in head coordinates
         parts = self.head.parts(pose, viewpoint)
@@ -147,9 +174,19 @@ class Renderer:
         canvas = self.background.copy()
         self._paint(canvas, flat, parts, pose, viewpoint)
         small = cv2.resize(canvas, (self.size, self.size), interpolation=cv2.INTER_AREA).astype(np.float32)
-        shade, shine = self._shading(rot, shift, flat)
+        shade, shine = self._shading(rot, shift, flat, self._light(pose))
         frame = small * shade[..., None] + 255 * shine[..., None]
-        return np.clip(frame + 0.5, 0, 255).astype(np.uint8), flat["landmarks"].astype(np.float32)
+        frame, points = np.clip(frame + 0.5, 0, 255).astype(np.uint8), flat["landmarks"].astype(np.float32)
+        if masks:
+            return frame, points, self._masks(flat, parts, pose, viewpoint)
+        return frame, points
+
+    def _light(self, pose: Pose) -> np.ndarray:
+        """(3,) unit vector towards the light in camera axes: the scene's, turned by the pose's drift."""
+        light = np.array(self.scene.light)
+        if pose.light_yaw or pose.light_pitch:
+            light = rotation(pose.light_yaw, pose.light_pitch, 0.0) @ light
+        return light.astype(np.float32)
 
     def _paint(self, canvas, flat, parts, pose, viewpoint):
         """Paint the parts back to front in flat colours (the shading comes later)."""
@@ -170,22 +207,28 @@ class Renderer:
             mix = 0.35 if w.beard == "stubble" else 0.85  # of the hair's colour over the skin's
             self._fill(canvas, flat["beard"], tuple(s + mix * (h - s) for s, h in zip(skin, w.hair)))
         for side in ("left", "right"):
-            self._eye(canvas, flat, side, iris=pose.blink < 0.7)
+            self._eye(canvas, flat, side, pose.blink)
             self._fill(canvas, flat[f"brow_{side}"], w.brows)
         self._nose(canvas, flat)
         if "moustache" in flat:
             self._fill(canvas, flat["moustache"], w.hair)
-        self._mouth(canvas, flat, teeth=pose.jaw > 0.1)
-        if "rim_left" in flat:
-            for side, sign in (("left", -1), ("right", 1)):
-                self._line(canvas, flat[f"rim_{side}"], w.glasses_colour, 0.22, closed=True)
-                hinge = parts[f"arm_{side}"][0]
-                if sign * (viewpoint[0] - hinge[0]) > 0:  # the camera sees this side of the head
-                    self._line(canvas, flat[f"arm_{side}"], w.glasses_colour, 0.22)
-            self._line(canvas, flat["bridge"], w.glasses_colour, 0.18)
+        self._mouth(canvas, flat, _mouth_open(pose))
+        self._glasses(canvas, flat, parts, viewpoint, w.glasses_colour)
 
-    def _strands(self, canvas, flat, parts, viewpoint):
-        """Strands of hair on the side of the cap the camera sees, a little darker or lighter."""
+    def _glasses(self, canvas, flat, parts, viewpoint, colour):
+        """Rims, bridge and the arms on the sides the camera sees (nothing without glasses)."""
+        if "rim_left" not in flat:
+            return
+        for side, sign in (("left", -1), ("right", 1)):
+            self._line(canvas, flat[f"rim_{side}"], colour, 0.22, closed=True)
+            hinge = parts[f"arm_{side}"][0]
+            if sign * (viewpoint[0] - hinge[0]) > 0:  # the camera sees this side of the head
+                self._line(canvas, flat[f"arm_{side}"], colour, 0.22)
+        self._line(canvas, flat["bridge"], colour, 0.18)
+
+    def _strands(self, canvas, flat, parts, viewpoint, colour=None):
+        """Strands of hair on the side of the cap the camera sees, a little darker or lighter
+        (``colour``: all in that one colour, for a mask)."""
         if not len(parts["strands"]):
             return
         middles = parts["strands"].reshape(HAIR_STRANDS, -1, 3)[:, 3]
@@ -195,47 +238,118 @@ class Renderer:
         for start, factor in ((0, 0.85), (1, 1.12)):
             chosen = [c for c, s in zip(curves[start::2], seen[start::2]) if s]
             if chosen:
-                colour = _shade_colour(self.who.hair, factor)
-                cv2.polylines(canvas, chosen, False, colour, width, cv2.LINE_AA, _SHIFT)
+                shade = colour if colour is not None else _shade_colour(self.who.hair, factor)
+                cv2.polylines(canvas, chosen, False, shade, width, cv2.LINE_AA, _SHIFT)
 
-    def _eye(self, canvas, flat, side, iris: bool):
-        """White, iris, pupil and glint inside the lids (clipped to the opening), lid lines, lashes.
+    def _eye(self, canvas, flat, side, blink: float):
+        """The eyeball between the lids, the upper lid's skin from the crease down to its edge, lid
+        lines and lashes."""
+        self._eyeball(canvas, flat, side, blink)
+        self._fill(canvas, flat[f"eye_{side}_lid"], self.lid_colour)
+        self._lid_lines(canvas, flat, side)
 
-        iris: False while the lids are nearly closed (the opening is then no longer convex)."""
-        w = self.who
+    def _eyeball(self, canvas, flat, side, blink: float, colours=None):
+        """White, iris, pupil and glint inside the lids (clipped to the opening; none once the lids
+        meet at blink 1, no iris while they nearly do, when the opening is no longer convex), in
+        colours (white, iris, pupil, glint) if given."""
+        if blink >= 1:
+            return
+        sclera, *inner = colours or (SCLERA, self.who.iris, PUPIL, GLINT)
         opening = flat[f"eye_{side}_opening"].astype(np.float32)
-        self._fill(canvas, opening, SCLERA)
+        self._fill(canvas, opening, sclera)
         hull = cv2.convexHull(opening)[:, 0]  # the opening is convex while the eye is open
-        inside_parts = (("iris", w.iris), ("pupil", (18, 14, 14)), ("glint", (250, 250, 250)))
-        for part, colour in inside_parts if iris else ():
+        for part, colour in zip(("iris", "pupil", "glint"), inner) if blink < 0.7 else ():
             area, inside = cv2.intersectConvexConvex(flat[f"eye_{side}_{part}"].astype(np.float32), hull)
             if area > 0:
                 self._fill(canvas, inside[:, 0], colour)
-        self._line(canvas, flat[f"eye_{side}_crease"], _shade_colour(w.skin, 0.78), 0.06)
-        self._line(canvas, flat[f"eye_{side}_lower_lid"], _shade_colour(w.skin, 0.7), 0.05)
-        self._line(canvas, flat[f"eye_{side}_lashes"], LASHES, 0.13)
 
-    def _lambert(self, normal_camera: np.ndarray) -> np.ndarray:
+    def _lid_lines(self, canvas, flat, side, colour=None):
+        """Crease, lower lid line and the lashes along the upper lid's edge (``colour``: all in one)."""
+        skin = self.who.skin
+        crease, lower, lashes = (_shade_colour(skin, 0.78), _shade_colour(skin, 0.7), LASHES) \
+            if colour is None else (colour,) * 3
+        self._line(canvas, flat[f"eye_{side}_crease"], crease, 0.06)
+        self._line(canvas, flat[f"eye_{side}_lower_lid"], lower, 0.05)
+        self._line(canvas, flat[f"eye_{side}_lashes"], lashes, 0.13)
+
+    def _masks(self, flat, parts, pose, viewpoint) -> dict[str, np.ndarray]:
+        """The frame's regions {name: bool (size, size)} (see :meth:`render`), from the parts just
+        painted: each region painted white on a black canvas as large as the frame's, with what the
+        frame paints over it later painted black, then shrunk like the frame and cut at half; the
+        eyelids are the eye regions, so cut, less the eyes."""
+        side = self.size * self.factor  # every region painted as in the frame, so edges blend alike
+        head, mouth, teeth, eyes, region = (np.zeros((side, side), np.uint8) for _ in range(5))
+        on, off = 255, 0
+        for name in ("torso", "curtain", "neck", "ear_0", "ear_1", "skull", "cap", "face"):
+            self._fill(head, flat[name], on, hull=True)
+        self._strands(head, flat, parts, viewpoint, colour=on)
+        for name in ("beard", "moustache", "brow_left", "brow_right", "eye_left_region", "eye_right_region",
+                     "mouth_upper_lip", "mouth_lower_lip", "mouth_inside"):  # in a turn they may stand out
+            if name in flat:  # of the face's outline (and the eye regions hold all that an eye paints)
+                self._fill(head, flat[name], on)
+        self._nose(head, flat, on)
+        for name in ("left", "right"):
+            self._lid_lines(head, flat, name, on)
+        self._glasses(head, flat, parts, viewpoint, on)
+        for name in ("left", "right"):
+            self._eyeball(eyes, flat, name, pose.blink, (on,) * 4)
+            self._fill(eyes, flat[f"eye_{name}_lid"], off)
+            self._lid_lines(eyes, flat, name, off)
+            self._fill(region, flat[f"eye_{name}_region"], on)
+        self._mouth_inside(mouth, flat, _mouth_open(pose), (on,) * 5)
+        self._mouth_inside(teeth, flat, _mouth_open(pose), (off, off, on, on, on))
+        for canvas in (mouth, teeth):
+            self._lips(canvas, flat, (off, off, off))
+        for canvas in (eyes, region):  # what is painted over the eyes later: brows, then glasses
+            for name in ("left", "right"):
+                self._fill(canvas, flat[f"brow_{name}"], off)
+        for canvas in (eyes, region, mouth, teeth):
+            self._glasses(canvas, flat, parts, viewpoint, off)
+        shrink = lambda canvas: cv2.resize(canvas, (self.size, self.size), interpolation=cv2.INTER_AREA) >= 128
+        masks = dict(zip(REGIONS, map(shrink, (mouth, teeth, eyes, region, head))))
+        masks["eyelids"] &= ~masks["eyes"]  # the eye regions less the eyes: the lids
+        return masks
+
+    def _lambert(self, normal_camera: np.ndarray, light: np.ndarray) -> np.ndarray:
         """Lambert shading normalised so that a surface facing the camera gets 1."""
-        light, ambient = np.array(self.scene.light, np.float32), self.scene.ambient
+        ambient = self.scene.ambient
         front = max(-light[2], 0.3)
         return ambient + (1 - ambient) * np.clip(normal_camera @ light, 0, None) / front
 
-    def _nose(self, canvas, flat):
-        """Nostrils and the line of the nose's lower edge (its shape comes from the shading)."""
+    def _nose(self, canvas, flat, colour=None):
+        """Nostrils and the line of the nose's lower edge (its shape comes from the shading;
+        ``colour``: both in that one colour)."""
         skin = self.who.skin
-        self._line(canvas, flat["nose_bottom"][1:], _shade_colour(skin, 0.8), 0.08)
+        self._line(canvas, flat["nose_bottom"][1:], colour if colour is not None else _shade_colour(skin, 0.8), 0.08)
         for side in ("left", "right"):
-            self._fill(canvas, flat[f"nose_nostril_{side}"], _shade_colour(skin, 0.35))
+            self._fill(canvas, flat[f"nose_nostril_{side}"], colour if colour is not None else _shade_colour(skin, 0.35))
 
-    def _mouth(self, canvas, flat, teeth: bool):
-        """Inside of the mouth, upper teeth when it is open, the two lips and the line between them."""
-        self._fill(canvas, flat["mouth_inside"], MOUTH)
-        if teeth:
-            self._fill(canvas, flat["mouth_teeth"], TEETH)
-        self._fill(canvas, flat["mouth_upper_lip"], _shade_colour(self.who.lips, 0.88))
-        self._fill(canvas, flat["mouth_lower_lip"], self.who.lips)
-        self._line(canvas, flat["mouth_inner_upper"], MOUTH, 0.06)
+    def _mouth(self, canvas, flat, opened: bool):
+        """Inside of the mouth, then the two lips and the line between them."""
+        self._mouth_inside(canvas, flat, opened)
+        self._lips(canvas, flat, (_shade_colour(self.who.lips, 0.88), self.who.lips, LIP_LINE))
+
+    def _mouth_inside(self, canvas, flat, opened: bool, colours=None):
+        """The dark inside of the mouth and, when it is ``opened``, the tongue, the lower and upper
+        teeth and the seams between teeth; in colours (inside, tongue, lower, upper, seams) if given."""
+        inside, tongue, lower, upper, seam = colours or (MOUTH, TONGUE, LOWER_TEETH, TEETH, TEETH_SEAMS)
+        self._fill(canvas, flat["mouth_inside"], inside)
+        if not opened:
+            return
+        self._fill(canvas, flat["mouth_tongue"], tongue)
+        self._fill(canvas, flat["mouth_teeth_lower"], lower)
+        self._fill(canvas, flat["mouth_teeth_upper"], upper)
+        seams = self._fixed(flat["mouth_teeth_seams"]).reshape(-1, 2, 2)
+        seams = [s for s in seams if np.abs(s[1] - s[0]).max() > 1 << _SHIFT]  # longer than a canvas pixel
+        if seams:
+            width = max(1, int(round(0.04 * self.pixels_per_cm)))
+            cv2.polylines(canvas, seams, False, seam, width, cv2.LINE_AA, _SHIFT)
+
+    def _lips(self, canvas, flat, colours):
+        """Upper lip, lower lip and the line between them, in colours (upper, lower, line)."""
+        self._fill(canvas, flat["mouth_upper_lip"], colours[0])
+        self._fill(canvas, flat["mouth_lower_lip"], colours[1])
+        self._line(canvas, flat["mouth_inner_upper"], colours[2], 0.06)
 
     def _normals(self, rot, shift, ellipsoids) -> np.ndarray:
         """Camera-space unit normals (P, 3), one per shading ray, of a smooth union of ellipsoids.
@@ -261,7 +375,7 @@ class Renderer:
         normal = normals[1] + first * (normals[0] - normals[1])
         return normal / np.sqrt(np.maximum(np.einsum("ij,ij->i", normal, normal), 1e-12))[:, None]
 
-    def _shading(self, rot, shift, flat) -> tuple[np.ndarray, np.ndarray]:
+    def _shading(self, rot, shift, flat, light) -> tuple[np.ndarray, np.ndarray]:
         """(shade, shine), each (size, size): diffuse factor (1 on the background) and specular term.
 
         Each layer covers exactly the outline painted for it (an anti-aliased mask, soft for the
@@ -269,7 +383,6 @@ class Renderer:
         on a coarser grid and interpolated.
         """
         size, grid = self.size, self.grid
-        light = np.array(self.scene.light, np.float32)
         half = light + [0, 0, -1]
         half /= np.linalg.norm(half)
         shade = np.ones((size, size), np.float32)
@@ -283,7 +396,7 @@ class Renderer:
             if blur:
                 cover = cv2.GaussianBlur(cover, (0, 0), blur * self.pixels_per_cm / self.factor)
             normal = self._normals(rot, shift, ellipsoids)
-            layer = self._lambert(normal).astype(np.float32).reshape(grid, grid)
+            layer = self._lambert(normal, light).astype(np.float32).reshape(grid, grid)
             gloss = (0.1 * np.clip(normal @ half, 0, 1) ** 24).astype(np.float32).reshape(grid, grid)
             if grid != size:
                 layer = cv2.resize(layer, (size, size), interpolation=cv2.INTER_LINEAR)
@@ -318,10 +431,10 @@ def render_frame(who: Identity, pose: Pose | None = None, size: int = 64) -> tup
     return Renderer(who, size).render(pose or Pose())
 
 
-def render_clip(who: Identity, frames: int = 32, size: int = 64,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def render_clip(who: Identity, frames: int = 32, size: int = 64, seed: int = 0, masks: bool = False):
     """A clip of ``who`` talking: frames (T, size, size, 3) uint8, landmarks (T, 68, 2) float32,
-    and the per-frame pose and expression {name: (T,) array} (see :class:`Pose`).
+    and the per-frame pose and expression {name: (T,) array} (see :class:`Pose`); with ``masks``,
+    a fourth item: the frames' regions {name: bool (T, size, size)} (:meth:`Renderer.render`).
 
     The seed decides the motion and the clip's small changes of camera, light and background.
     """
@@ -330,5 +443,8 @@ def render_clip(who: Identity, frames: int = 32, size: int = 64,
     rng = np.random.default_rng(seed)
     motion = random_motion(rng, int(frames))
     renderer = Renderer(who, size, rng)
-    images, points = zip(*(renderer.render(motion.pose(t)) for t in range(len(motion))))
-    return np.stack(images), np.stack(points), asdict(motion)
+    rendered = [renderer.render(motion.pose(t), masks) for t in range(len(motion))]
+    clip = np.stack([r[0] for r in rendered]), np.stack([r[1] for r in rendered]), asdict(motion)
+    if masks:
+        return *clip, {name: np.stack([r[2][name] for r in rendered]) for name in REGIONS}
+    return clip

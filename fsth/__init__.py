@@ -29,7 +29,7 @@ _API = {
     "crop_shots": "fsth.person", "Person": "fsth.person", "finetune": "fsth.train.finetune",
     # rendering: one interface, several renderers
     "Renderer": "fsth.render", "render_one": "fsth.render", "WarpedPortrait": "fsth.warp",
-    "MeanFrame": "fsth.baselines", "create_baseline": "fsth.baselines",
+    "MeanFrame": "fsth.baselines", "create_baseline": "fsth.baselines", "SynthPuppet": "fsth.data.synthetic",
     # making videos and fakes
     "animate": "fsth.animation", "adapt_landmarks": "fsth.landmarks.adapt",
     "make_fake": "fsth.reenact", "FakeRecipe": "fsth.reenact", "split_frames": "fsth.reenact",

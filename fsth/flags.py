@@ -153,7 +153,11 @@ def between(low, high):
 
 
 def suffix(*endings):
-    return (lambda v: not v or str(v).lower().endswith(endings), "a file name ending in " + " or ".join(endings))
+    """A file name's ending; an existing folder passes, so the command says "is a folder" instead."""
+    import os
+
+    return (lambda v: not v or str(v).lower().endswith(endings) or os.path.isdir(v),
+            "a file name ending in " + " or ".join(endings))
 
 
 @dataclasses.dataclass(frozen=True)

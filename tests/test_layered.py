@@ -155,3 +155,24 @@ def test_warp_hard_pairs_and_table(tmp_path):
     assert all(np.isfinite(model[k]) for k in ("mouth_l1", "eyes_l1", "ssim"))
     table = save_warp_hard(tmp_path, rows, len(pairs))
     assert "| model |" in table.read_text() and (tmp_path / "warp_hard.json").exists()
+
+
+def test_the_shipped_layered_model_loads_renders_and_owns_the_open_mouth():
+    """The shipped file matches the code: a layered generator whose synthesis path holds the open
+    mouth (its learned prior gains stayed high) and whose frames come out at the shots' size."""
+    model = fsth.load_model(fsth.pretrained_path(fsth.LAYERED_MODEL))
+    assert model.config.generator == "layered" and model.config.image_size == 64
+    G = model.generator
+    assert (G.prior_gain > 2).all()
+    face = face_points(128)
+    person = fsth.finetune(model, np.full((1, 128, 128, 3), 150, np.uint8), face[None], steps=0, progress=False)
+    frames = person.render(np.stack([face, open_mouth(face, 0.4)]), amp="none")
+    assert frames.shape == (2, 128, 128, 3)
+    inside = mouth_masks(open_mouth(face, 0.4), 128)[0] > 0.5
+    assert np.abs(frames[1].astype(int) - 150)[inside].mean() > 3 * np.abs(frames[1].astype(int) - 150)[~inside].mean()
+    small = face_points(64)  # at the model's size, the synthesis path's share of the open mouth
+    inputs = fsth_inputs(G, small, open_mouth(small, 0.4), 64)
+    with torch.no_grad():
+        parts = G(torch.zeros(1, 3, 64, 64), torch.zeros(1, G.config.embed_dim), return_parts=True, **inputs)
+    share, mouth = parts["mask"][0, -1, 0], inputs["priors"][0, 0] > 0.9
+    assert share[mouth].mean() > 5 * share[~mouth].mean()  # synthesis where the warp can't show anything

@@ -20,3 +20,13 @@ def face_points(size=256):
     lips = np.concatenate([np.stack([0.5 - 0.12 * np.cos(a12), 0.72 + 0.04 * np.sin(a12)], 1),
                            np.stack([0.5 - 0.08 * np.cos(a8), 0.72 + 0.015 * np.sin(a8)], 1)])
     return (np.concatenate([jaw, brows, nose, eyes, lips]) * size).astype(np.float32)
+
+
+def ibug_face_points(size=256):
+    """:func:`face_points` with eyes and lips in iBUG's order, upper lid and upper inner lip first
+    (face_points draws them mirrored, which a warp doesn't mind but lid and lip gaps do)."""
+    points = face_points(size)
+    for part in (slice(36, 42), slice(42, 48), slice(48, 60), slice(60, 68)):
+        centre = points[part, 1].mean()
+        points[part, 1] = 2 * centre - points[part, 1]
+    return points

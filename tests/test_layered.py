@@ -10,17 +10,7 @@ import fsth
 from fsth.landmarks.regions import eye_opening, mouth_masks, mouth_opening, warp_priors, yaw
 from fsth.nn import create
 from tests.helpers import SMALL_MODEL
-from tests.helpers import face_points as helper_face
-
-
-def face_points(size: int) -> np.ndarray:
-    """tests.helpers' face with eyes and lips in iBUG's order: upper lid and upper inner lip
-    first (the helper draws them mirrored, which a warp doesn't mind but lid gaps do)."""
-    points = helper_face(size)
-    for part in (slice(36, 42), slice(42, 48), slice(48, 60), slice(60, 68)):
-        centre = points[part, 1].mean()
-        points[part, 1] = 2 * centre - points[part, 1]
-    return points
+from tests.helpers import ibug_face_points as face_points
 
 
 def open_mouth(points: np.ndarray, amount: float) -> np.ndarray:

@@ -20,7 +20,7 @@ from pathlib import Path
 from fsth import SHIPPED_DETECTORS
 from fsth.assets import PRETRAINED
 from fsth.errors import UsageError, output_folder
-from fsth.flags import Command, add_flags, add_subcommands, option
+from fsth.flags import Command, add_flags, add_subcommands, command_group, option
 
 log = logging.getLogger("detector")
 
@@ -191,5 +191,5 @@ def add_commands(parser) -> None:
 
 def commands() -> dict[str, Command]:
     """The ``fsth.commands`` entry point: ``fsth detect``."""
-    return {"detect": Command("how detectable are the fakes: fsth detect study | score", add_commands,
-                              lambda args: args, torch=True)}
+    return {"detect": command_group("how detectable are the fakes: fsth detect study | score", SUBCOMMANDS,
+                                    "detect_command", torch=True)}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import options as opts
 from .errors import UsageError, output_file, output_folder, run_command
-from .flags import Command, add_flags, add_subcommands, from_args
+from .flags import Command, add_flags, add_subcommands, command_group, from_args
 
 log = logging.getLogger("fsth")
 
@@ -352,8 +352,8 @@ def commands() -> dict[str, Command]:
                            _flags_of(opts.AnimateOptions), cmd_animate, opts.AnimateOptions),
         "evaluate": Command("the paper's Table 1 protocol: self- and cross-identity reenactment",
                             _flags_of(opts.EvaluateOptions), cmd_evaluate, opts.EvaluateOptions),
-        "course": Command("the course's classroom tools: fsth course grade NOTEBOOK...", _course_flags, _run_course,
-                          torch=False),
+        "course": command_group("the course's classroom tools: fsth course grade NOTEBOOK...", _course_commands,
+                                "course_command"),
     }
     for plugin in entry_points(group="fsth.commands"):
         for name, command in plugin.load()().items():
@@ -361,14 +361,10 @@ def commands() -> dict[str, Command]:
     return table
 
 
-def _course_flags(parser: argparse.ArgumentParser) -> None:
-    from .course.grade import add_commands
+def _course_commands() -> dict[str, Command]:
+    from .course.grade import COMMANDS
 
-    add_commands(parser)
-
-
-def _run_course(args: argparse.Namespace) -> int:
-    return args.course_run(args)
+    return COMMANDS
 
 
 def build_parser(command: str = "all") -> argparse.ArgumentParser:

@@ -181,3 +181,17 @@ def add_subcommands(parser: argparse.ArgumentParser, table: dict[str, Command], 
         p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                        help="more output, and tracebacks of errors")
         p.set_defaults(command_spec=command)
+
+
+def command_group(help: str, table, dest: str, torch: bool = False) -> Command:
+    """A command made of sub-commands (``fsth detect study|score``): argparse always picks one of
+    ``table`` (a dict of Commands, or a function returning it, called only when the group's flags
+    are built), whose own Command (options, runner) then replaces the group's."""
+
+    def unreachable(args):
+        raise AssertionError(f"{dest}: argparse requires a sub-command")
+
+    def add(parser):
+        add_subcommands(parser, table() if callable(table) else table, "all", dest)
+
+    return Command(help, add, unreachable, torch=torch)

@@ -148,6 +148,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_person_args(args: opts.PersonOptions) -> None:
+    if not (getattr(args, "person", "") or args.shots or args.clip):
+        raise UsageError("give --shots IMAGE [IMAGE ...] or --clip CLIP (or --person PERSON.pt)")
+
+
 def _person_from_args(args: opts.PersonOptions):
     """A renderer (fsth.render): a person file (--person), a model (--checkpoint, else the
     shipped one) fine-tuned --ft-steps on --shots or --clip, or a baseline (--method warp|mean)."""
@@ -202,6 +207,7 @@ def cmd_animate(args: opts.AnimateOptions) -> int:
     output_file(args.out)
     if args.gif:
         output_file(args.gif, "--gif")
+    _check_person_args(args)
     reference = "best" if args.reference == "best" else int(args.reference)
     frames = probe(args.driving).frames  # a driving video that can't be read fails here, before any work
     usable = min(frames, args.max_frames) if args.max_frames else frames

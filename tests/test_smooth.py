@@ -205,7 +205,10 @@ def test_fsth_animate_passes_the_smoothing_flags_through(monkeypatch, tmp_path):
     monkeypatch.setattr(fsth.cli, "_person_from_args", lambda args: "person")
     monkeypatch.setattr(fsth.landmarks, "create_detector", lambda backend: "detector")
     monkeypatch.setattr(fsth.animation, "animate", lambda *a, **kw: calls.append(kw) or {"files": [], "frames": 0})
-    base = ["animate", "--person", "p.pt", "--driving", "d.mp4", "--out", str(tmp_path / "o.mp4")]
+    from fsth.io.video import write_video
+
+    driving = write_video(tmp_path / "d.mp4", [np.zeros((32, 32, 3), np.uint8)] * 3, fps=10)  # probed before work
+    base = ["animate", "--person", "p.pt", "--driving", str(driving), "--out", str(tmp_path / "o.mp4")]
     assert main(base) == 0
     assert main(base + ["--smooth", "one-euro", "--smooth-cutoff", "0.5", "--smooth-beta", "2"]) == 0
     assert main(base + ["--smooth", "savgol", "--smooth-window", "9"]) == 0

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .io.checkpoint import safe_torch_load
+from .landmarks import regions
 
 log = logging.getLogger(__name__)
 
@@ -225,28 +226,23 @@ def detected_landmarks(frames, detector, source: str = "frames") -> np.ndarray:
                      for p in found]).astype(np.float32)
 
 
-def _gap(points: np.ndarray, upper: list[int], lower: list[int]) -> np.ndarray:
-    """Mean distance of paired points ``upper[i]``-``lower[i]`` over the outer-eye-corner
-    distance: (T, 68, 2) -> (T,), NaN where a frame's points are NaN."""
+def _frames_of_points(points) -> np.ndarray:
     points = np.asarray(points, np.float64)
     if points.ndim != 3 or points.shape[1:] != (68, 2):
         raise ValueError(f"landmarks must have shape (T, 68, 2), got {points.shape}")
-    gap = np.linalg.norm(points[:, upper] - points[:, lower], axis=-1).mean(axis=-1)
-    ocular = np.linalg.norm(points[:, 36] - points[:, 45], axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return gap / ocular
+    return points
 
 
 def mouth_opening(points: np.ndarray) -> np.ndarray:
-    """Inner-lip gap per frame: the mean distance of inner-lip points 61, 62, 63 (upper) to
-    67, 66, 65 (lower) over the outer-eye-corner distance. (T, 68, 2) -> (T,); ~0 closed."""
-    return _gap(points, [61, 62, 63], [67, 66, 65])
+    """Inner-lip gap per frame over the outer-eye-corner distance (fsth.landmarks.regions):
+    (T, 68, 2) -> (T,); ~0 closed, NaN where a frame's points are NaN."""
+    return regions.mouth_opening(_frames_of_points(points))
 
 
 def eye_opening(points: np.ndarray) -> np.ndarray:
-    """Eyelid gap per frame, both eyes: the mean distance of 37, 38 to 41, 40 (right eye)
-    and 43, 44 to 47, 46 (left eye) over the outer-eye-corner distance. (T, 68, 2) -> (T,)."""
-    return _gap(points, [37, 38, 43, 44], [41, 40, 47, 46])
+    """Eyelid gap per frame, both eyes, over the outer-eye-corner distance (fsth.landmarks.regions):
+    (T, 68, 2) -> (T,), NaN where a frame's points are NaN."""
+    return regions.eye_opening(_frames_of_points(points))
 
 
 def _paired(result: np.ndarray, driver: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

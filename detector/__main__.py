@@ -18,7 +18,9 @@ def main(argv=None) -> int:
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     command = args.command_spec
-    return run_command(f"fsth detect {args.detect_command}", command.run, from_args(args, command.options), verbose)
+    # options are checked inside run_command: a bad value is one line and exit 2, before any work
+    return run_command(f"fsth detect {args.detect_command}", lambda a: command.run(from_args(a, command.options)),
+                       args, verbose)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ class ScoreOptions:
                            f"fsth/pretrained/{SHIPPED_DETECTORS['cnn']}", required=True)
     compare: tuple[str, ...] = option((), "real media to score side by side (the driving video, the portrait)")
     json: str = option("", "also write the scores to this JSON file")
+    max_frames: int | None = option(None, "score at most this many frames of each video, spread evenly over it "
+                                    "(default: all)", check=(lambda v: v is None or v >= 1, "at least 1"))
 
 
 def study_settings(args: "StudyOptions"):
@@ -163,7 +165,7 @@ def cmd_score(args: "ScoreOptions") -> int:
     from .scoring import describe, line, score_media
 
     det = models.load(args.detector)
-    results = {str(p): score_media(det, p) for p in [args.input, *args.compare]}
+    results = {str(p): score_media(det, p, max_frames=args.max_frames) for p in [args.input, *args.compare]}
     for i, (path, result) in enumerate(results.items()):
         if log.isEnabledFor(logging.DEBUG):  # fsth -v
             print("\n".join(f"  frame {j}: P(fake) = {s:.3f}" for j, s in enumerate(result["scores"])))

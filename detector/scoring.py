@@ -7,32 +7,55 @@ comparable to the report's numbers if the input was processed the same way.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from .data import jpeg
 
+BATCH = 32  # frames read, cropped and scored together: memory stays flat however long the video
 
-def read_media(path: str | os.PathLike) -> list[np.ndarray]:
-    """Frames of a video, an image, or a folder of images: uint8 RGB (H, W, 3) each.
+
+def iter_media(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Frames of a video, an image, or a folder of images, uint8 RGB (H, W, 3), one at a time (a
+    video is never held whole); ``max_frames``: at most this many, spread evenly (None: all).
     Errors name the path: missing, empty folder, or a file that is neither image nor video."""
     from fsth.io.images import IMAGE_EXTENSIONS, read_image
-    from fsth.io.video import is_video, read_frames
+    from fsth.io.video import is_video, probe, read_frames
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
-    if path.is_dir():
-        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir() if p.is_file()):
-            raise ValueError(f"{path}: the folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-        return list(read_frames(path))
+    if path.is_dir() and not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir() if p.is_file()):
+        raise ValueError(f"{path}: the folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
     try:
-        return list(read_frames(path)) if is_video(path) else [read_image(path)]
+        if path.is_dir() or is_video(path):
+            yield from read_frames(path, spread(probe(path).frames, max_frames) if max_frames else None)
+        else:
+            yield read_image(path)
     except (OSError, ValueError, RuntimeError) as err:
         if str(path) in str(err):
             raise
         raise ValueError(f"{path}: not a readable image or video ({' '.join(str(err).split())[:200]})") from None
+
+
+def read_media(path: str | os.PathLike, max_frames: int | None = None) -> list[np.ndarray]:
+    """:func:`iter_media` as a list: for images and short clips only."""
+    return list(iter_media(path, max_frames))
+
+
+def spread(count: int, most: int) -> range:
+    """At most ``most`` of ``count`` frame indices, evenly spaced from the first."""
+    return range(0, count, max(1, count // most))[:most]
+
+
+def batches(items: Iterable, size: int) -> Iterator[list]:
+    """``items`` in lists of ``size`` (the last one shorter), pulled one list at a time."""
+    items = iter(items)
+    while chunk := list(islice(items, size)):
+        yield chunk
 
 
 def detector_size(det, default: int = 64) -> int:
@@ -42,21 +65,34 @@ def detector_size(det, default: int = 64) -> int:
 def score_faces(det, crops: np.ndarray) -> dict:
     """P(fake) of face crops already at the detector's size (the study's JPEG q95 applied):
     {"p_fake": mean, "flagged": share above the detector's threshold, "frames", "scores"}."""
+    return summary(det, p_fake(det, crops))
+
+
+def p_fake(det, crops: np.ndarray) -> np.ndarray:
+    """The detector's P(fake) of each face crop, after the study's JPEG q95."""
     scores = det.predict_proba(jpeg(np.asarray(crops), 95))
     if not np.isfinite(scores).all():
         raise ValueError("the detector gives P(fake) = nan: the detector file is damaged")
+    return scores
+
+
+def summary(det, scores: np.ndarray) -> dict:
     return {"p_fake": float(scores.mean()), "flagged": float((scores > det.threshold).mean()),
             "frames": int(len(scores)), "scores": scores}
 
 
-def score_media(det, path: str | os.PathLike, face_detector=None, max_frames: int = 0) -> dict:
-    """:func:`score_faces` of the largest face in each frame of an image, video or folder."""
-    from .faces import face_crops
+def score_media(det, path: str | os.PathLike, face_detector=None, max_frames: int | None = None,
+                batch: int = BATCH) -> dict:
+    """:func:`score_faces` of the largest face in each frame of an image, video or folder, streamed:
+    read, cropped and scored ``batch`` frames at a time. ``max_frames``: at most this many frames,
+    spread evenly over the video (None or 0: all)."""
+    from .faces import iter_face_crops
 
-    frames = read_media(path)
-    if max_frames:
-        frames = frames[:: max(1, len(frames) // max_frames)][:max_frames]
-    return score_faces(det, face_crops(frames, detector_size(det), str(path), face_detector))
+    crops = iter_face_crops(iter_media(path, max_frames), detector_size(det), str(path), face_detector)
+    scores = [p_fake(det, np.stack(chunk)) for chunk in batches(crops, batch)]
+    if not scores:
+        raise ValueError(f"{path}: no face found to score")
+    return summary(det, np.concatenate(scores))
 
 
 def describe(det) -> str:

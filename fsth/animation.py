@@ -3,7 +3,8 @@
 Driving landmarks are detected frame by frame, smoothed over time (the detector's tremble
 out, see ``fsth.landmarks.smooth``), adapted to the portrait's face (see
 ``fsth.landmarks.adapt``), drawn as landmark images and rendered by the personalised
-generator. The mp4 is marked synthetic in its metadata.
+generator, batch by batch: the driving video is streamed, never held whole. The mp4 is
+marked synthetic in its metadata.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .landmarks.draw import draw_landmarks
 from .landmarks.smooth import smooth_landmarks
 
 log = logging.getLogger(__name__)
+BATCH = 32  # frames rendered and written together (a multiple of Person.render's batch of 16)
 
 
 def driving_landmarks(frames, detector, source: str = "driving video") -> np.ndarray:
@@ -43,10 +45,13 @@ def driving_landmarks(frames, detector, source: str = "driving video") -> np.nda
 def animate(person, driving: str | os.PathLike, out: str | os.PathLike, detector, adapt: str = "relative",
             reference: int | str = 0, side_by_side: bool = False, max_frames: int = 0,
             gif: str | os.PathLike | None = None, watermark: bool = False, smooth: str = "savgol",
-            smooth_params: dict | None = None) -> dict:
+            smooth_params: dict | None = None, keep_rendered: bool = True) -> dict:
     """Render ``person`` following ``driving``; writes ``out`` (mp4) and optionally a gif.
 
-    side_by_side: each frame shows driving face | landmark image | result.
+    The driving video is streamed, never held whole: its landmarks are detected frame by frame,
+    then frames are rendered and written :data:`BATCH` at a time (a gif, though, keeps its frames).
+    side_by_side: each frame shows driving face | landmark image | result (the driving video is
+    read a second time for its faces).
     watermark: mark the written frames in their pixels too, a visible "SYNTHETIC · fsth"
     label and an invisible mark that survives light re-encoding (``fsth.provenance``).
     smooth: how the detected driving landmarks are smoothed over time before adaptation,
@@ -56,30 +61,51 @@ def animate(person, driving: str | os.PathLike, out: str | os.PathLike, detector
     ``fsth.landmarks.smooth.smooth_landmarks``), its defaults where left out.
     Returns the portrait's landmarks used (``landmarks``), the driving landmarks as detected
     (``detected_landmarks``) and as smoothed (``driving_landmarks``, what drove), the
-    generator's frames (``rendered``, unmarked) and where the files went.
+    generator's frames (``rendered``, unmarked; None unless ``keep_rendered``: they grow with
+    the video) and where the files went.
     """
     info = probe(driving)
     indices = range(min(info.frames, max_frames) if max_frames else info.frames)
-    frames = list(read_frames(driving, indices))
-    detected = driving_landmarks(frames, detector, str(driving))
+    detected = driving_landmarks(read_frames(driving, indices), detector, str(driving))
     drive = smooth_landmarks(detected, smooth, fps=info.fps, **(smooth_params or {}))
-    portrait = person.landmarks[0]
-    targets = adapt_landmarks(drive, portrait, mode=adapt, reference=reference)
-    rendered = person.render(targets)
-    size = person.size
-    if side_by_side:
-        boxes = smooth_boxes(face_box(detected), sigma=0.3 * info.fps)
-        crops = [crop_face(f, b, size)[0] for f, b in zip(frames, boxes)]
-        panels = [np.concatenate([c, draw_landmarks(t, size), r], axis=1)
-                  for c, t, r in zip(crops, targets, rendered)]
-    else:
-        panels = list(rendered)
-    if watermark:
-        from .provenance import watermark as mark
+    targets = adapt_landmarks(drive, person.landmarks[0], mode=adapt, reference=reference)
+    boxes = smooth_boxes(face_box(detected), sigma=0.3 * info.fps) if side_by_side else None
+    kept: list[np.ndarray] | None = [] if keep_rendered else None
+    gif_frames: list[np.ndarray] | None = [] if gif else None
 
-        panels = list(mark(np.stack(panels)))
-    written = [write_video(out, panels, fps=info.fps, synthetic=True)]
+    def panels():
+        made = _panels(person, targets, read_frames(driving, indices) if side_by_side else None, boxes,
+                       watermark, kept)
+        for i, panel in enumerate(made):
+            if gif_frames is not None and i % 2 == 0:
+                gif_frames.append(panel.copy())  # a copy: a view would keep its whole batch alive
+            yield panel
+
+    written = [write_video(out, panels(), fps=info.fps, synthetic=True)]
     if gif:
-        written.append(write_video(gif, panels[::2], fps=info.fps / 2, synthetic=True))
-    return {"frames": len(panels), "landmarks": targets, "driving_landmarks": drive,
-            "detected_landmarks": detected, "rendered": rendered, "files": [Path(p) for p in written]}
+        written.append(write_video(gif, gif_frames, fps=info.fps / 2, synthetic=True))
+    return {"frames": len(targets), "landmarks": targets, "driving_landmarks": drive,
+            "detected_landmarks": detected, "rendered": np.concatenate(kept) if keep_rendered else None,
+            "files": [Path(p) for p in written]}
+
+
+def _panels(person, targets: np.ndarray, frames, boxes, watermark: bool, kept: list | None):
+    """Yield the frames to write, made :data:`BATCH` at a time: rendered (collected into ``kept``
+    unless it is None), beside the driving face (from ``frames``, cut by ``boxes``) and the landmark
+    image when ``frames`` is given, and watermarked if asked."""
+    size = person.size
+    for start in range(0, len(targets), BATCH):
+        chunk = targets[start:start + BATCH]
+        rendered = person.render(chunk)
+        if kept is not None:
+            kept.append(rendered)
+        panels = rendered
+        if frames is not None:
+            crops = [crop_face(next(frames), box, size)[0] for box in boxes[start:start + BATCH]]
+            panels = np.stack([np.concatenate([c, draw_landmarks(t, size), r], axis=1)
+                               for c, t, r in zip(crops, chunk, rendered)])
+        if watermark:
+            from .provenance import watermark as mark
+
+            panels = mark(panels)
+        yield from panels

@@ -27,6 +27,10 @@ class UsageError(ValueError):
     """The command line (or a config) asks for something that can't work: exit code 2."""
 
 
+class InUseError(RuntimeError):
+    """Another live process holds what this run needs (a run folder's lock): exit code 1."""
+
+
 def run_command(prog: str, func, args, verbose: bool = False) -> int:
     """``func(args)``, with any error turned into one line on stderr and an exit code."""
     try:
@@ -61,7 +65,8 @@ _ADVICE = {
     errno.EACCES: "permission denied; choose a place you may use, or change its permissions",
     errno.EPERM: "operation not permitted; choose another place",
     errno.EROFS: "read-only file system; choose a writable place",
-    errno.ENOSPC: "no space left on the device; free some space or choose another disk",
+    errno.ENOSPC: "no space left on device; free some space or choose another disk",
+    errno.ENAMETOOLONG: "file name too long; choose a shorter name",
     errno.EISDIR: "is a folder, not a file; give a file name",
     errno.ENOTDIR: "part of this path is a file, not a folder; choose another path",
     errno.EEXIST: "already exists and is not a folder; choose another name",

@@ -14,13 +14,20 @@ named ``.NAME.<random>.tmp<ext>``, which :func:`stale_temps` finds.
     atomic_write_text("out/results.json", text)   # a whole text file (UTF-8)
     save_figure(fig, "out/plot.png", dpi=100)   # a matplotlib figure
 
+A write that fails for a reason the user can fix — a full disk, a name too long, a read-only
+place, no permission — raises :class:`WriteError`, one line naming the target (never the temp
+file); torch.save's bare RuntimeError on a full disk is recognised by the free space left.
+
 Nothing else in fsth or detector writes a file: tests/test_writes.py fails on any direct write.
 """
 from __future__ import annotations
 
+import errno
 import functools
+import hashlib
 import os
 import re
+import shutil
 import stat
 import tempfile
 import time
@@ -31,6 +38,18 @@ from typing import IO
 
 # .NAME.<8 random chars>.tmp<ext>; also the older fixed names .NAME.tmp and .NAME.tmp<ext>
 _TEMP_NAME = re.compile(r"^\.(?P<target>.+?)(?:\.[a-z0-9_]{8})?\.tmp(?:\.[^.]+)?$")
+NAME_MAX = 255  # bytes in one file name on ext4, XFS, btrfs, APFS, NTFS (in UTF-16 units there)
+LOW_SPACE = 16 * 2**20  # bytes free below which a writer's bare RuntimeError means a full disk
+# what a user can fix, in the words the one-line message uses
+WRITE_ERRORS = {errno.ENOSPC: "no space left on device", errno.ENAMETOOLONG: "file name too long",
+                errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}
+
+
+class WriteError(OSError):
+    """A write failed for a reason the user can fix; ``filename`` is the target they asked for."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
 
 
 @contextmanager
@@ -114,8 +133,12 @@ def sweep_stale_temps(folder: str | os.PathLike, older_than: float = 0.0) -> lis
 
 
 def _make_temp(target: Path) -> tuple[int, Path]:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp" + target.suffix)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, **_temp_affixes(target.name))
+    except OSError as err:
+        _raise_for_user(err, target)
+        raise
     try:
         os.fchmod(fd, _mode_for(target))  # mkstemp makes 0600; keep what a plain open() would give
     except OSError:
@@ -123,13 +146,44 @@ def _make_temp(target: Path) -> tuple[int, Path]:
     return fd, Path(name)
 
 
+def _temp_affixes(name: str) -> dict[str, str]:
+    """mkstemp's prefix and suffix, ``.NAME.`` and ``.tmp.EXT``; for a name too long to grow by
+    them (the temp must fit in NAME_MAX bytes too), a hash of the name stands in for it."""
+    prefix, suffix = f".{name}.", ".tmp" + Path(name).suffix
+    if len(os.fsencode(prefix + suffix)) + 8 > NAME_MAX:  # mkstemp adds 8 random characters
+        prefix = f".{hashlib.sha256(os.fsencode(name)).hexdigest()[:16]}."
+        suffix = suffix if len(os.fsencode(prefix + suffix)) + 8 <= NAME_MAX else ".tmp"
+    return {"prefix": prefix, "suffix": suffix}
+
+
 @contextmanager
 def _replacing(tmp: Path, target: Path) -> Iterator[None]:
     try:
         yield
         os.replace(tmp, target)  # renames over a symlink at target; never writes through it
+    except OSError as err:
+        if err.filename is None or str(err.filename) in (str(tmp), str(target)):  # not a file the caller read
+            _raise_for_user(err, target)
+        raise
+    except RuntimeError as err:  # torch.save on a full disk: "[enforce fail at ...] unexpected pos"
+        if _disk_full(tmp.parent):  # checked before the temp file is removed and frees its space
+            raise WriteError(errno.ENOSPC, WRITE_ERRORS[errno.ENOSPC], str(target)) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)  # after a failure; a no-op after the replace
+
+
+def _raise_for_user(err: OSError, target: Path) -> None:
+    """Raise :class:`WriteError` naming ``target`` if ``err`` is one the user can fix."""
+    if err.errno in WRITE_ERRORS and not isinstance(err, WriteError):
+        raise WriteError(err.errno, WRITE_ERRORS[err.errno], str(target)) from err
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < LOW_SPACE
+    except OSError:
+        return False
 
 
 def _mode_for(target: Path) -> int:

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import ExifTags, Image, PngImagePlugin
 
 from .atomic import atomic_path
 
@@ -47,25 +47,84 @@ def _as_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3); huge images are shrunk to ``max_pixels``."""
+    """Read an image file as uint8 RGB (H, W, 3), upright: its EXIF Orientation is applied (a phone
+    portrait stored sideways comes out standing). Huge images are shrunk to ``max_pixels``.
+
+    16-bit PNGs are scaled by their real bit depth: 0..65535, or 0..4095 when no value exceeds 4095
+    (12-bit data from cameras and scanners in a 16-bit file, which would otherwise come out black).
+    """
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we shrink it below
             im = Image.open(path)
         with im:
-            im = _eight_bit(im)
-            if im.width * im.height > max_pixels:
-                factor = (im.width * im.height / max_pixels) ** 0.5
-                target = (max(1, int(im.width / factor)), max(1, int(im.height / factor)))
-                im.draft("RGB", target)  # JPEG: decode at reduced size, cheaply
-                im = im.convert("RGB")
-                im.thumbnail(target, Image.Resampling.LANCZOS)
-            else:
-                im = im.convert("RGB")
-            return np.asarray(im, dtype=np.uint8).copy()
+            big = im.width * im.height > max_pixels
+            if big:
+                im.draft("RGB", _shrunk(im.size, max_pixels))  # JPEG: decode at reduced size, cheaply
+            orientation = _orientation(im)
+            picture = _png16(path) if _png_bit_depth(im, path) == 16 else _eight_bit(im).convert("RGB")
+        if big:
+            picture.thumbnail(_shrunk(picture.size, max_pixels), Image.Resampling.LANCZOS)
+        if orientation in _UPRIGHT:
+            picture = picture.transpose(_UPRIGHT[orientation])
+        return np.asarray(picture, dtype=np.uint8).copy()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise ValueError(f"{path}: cannot read image ({err})") from err
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of an image file as :func:`read_image` turns it upright (before any shrinking)."""
+    with Image.open(path) as im:
+        width, height = im.size
+        return (height, width) if _orientation(im) in (5, 6, 7, 8) else (width, height)
+
+
+# EXIF Orientation -> the turn that makes the picture upright (as PIL's ImageOps.exif_transpose)
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF Orientation tag (1: as stored); a damaged EXIF block counts as none."""
+    try:
+        return int(im.getexif().get(ExifTags.Base.Orientation, 1))
+    except Exception:  # noqa: BLE001 - broken metadata must not make a readable picture unreadable
+        return 1
+
+
+def _shrunk(size: tuple[int, int], max_pixels: int) -> tuple[int, int]:
+    factor = (size[0] * size[1] / max_pixels) ** 0.5
+    return max(1, int(size[0] / factor)), max(1, int(size[1] / factor))
+
+
+def _png_bit_depth(im: Image.Image, path: Path) -> int:
+    """A PNG's bits per sample from its header (Pillow keeps only the top 8 of 16-bit colour)."""
+    if im.format != "PNG":
+        return 8
+    with open(path, "rb") as f:
+        head = f.read(25)
+    return head[24] if len(head) == 25 and head[12:16] == b"IHDR" else 8
+
+
+def _png16(path: Path) -> Image.Image:
+    """A 16-bit PNG (grey, grey+alpha, RGB or RGBA) decoded at full depth, as 8-bit 'RGB'."""
+    import cv2
+
+    data = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)  # BGR(A) or grey, uint16
+    if data is None:
+        raise ValueError("not a decodable 16-bit PNG")
+    if data.ndim == 3:
+        data = data[:, :, 2::-1]  # BGR(A) -> RGB, alpha dropped
+    return Image.fromarray(to_rgb(_sixteen_to_eight(data)), "RGB")
+
+
+def _sixteen_to_eight(data: np.ndarray) -> np.ndarray:
+    """uint16 samples as uint8: by 4095 when all fit in 12 bits, else by 65535 (the top byte)."""
+    if data.size and data.max() <= 4095:
+        return np.round(data * (255 / 4095)).astype(np.uint8)
+    return (data >> 8).astype(np.uint8)
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -76,13 +135,15 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
 def _eight_bit(im: Image.Image) -> Image.Image:
     """16- and 32-bit grayscale (modes I;16*, I, F) as 8-bit 'L', scaled rather than clipped:
-    Pillow's own convert("RGB") clips them, so a 16-bit photo would come out all white."""
+    Pillow's own convert("RGB") clips them, so a 16-bit photo would come out all white. 16-bit
+    values are scaled by their bit depth (:func:`_sixteen_to_eight`: 12-bit data by 4095)."""
     if not (im.mode.startswith("I") or im.mode == "F"):
         return im
     data = np.asarray(im)
-    if im.mode == "I":  # 16-bit PNG/PGM as older Pillow opens them
-        data = np.clip(data, 0, 65535).astype(np.uint16)
-    return Image.fromarray(_as_uint8(data), "L")
+    if im.mode == "F":
+        return Image.fromarray(_as_uint8(data), "L")
+    data = np.clip(data, 0, 65535).astype(np.uint16)  # mode I: 16-bit PGM/TIFF as Pillow opens them
+    return Image.fromarray(_sixteen_to_eight(data), "L")
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray, synthetic: bool = False,

@@ -18,7 +18,7 @@ from PIL import Image
 
 from .atomic import atomic_path
 from .decode import VideoReadError, decode, scan
-from .images import IMAGE_EXTENSIONS, MAX_PIXELS, SYNTHETIC_NOTE, list_images, read_image, to_rgb
+from .images import IMAGE_EXTENSIONS, MAX_PIXELS, SYNTHETIC_NOTE, image_size, list_images, read_image, to_rgb
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".gif", ".mpg", ".mpeg"}
 MAX_VIDEO_FRAMES = 2000  # read_video holds every frame at once; longer videos must be streamed
@@ -44,8 +44,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     path = Path(path)
     if path.is_dir():
         files = _folder_images(path)
-        with Image.open(files[0]) as im:
-            return VideoInfo(len(files), 25.0, im.width, im.height)
+        return VideoInfo(len(files), 25.0, *image_size(files[0]))
     info = scan(path)
     return VideoInfo(info.count, info.fps, info.width, info.height)
 

@@ -6,8 +6,9 @@
 Resumes from the newest checkpoint in ``out``: model, optimisers, scaler, EMA, step,
 data position and RNG states, so an interrupted run continues as if never stopped.
 A killed run's leftovers don't get in the way: a damaged newest checkpoint is set aside
-(the one before it is used), temp files of killed writes are removed, and a metrics row
-cut off mid-line is dropped. Corrupt clips are skipped and counted, never fatal.
+(the one before it is used), temp files of killed writes are removed, a metrics row cut off
+mid-line is dropped, and its lock is taken over. Corrupt clips are skipped and counted, never
+fatal. One run at a time writes into a run folder: a second is refused (``fsth.train.lock``).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from ..io.checkpoint import (CheckpointError, load_checkpoint, load_latest, prun
                              step_path)
 from .config import TrainConfig
 from .episodes import EpisodeDataset, EpisodeSampler, to_uint8
+from .lock import RunLock
 from .step import MetaStep
 
 log = logging.getLogger(__name__)
@@ -274,7 +276,23 @@ def start_run(config: TrainConfig) -> Run:
 
 
 def train(config: TrainConfig, progress: bool = True) -> dict:
-    """Run (or resume) training; returns a summary with the last losses and timings."""
+    """Run (or resume) training; returns a summary with the last losses and timings.
+
+    The run folder is locked while it runs (by rank 0, its one writer): a second run into the
+    same folder is refused before any work, naming the first one's pid.
+    """
+    if _rank_from_env() != 0:
+        return _train(config, progress)
+    with RunLock(config.out):
+        return _train(config, progress)
+
+
+def _rank_from_env() -> int:
+    """This process's rank under torchrun (0 outside it), before the process group is joined."""
+    return int(os.environ["RANK"]) if "RANK" in os.environ and "WORLD_SIZE" in os.environ else 0
+
+
+def _train(config: TrainConfig, progress: bool) -> dict:
     run = start_run(config)
     started = time.perf_counter()
     losses: dict[str, float] = {}

@@ -6,7 +6,8 @@ image folder), the driver's landmarks are smoothed in time as ``fsth animate`` d
 (``--smooth``, default ``savgol``), adapted to the portrait (``relative``) and rendered at
 ``--size`` px (default 256; the portraits are cropped at that size) by each method:
 
-- ``warp``: the landmark-warp baseline (no learning, ``fsth.warp``);
+- ``--baselines`` (default ``warp guided-warp``): renderers without learning (``fsth.baselines``):
+  the landmark warp, and the warp on guard-rails (``fsth.guardrails``);
 - every ``--model NAME=CHECKPOINT``: the model fine-tuned on the one portrait (``--ft-steps``).
   Each model works at its own size and renders at ``--size``, sampling the full-resolution
   crop (``fsth.person.Person.render``), so models of different sizes compare.
@@ -63,7 +64,7 @@ from fsth.metrics import blink_ratio, flicker, mouth_opening, mouth_span_ratio, 
 from fsth.nn.conditioning import build as build_conditioning
 from fsth.person import crop_shots, load_model
 from fsth.train.finetune import finetune
-from fsth.warp import WarpedPortrait
+from fsth.baselines import BASELINES, create_baseline
 
 MOUTH = slice(48, 68)
 
@@ -185,7 +186,10 @@ def main():
     parser.add_argument("--portraits", nargs="+", default=["monalisa", "grace_hopper", "astronaut"],
                         help="sample names or image paths")
     parser.add_argument("--driving", default="wolfgang", help="a sample video's name or the path of any video")
-    parser.add_argument("--frames", type=int, default=96, help="driving frames rendered")
+    parser.add_argument("--frames", type=int, default=96, help="driving frames rendered (0: all)")
+    parser.add_argument("--start", type=int, default=0, help="first driving frame")
+    parser.add_argument("--baselines", nargs="+", default=["warp", "guided-warp"], choices=sorted(BASELINES),
+                        help="renderers without learning to compare (fsth.baselines)")
     parser.add_argument("--size", type=int, default=256, help="crop and render size in pixels")
     parser.add_argument("--smooth", default="savgol", choices=SMOOTHING_METHODS,
                         help="smoothing of the driving landmarks over time (as fsth animate)")
@@ -198,7 +202,8 @@ def main():
     detector, scorer = create_detector("dlib"), Scorer()
     source = media(args.driving, "video")
     info = probe(source)
-    frames = list(read_frames(source, range(min(args.frames, info.frames))))
+    end = info.frames if args.frames <= 0 else min(args.start + args.frames, info.frames)
+    frames = list(read_frames(source, range(args.start, end)))
     detected = driving_landmarks(frames, detector, args.driving)
     drive = smooth_landmarks(detected, args.smooth, fps=info.fps)
     crops = driver_crops(frames, detected, size, info.fps)
@@ -214,7 +219,7 @@ def main():
         reference = scorer.embedder(shots, points)[0]
         wanted = adapt_landmarks(drive, points[0], mode="relative", reference="best")
         rows = [[crops[i] for i in pick], [draw_landmarks(wanted[i], size) for i in pick]]
-        methods = {"warp": lambda: WarpedPortrait(shots, points)}
+        methods = {name: (lambda name=name: create_baseline(name, shots, points)) for name in args.baselines}
         methods.update({method: (lambda m=m: finetune(m, shots, points, steps=args.ft_steps, progress=False))
                         for method, m in loaded.items()})
         for method, make in methods.items():
@@ -230,18 +235,18 @@ def main():
         strip = np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
         side = np.concatenate([shots[0]] + [np.zeros_like(shots[0])] * (len(rows) - 1), axis=0)
         save_image(out / f"{name}.png", np.concatenate([side, strip], axis=1), synthetic=True)
-    summary = {"driving": args.driving, "frames": len(frames), "fps": info.fps, "size": size, "smooth": args.smooth,
+    summary = {"driving": args.driving, "start": args.start, "frames": len(frames), "fps": info.fps, "size": size, "smooth": args.smooth,
                "adapt": "relative", "steps": args.ft_steps, "models": models,
                "model_sizes": {name: m.config.image_size for name, m in loaded.items()},
                "mouth_open_frames": len(opened), "driver_mouth_span": driver_span,
                "rows": [{k: _finite(v) for k, v in r.items()} for r in results]}
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     sizes = ", ".join(f"{name} {m.config.image_size} px" for name, m in loaded.items())
-    caption = (f"Driven by `{args.driving}` ({len(frames)} frames at {info.fps:g} fps, landmarks smoothed "
+    caption = (f"Driven by `{args.driving}` ({len(frames)} frames from frame {args.start} at {info.fps:g} fps, landmarks smoothed "
                f"`{args.smooth}`, adaptation `relative`), every method rendered at {size} px from a {size} px crop"
                + (f" (models at their own size: {sizes}; fine-tuned {args.ft_steps} steps on the one portrait)"
                   if loaded else "") + ". Strips: `<portrait>.png` (rows: driving face, landmarks asked for, then "
-               + ", ".join(["warp", *loaded]) + "). Mouth span: the result's mouth-opening span over the driver's "
+               + ", ".join([*args.baselines, *loaded]) + "). Mouth span: the result's mouth-opening span over the driver's "
                f"(1: as much; the driver's own span: {driver_span:.3f} eye-corner distances, near 0 a closed mouth "
                "where span and corr measure noise); blink: the result's eye opening on the driver's blinks over "
                "its median (~1: no blink; – where the driver never blinks); flicker: frame-to-frame change over the "

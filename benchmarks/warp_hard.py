@@ -1,9 +1,11 @@
-"""Where a warp of one shot must fail: the layered model against the warp, the warping G, the
-untrained architecture and its warm start (docs/eval/tiny-layered/warp_hard.md).
+"""Where a warp of one shot must fail: a trained model against the landmark warp, the warp on
+guard-rails (no learning), the shipped model, and the trained model's own architecture untrained
+and at its warm start (docs/eval/tiny-guided/warp_hard.md).
 
-    python benchmarks/warp_hard.py fsth/pretrained/talking_heads_tiny_layered.pt docs/eval/tiny-layered
+    python benchmarks/warp_hard.py fsth/pretrained/talking_heads_tiny_guided.pt docs/eval/tiny-guided \\
+        [--warm-start fsth/pretrained/talking_heads_tiny_layered.pt] [--identities 16]
 """
-import sys
+import argparse
 from pathlib import Path
 
 import torch
@@ -13,16 +15,28 @@ from fsth.nn import create
 from fsth.train.meta import warm_start
 from fsth.warp_hard import save_warp_hard, warp_hard_pairs, warp_hard_table
 
-trained_path, out = sys.argv[1], Path(sys.argv[2])
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("trained", help="the trained model's checkpoint")
+parser.add_argument("out", help="folder for warp_hard.md / .json")
+parser.add_argument("--warm-start", default="", help="the checkpoint its training started from (a row of its own)")
+parser.add_argument("--compare", action="append", default=[], metavar="NAME=CHECKPOINT", help="other models")
+parser.add_argument("--identities", type=int, default=16, help="held-out SynthHeads identities (3 pairs each)")
+args = parser.parse_args()
+out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
-pairs = warp_hard_pairs(identities=16)
-shipped = fsth.load_model(fsth.pretrained_path(fsth.SHIPPED_MODEL))
+pairs = warp_hard_pairs(identities=args.identities)
+trained = fsth.load_model(args.trained)
+kind = trained.config.generator
 torch.manual_seed(0)
-untrained = create(shipped.config.to_dict() | {"generator": "layered"}).eval()
-torch.manual_seed(0)
-start = create(shipped.config.to_dict() | {"generator": "layered"}).eval()
-warm_start(start, str(fsth.pretrained_path(fsth.SHIPPED_MODEL)))
-trained = fsth.load_model(trained_path)
-rows = warp_hard_table({"landmark warp": None, "warping G (shipped)": shipped, "layered, untrained": untrained,
-                        "layered, warm start (step 0)": start, "layered, trained": trained}, pairs)
+untrained = create(trained.config.to_dict()).eval()
+models = {"landmark warp": None, "guard-rails, no learning": "guided-warp"}
+models.update({name: fsth.load_model(path) for name, path in (spec.split("=", 1) for spec in args.compare)})
+models[f"{kind}, untrained"] = untrained
+if args.warm_start:
+    torch.manual_seed(0)
+    start = create(trained.config.to_dict()).eval()
+    warm_start(start, args.warm_start)
+    models[f"{kind}, warm start (step 0)"] = start
+models[f"{kind}, trained"] = trained
+rows = warp_hard_table(models, pairs)
 print(save_warp_hard(out, rows, len(pairs)).read_text())

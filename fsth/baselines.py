@@ -1,15 +1,18 @@
 """Renderers without learning, by name: what every learned model must beat.
 
-    head = create_baseline("warp", shots, landmarks)   # or "mean"
+    head = create_baseline("warp", shots, landmarks)   # or "guided-warp", "mean"
     frames = head.render(points)
 
 - ``warp``: the first shot's pixels moved piecewise-affinely to the landmarks (fsth.warp);
+- ``guided-warp``: the warp on guard-rails — eyelids that close, a background that stays, a
+  painted mouth cavity (fsth.guardrails);
 - ``mean``: the mean of the K shots in every frame (a face that never moves).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .guardrails import GuidedWarp
 from .warp import WarpedPortrait
 
 
@@ -29,7 +32,7 @@ class MeanFrame:
         return np.repeat(self.mean[None], len(landmarks), axis=0)
 
 
-BASELINES = {"warp": WarpedPortrait, "mean": MeanFrame}
+BASELINES = {"warp": WarpedPortrait, "guided-warp": GuidedWarp, "mean": MeanFrame}
 
 
 def create_baseline(name: str, shots: np.ndarray, landmarks: np.ndarray):

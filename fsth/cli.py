@@ -155,7 +155,7 @@ def _check_person_args(args: opts.PersonOptions) -> None:
 
 def _person_from_args(args: opts.PersonOptions):
     """A renderer (fsth.render): a person file (--person), a model (--checkpoint, else the
-    shipped one) fine-tuned --ft-steps on --shots or --clip, or a baseline (--method warp|mean)."""
+    shipped one) fine-tuned --ft-steps on --shots or --clip, or a baseline (--method warp|guided-warp|mean)."""
     from .baselines import create_baseline
     from .io.images import read_image
     from .landmarks import create_detector
@@ -219,7 +219,7 @@ def cmd_animate(args: opts.AnimateOptions) -> int:
     result = animate(person, args.driving, args.out, create_detector(args.backend), adapt=args.adapt,
                      reference=reference, side_by_side=args.side_by_side, max_frames=args.max_frames,
                      gif=args.gif or None, watermark=args.watermark, smooth=args.smooth,
-                     smooth_params=smooth_params)
+                     smooth_params=smooth_params, keep_rendered=False)
     where = "its metadata" + (", a corner label and an invisible watermark" if args.watermark else "")
     for path in result["files"]:
         print(f"wrote {path} ({result['frames']} frames, synthetic-media mark in {where})")

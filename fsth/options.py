@@ -104,8 +104,9 @@ class AnimateOptions(PersonOptions):
     out: str = option("", "output .mp4", required=True, check=suffix(".mp4"))
     person: str = option("", "person file from fsth finetune (instead of --checkpoint/--shots)")
     method: str = option("model", "model: the (fine-tuned) generator; warp: the portrait's own pixels moved to "
-                         "the landmarks; mean: the mean shot (baselines, no learning)",
-                         choices=("model", "warp", "mean"))
+                         "the landmarks; guided-warp: the warp on guard-rails (eyelids close, background stays, "
+                         "a painted mouth cavity); mean: the mean shot (baselines, no learning)",
+                         choices=("model", "warp", "guided-warp", "mean"))
     gif: str = option("", "also write this .gif", check=suffix(".gif"))
     adapt: str = option("relative", "relative: keep the portrait's face shape; none: driving landmarks as they are",
                         choices=("relative", "none"))

@@ -11,7 +11,7 @@ closed (a blink); the two ends of the head's turn. Every renderer gets the same 
   (turn pairs);
 - ``ssim``: whole-frame SSIM over all pairs.
 
-    rows = warp_hard_table({"trained": model, "untrained": fresh, "warp": None}, pairs)
+    rows = warp_hard_table({"trained": model, "untrained": fresh, "guard-rails": "guided-warp", "warp": None}, pairs)
 """
 from __future__ import annotations
 
@@ -53,16 +53,19 @@ def _region(pair: dict, size: int) -> np.ndarray:
 
 
 def render_pairs(model, pairs: list[dict], steps: int = 0) -> np.ndarray:
-    """Each pair's target rendered from its one shot: by ``model`` (fine-tuned ``steps``), or
-    the landmark warp when ``model`` is None. uint8 (N, S, S, 3)."""
+    """Each pair's target rendered from its one shot: by ``model`` (fine-tuned ``steps``), by
+    the baseline of that name when ``model`` is a string (fsth.baselines, e.g. "guided-warp"),
+    or the landmark warp when ``model`` is None. uint8 (N, S, S, 3)."""
     from .baselines import create_baseline
     from .train.finetune import finetune
 
     out = []
     for pair in pairs:
         shot, points = pair["shot"][None], pair["shot_points"][None]
-        head = create_baseline("warp", shot, points) if model is None else \
-            finetune(model, shot, points, steps=steps, progress=False)
+        if model is None or isinstance(model, str):
+            head = create_baseline(model or "warp", shot, points)
+        else:
+            head = finetune(model, shot, points, steps=steps, progress=False)
         out.append(head.render(pair["target_points"][None])[0])
     return np.stack(out)
 
@@ -85,7 +88,8 @@ def region_errors(rendered: np.ndarray, pairs: list[dict], warp: np.ndarray) -> 
 
 
 def warp_hard_table(models: dict, pairs: list[dict], steps: int = 0) -> list[dict]:
-    """One row per renderer (a model, or None for the landmark warp), and its ratios to the warp."""
+    """One row per renderer (a model, a baseline's name, or None for the landmark warp), and
+    its ratios to the warp."""
     warp = render_pairs(None, pairs)
     rows = []
     for name, model in models.items():

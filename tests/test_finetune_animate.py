@@ -88,7 +88,9 @@ def test_animate_writes_a_marked_side_by_side_video(model, shots, samples, dlib_
         assert "SYNTHETIC" in read_metadata(tmp_path / f"{mode}.gif")["comment"]
         assert result["landmarks"].shape == (5, 68, 2)
     rel = animate(person, driving, tmp_path / "r.mp4", dlib_detector, adapt="relative")["landmarks"]
-    assert np.allclose(rel[0], landmarks[0], atol=1e-3)  # frame 0 is the reference: the portrait's own face
+    lids = [37, 38, 40, 41, 43, 44, 46, 47]  # retargeted: their gap follows how open the driver's eyes are
+    others = np.setdiff1d(np.arange(68), lids)
+    assert np.allclose(rel[0][others], landmarks[0][others], atol=1e-3)  # frame 0 is the reference: the portrait's face
 
 
 def test_exported_model_is_small_and_equivalent(tmp_path):

@@ -6,6 +6,13 @@ shift) that puts the eye centres at fixed places. ``relative`` adds the driving 
 motion — its landmarks minus those of a reference frame, measured in the reference
 frame's normalised coordinates — to the portrait's own normalised landmarks; ``none``
 moves the driving landmarks as they are onto the portrait (only re-centred and rescaled).
+
+Eyes are retargeted (``eyes="retarget"``, LivePortrait's idea without its network): adding the
+driver's lid motion to the portrait's lids closes the portrait's eyes only as far as the
+driver's lids travelled from the reference frame — half-way, when the driver's reference eyes
+are half shut — so instead each eye's lid gap is set to the portrait's open gap times how open
+the driver's eye is, as a share of the driver's own open eye (its 90th percentile over the clip,
+or a value the caller keeps, e.g. live). A portrait with shut eyes keeps the relative motion.
 """
 from __future__ import annotations
 
@@ -14,6 +21,10 @@ import numpy as np
 from .parts import PARTS
 
 ADAPT_MODES = ("relative", "none")
+EYE_MODES = ("retarget", "relative")
+EYES = ((37, 38, 41, 40), (43, 44, 47, 46))  # upper-lid points and the lower-lid points below them
+BROWS = (slice(17, 22), slice(22, 27))
+SHUT = 0.035  # a lid gap below this (× eye-corner distance) counts as shut: nothing to retarget from
 
 
 def similarity(points: np.ndarray) -> np.ndarray:
@@ -47,16 +58,55 @@ def best_reference(driving: np.ndarray, portrait: np.ndarray) -> int:
     return int(np.argmin(errors))
 
 
+def lid_gaps(points: np.ndarray) -> np.ndarray:
+    """(T, 2) mean gap between each eye's upper and lower lid over the eye-corner distance
+    (36-45); points (T, 68, 2) or (68, 2)."""
+    p = np.asarray(points, np.float64).reshape(-1, 68, 2)
+    scale = np.maximum(np.linalg.norm(p[:, 45] - p[:, 36], axis=-1), 1e-6)
+    gaps = [np.linalg.norm(p[:, [a, b]] - p[:, [c, d]], axis=-1).mean(1) for a, b, c, d in EYES]
+    return np.stack(gaps, 1) / scale[:, None]
+
+
+def retarget_eyes(adapted: np.ndarray, driving: np.ndarray, portrait: np.ndarray,
+                  driver_open: np.ndarray | None = None) -> np.ndarray:
+    """``adapted`` (T, 68, 2) with each eye's lids moved apart or together about their middle,
+    across the line between the eye's corners, so its gap is the portrait's gap × (the driver's gap / ``driver_open``), at most 1.3×.
+    driver_open (2,): the driver's open-eye gap per eye (default: its 90th percentile over
+    ``driving``). Eyes shut in the portrait are left as they are."""
+    out = np.array(adapted, np.float32)
+    driving_gaps, portrait_gaps = lid_gaps(driving), lid_gaps(portrait)[0]
+    if driver_open is None:
+        driver_open = np.percentile(driving_gaps, 90, axis=0)
+    share = np.clip(driving_gaps / np.maximum(np.asarray(driver_open, np.float64), 1e-6), 0, 1.3)  # (T, 2)
+    scale = np.linalg.norm(out[:, 45] - out[:, 36], axis=-1)  # (T,)
+    for side, (a, b, c, d) in enumerate(EYES):
+        if portrait_gaps[side] < SHUT:
+            continue
+        corners, brow = out[:, [a - 1, b + 1]], out[:, BROWS[side]].mean(1)  # (T, 2, 2), (T, 2)
+        axis = corners[:, 1] - corners[:, 0]
+        up = np.stack([-axis[:, 1], axis[:, 0]], 1) / np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-6)
+        up *= np.sign(((brow - corners.mean(1)) * up).sum(1, keepdims=True) + 1e-9)  # towards the brow
+        middle = (out[:, [a, b]] + out[:, [c, d]]) / 2
+        half = (portrait_gaps[side] * share[:, side] * scale / 2)[:, None, None]
+        out[:, [a, b]], out[:, [c, d]] = middle + half * up[:, None], middle - half * up[:, None]
+    return out
+
+
 def adapt_landmarks(driving: np.ndarray, portrait: np.ndarray, mode: str = "relative",
-                    reference: int | str = 0) -> np.ndarray:
+                    reference: int | str = 0, eyes: str = "retarget",
+                    driver_open: np.ndarray | None = None) -> np.ndarray:
     """Landmarks for the portrait that follow the driving video.
 
     driving: (T, 68, 2) in driving-video pixels; portrait: (68, 2) in portrait pixels.
     reference: index of the driving frame that matches the portrait's expression, or
-    "best" to pick the closest one. Returns (T, 68, 2) in portrait pixels.
+    "best" to pick the closest one. eyes (``relative`` mode): "retarget" (the lid gap follows
+    how open the driver's eye is, :func:`retarget_eyes`; ``driver_open`` as there) or
+    "relative" (the driver's lid motion added). Returns (T, 68, 2) in portrait pixels.
     """
     if mode not in ADAPT_MODES:
         raise ValueError(f"unknown adaptation {mode!r}; choose from {ADAPT_MODES}")
+    if eyes not in EYE_MODES:
+        raise ValueError(f"unknown eye adaptation {eyes!r}; choose from {EYE_MODES}")
     driving = np.asarray(driving, np.float32)
     portrait = np.asarray(portrait, np.float32)
     ref = best_reference(driving, portrait) if reference == "best" else int(reference)
@@ -65,4 +115,7 @@ def adapt_landmarks(driving: np.ndarray, portrait: np.ndarray, mode: str = "rela
     moved = np.stack([apply(to_driving_norm, p) for p in driving])  # (T, 68, 2), normalised
     if mode == "relative":
         moved = apply(similarity(portrait), portrait) + (moved - moved[ref])
-    return np.stack([apply(from_portrait_norm, p) for p in moved])
+    adapted = np.stack([apply(from_portrait_norm, p) for p in moved])
+    if mode == "relative" and eyes == "retarget":
+        adapted = retarget_eyes(adapted, driving, portrait, driver_open)
+    return adapted

@@ -9,7 +9,12 @@ to ``G(landmarks, ê, **inputs)``. Shapes for T targets and K shots of S px:
   baseline, ``fsth.warp.sampling_grids``, grid_sample's coordinates);
 - ``target_points``: (T, 68, 2), the targets' landmarks in pixels;
 - ``priors``: (T, 2, S, S), where a warp of the first shot must fail: the target's mouth
-  interior and its closing eyes (``fsth.landmarks.regions.warp_priors``).
+  interior and its closing eyes (``fsth.landmarks.regions.warp_priors``);
+- ``guided_grids``: as ``grids`` with the guard-rails (eyelids that close, a background that
+  stays: ``fsth.guardrails.guided_grids``);
+- ``cavity``: (T, 4, S, S), a painted mouth interior (RGB in [0, 1], alpha) where the target's
+  lips part wider than the first shot's (``fsth.guardrails.mouth_cavity``);
+- ``shot_points``: (T, K, 68, 2), the shots' landmarks in pixels.
 """
 from __future__ import annotations
 
@@ -40,7 +45,25 @@ def _priors(shots, shot_points, target_points, size):
     return torch.from_numpy(warp_priors(shot_points, target_points, size))
 
 
-BUILDERS = {"shots": _shots, "grids": _grids, "target_points": _points, "priors": _priors}
+def _guided_grids(shots, shot_points, target_points, size):
+    from ..guardrails import guided_grids
+
+    return guided_grids(shot_points, target_points, size)
+
+
+def _cavity(shots, shot_points, target_points, size):
+    from ..guardrails import mouth_cavity
+
+    return torch.from_numpy(mouth_cavity(shot_points, target_points, size))
+
+
+def _shot_points(shots, shot_points, target_points, size):
+    points = torch.as_tensor(np.asarray(shot_points, np.float32).reshape(-1, 68, 2))
+    return points[None].expand(len(target_points), *points.shape)
+
+
+BUILDERS = {"shots": _shots, "grids": _grids, "target_points": _points, "priors": _priors,
+            "guided_grids": _guided_grids, "cavity": _cavity, "shot_points": _shot_points}
 
 
 def check(names) -> None:
@@ -66,5 +89,7 @@ def example(names, batch: int, size: int) -> dict[str, torch.Tensor]:
     ramp = torch.linspace(-1 + 1 / size, 1 - 1 / size, size)
     identity = torch.stack(torch.meshgrid(ramp, ramp, indexing="xy"), -1)
     made = {"shots": torch.zeros(batch, 1, 3, size, size), "grids": identity.expand(batch, 1, size, size, 2),
-            "target_points": torch.full((batch, 68, 2), size / 2), "priors": torch.zeros(batch, 2, size, size)}
+            "target_points": torch.full((batch, 68, 2), size / 2), "priors": torch.zeros(batch, 2, size, size),
+            "cavity": torch.zeros(batch, 4, size, size), "shot_points": torch.full((batch, 1, 68, 2), size / 2)}
+    made["guided_grids"] = made["grids"]
     return {name: made[name] for name in names}

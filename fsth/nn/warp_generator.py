@@ -75,6 +75,11 @@ class WarpGenerator(TalkingHeadGenerator):
         """What the synthesis path sees: (B, 6 + extra_inputs, S, S)."""
         return torch.cat([landmarks, mean_warped], 1)
 
+    def paint(self, features, synth, **conditioning):
+        """The synthesis path's picture from its own (B, 3, S, S), and any parts to return with
+        it; here the picture as it is."""
+        return synth, {}
+
     def synth_logit_prior(self, **conditioning):
         """A bias on the synthesis path's mask logit (B, 1, S, S), or 0: where it must paint."""
         return 0.0
@@ -93,7 +98,8 @@ class WarpGenerator(TalkingHeadGenerator):
         warped = sample(flat_shots, flat_grids)  # (B·K, 3, S, S)
         mean_warped = warped.unflatten(0, (b, k)).mean(1)
         features = self.synth.features(self.synth_inputs(landmarks, mean_warped, **conditioning), e_hat)
-        synth = torch.tanh(self.synth.to_rgb(features))
+        painted = torch.tanh(self.synth.to_rgb(features))
+        synth, extra_parts = self.paint(features, painted, **conditioning)
         head = self.flow_head(torch.cat([features.repeat_interleave(k, 0), warped], 1))  # (B·K, 3, S, S)
         delta = torch.tanh(head[:, :2].float()).permute(0, 2, 3, 1) * self.max_shift
         grid = flat_grids + delta
@@ -104,7 +110,7 @@ class WarpGenerator(TalkingHeadGenerator):
         image = (mask[:, :k] * refined.float()).sum(1) + mask[:, k] * synth.float()
         if return_parts:
             return {"image": image, "mask": mask, "delta": delta.unflatten(0, (b, k)), "warped": refined,
-                    "synth": synth, "grid": grid}
+                    "synth": synth, "grid": grid, **extra_parts}
         return image
 
     def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, **conditioning) -> torch.Tensor:
@@ -116,13 +122,16 @@ class WarpGenerator(TalkingHeadGenerator):
         return self._compose(self(landmarks, e_hat, return_parts=True, **conditioning), full_shots, size)
 
     @staticmethod
-    def _compose(parts: dict, full_shots: torch.Tensor, size: int) -> torch.Tensor:
+    def _compose(parts: dict, full_shots: torch.Tensor, size: int, synth: torch.Tensor | None = None) -> torch.Tensor:
+        """The output at ``size`` px: shots sampled along the upsampled grid, mixed by the
+        upsampled mask with the synthesis (``synth`` at ``size``, else the parts' upsampled)."""
         b, k = full_shots.shape[:2]
         up = dict(size=(size, size), align_corners=False)
         grid = F.interpolate(parts["grid"].permute(0, 3, 1, 2).float(), mode="bilinear", **up).permute(0, 2, 3, 1)
         warped = sample(full_shots.flatten(0, 1).float(), grid).unflatten(0, (b, k))
         mask = F.interpolate(parts["mask"].flatten(1, 2), mode="bilinear", **up).unsqueeze(2)  # (B, K + 1, 1, R, R)
-        synth = F.interpolate(parts["synth"].float(), mode="bicubic", **up).clamp(-1, 1)
+        if synth is None:
+            synth = F.interpolate(parts["synth"].float(), mode="bicubic", **up).clamp(-1, 1)
         return (mask[:, :k] * warped).sum(1) + mask[:, k] * synth
 
 
@@ -146,3 +155,74 @@ class LayeredWarpGenerator(WarpGenerator):
 
     def synth_logit_prior(self, priors=None, **_):
         return (self.prior_gain.view(1, 2, 1, 1) * priors.float()).amax(1, keepdim=True)
+
+
+CAVITY_TRUST = 3.0  # initial logit of the gate that shows the painted cavity: σ(3) ≈ 0.95
+
+
+@register_generator("guided")
+class GuidedWarpGenerator(WarpGenerator):
+    """The warping generator on guard-rails (fsth.guardrails), which training refines:
+
+    - its baseline grids (``guided_grids``) close the eyelids and hold the background still;
+    - inside an opening mouth its synthesis path starts from a painted cavity with teeth
+      (``cavity``, tinted by the shot's skin), shown through a learned gate (σ(3) at first),
+      and its mask logit is raised there by a learned gain, so the paint shows from step 0;
+    - at full resolution the cavity is painted again at that size, so its edges stay sharp.
+    """
+
+    conditioning = ("shots", "guided_grids", "priors", "cavity", "target_points", "shot_points")
+    extra_inputs = 5  # the priors (mouth, closing eyes) and the painted cavity's colour
+    MOUTH_GAIN = 6.0
+
+    def __init__(self, config: ModelConfig, max_shift: float = 0.15):
+        super().__init__(config, max_shift)
+        self.mouth_gain = nn.Parameter(torch.tensor(self.MOUTH_GAIN))
+        self.cavity_gate = nn.Conv2d(config.width(0), 1, 3, padding=1)
+        nn.init.zeros_(self.cavity_gate.weight)
+        nn.init.constant_(self.cavity_gate.bias, CAVITY_TRUST)
+
+    def forward(self, landmarks, e_hat=None, shots=None, guided_grids=None, cavity=None, return_parts=False,
+                **conditioning):
+        """As WarpGenerator's, with ``guided_grids`` for ``grids`` and ``cavity`` (B, 4, S, S):
+        the painted mouth (RGB in [0, 1], alpha) from fsth.guardrails.mouth_cavity."""
+        if cavity is None or shots is None:
+            raise ValueError("the guided generator needs the shots and the painted cavity "
+                             "(fsth.nn.conditioning.build(generator.conditioning, ...))")
+        from ..guardrails import skin_colour, tint
+
+        painted = torch.cat([tint(cavity[:, :3].float(), skin_colour(shots)) * 2 - 1, cavity[:, 3:].float()], 1)
+        return super().forward(landmarks, e_hat, shots=shots, grids=guided_grids, painted=painted,
+                               return_parts=return_parts, **conditioning)
+
+    def synth_inputs(self, landmarks, mean_warped, priors=None, painted=None, **_):
+        colour = painted[:, :3] * painted[:, 3:]
+        return torch.cat([landmarks, mean_warped, priors.to(landmarks.dtype) * 2 - 1, colour.to(landmarks.dtype)], 1)
+
+    def paint(self, features, synth, painted=None, **_):
+        gate = torch.sigmoid(self.cavity_gate(features).float())
+        shown = painted[:, 3:] * gate
+        return synth.float() + shown * (painted[:, :3] - synth.float()), {"learned": synth, "cavity_gate": gate}
+
+    def synth_logit_prior(self, priors=None, **_):
+        return self.mouth_gain * priors[:, :1].float()
+
+    def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, **conditioning) -> torch.Tensor:
+        """As WarpGenerator's; the cavity painted at ``size`` from the points, tinted by the
+        full-resolution shot, shown through the upsampled gate over the upsampled learned paint."""
+        if full_shots is None:
+            return super().full_resolution(landmarks, e_hat, size, **conditioning)
+        from ..guardrails import mouth_cavity, skin_colour, tint
+
+        parts = self(landmarks, e_hat, return_parts=True, **conditioning)
+        scale = size / self.config.image_size
+        points = lambda name: ((conditioning[name].float().cpu().numpy() + 0.5) * scale - 0.5)  # noqa: E731
+        targets, shots = points("target_points"), points("shot_points")
+        cavity = torch.stack([torch.from_numpy(mouth_cavity(s, t, size)[0]) for s, t in zip(shots, targets)])
+        cavity = cavity.to(full_shots.device)
+        colour = tint(cavity[:, :3], skin_colour(full_shots.float())) * 2 - 1
+        up = dict(size=(size, size), align_corners=False)
+        learned = F.interpolate(parts["learned"].float(), mode="bicubic", **up).clamp(-1, 1)
+        gate = F.interpolate(parts["cavity_gate"], mode="bilinear", **up)
+        shown = cavity[:, 3:] * gate
+        return self._compose(parts, full_shots, size, synth=learned + shown * (colour - learned))

@@ -1,0 +1,123 @@
+"""The guard-rails of a warp (fsth.guardrails): lids that close, a background that stays, a
+mouth that opens — on SynthHeads pairs chosen where a plain warp must fail, and on geometry."""
+import numpy as np
+import pytest
+import torch
+
+from fsth.baselines import create_baseline
+from fsth.guardrails import (GuidedWarp, close_eyelids, guided_grids, head_mask, hold_background, mouth_cavity,
+                             skin_colour, tint)
+from fsth.landmarks.adapt import adapt_landmarks, lid_gaps
+from fsth.landmarks.regions import eye_masks, mouth_masks
+from fsth.warp import sampling_grids, source_positions
+from fsth.warp_hard import warp_hard_pairs
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return warp_hard_pairs(identities=6, size=SIZE)
+
+
+def _shut(points):
+    """The same face with both eyes shut: lower lids moved up onto the upper lids."""
+    shut = np.array(points, np.float64)
+    for upper, lower in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        shut[lower] = shut[upper] = (shut[upper] + shut[lower]) / 2
+    return shut
+
+
+def test_lids_leave_an_eye_as_open_as_the_shots_alone(pairs):
+    points = pairs[0]["shot_points"]
+    positions = source_positions(points, points, SIZE)
+    assert np.allclose(close_eyelids(positions, points, points), positions)
+
+
+def test_a_shut_target_eye_samples_skin_above_the_shots_eye_not_the_eye(pairs):
+    points = pairs[0]["shot_points"]
+    shut = _shut(points)
+    plain = source_positions(points, shut, SIZE)
+    lidded = close_eyelids(plain, points, shut)
+    inside = eye_masks(shut, SIZE, heights=np.full((1, 2), 3.0))[0].max(0) > 0.5
+    moved = np.linalg.norm(lidded - plain, axis=-1)
+    assert moved[inside].mean() > 0.3  # pixels over the eye now come from elsewhere …
+    assert (lidded[inside][:, 1] <= plain[inside][:, 1] + 1e-6).all()  # … from higher up: the lid above
+    far = ~(eye_masks(shut, SIZE, heights=np.full((1, 2), 12.0))[0].max(0) > 0)
+    assert np.allclose(lidded[far], plain[far])  # nothing moves away from the eyes
+
+
+def test_background_is_held_outside_the_head_and_free_inside(pairs):
+    points = pairs[0]["target_points"] * 0.5 + SIZE / 2  # the face in the middle of a frame twice as wide
+    size = 2 * SIZE
+    mask = head_mask(points, size)
+    nose = int(points[30, 1]), int(points[30, 0])
+    assert mask[nose] == pytest.approx(1.0)  # the nose tip is head
+    assert mask[0, 0] == 0 and mask[0, -1] == 0 and mask[-1, 0] == 0  # the corners are background
+    shifted = np.full((size, size, 2), 5.0)
+    held = hold_background(shifted, points)
+    assert np.allclose(held[0, 0], [0, 0]) and np.allclose(held[0, -1], [size - 1, 0])  # identity there
+    assert np.allclose(held[nose], 5.0)  # the head moves as the warp says
+    assert held.shape == shifted.shape and np.isfinite(held).all()
+
+
+def test_cavity_is_painted_only_where_the_lips_part_wider_than_the_shots(pairs):
+    mouth = next(p for p in pairs if p["kind"] == "mouth")
+    same = mouth_cavity(mouth["shot_points"], mouth["shot_points"][None], SIZE)
+    assert same[:, 3].max() == 0  # the shot's own mouth: nothing to paint
+    opened = mouth_cavity(mouth["shot_points"], mouth["target_points"][None], SIZE)[0]
+    inside = mouth_masks(mouth["target_points"], SIZE)[0] > 0.5
+    assert opened[3][inside].mean() > 0.5 and opened[3][~(mouth_masks(mouth["target_points"], SIZE)[0] > 0)].max() < 0.5
+    colour = opened[:3][:, inside]
+    assert colour.mean() < 0.6  # mostly a dark cavity …
+    assert colour.max() > 0.6  # … with teeth
+
+
+def test_tint_follows_the_portraits_skin():
+    painted = torch.full((1, 3, 4, 4), 0.7)
+    warm, cool = tint(painted, torch.tensor([[0.8, 0.6, 0.3]])), tint(painted, torch.tensor([[0.5, 0.55, 0.6]]))
+    assert warm[0, 0].mean() > warm[0, 2].mean() and cool[0, 2].mean() > cool[0, 0].mean()
+    shots = torch.zeros(1, 1, 3, 8, 8)
+    shots[..., 3:5, 3:5] = 1.0
+    assert torch.allclose(skin_colour(shots), torch.ones(1, 3))
+
+
+def test_guided_grids_differ_from_plain_grids_only_where_a_rule_applies(pairs):
+    points = pairs[0]["shot_points"]
+    shut = _shut(points)
+    plain, guided = sampling_grids(points, shut[None], SIZE), guided_grids(points, shut[None], SIZE)
+    assert plain.shape == guided.shape == (1, 1, SIZE, SIZE, 2)
+    assert not torch.allclose(plain, guided)
+    same = guided_grids(points, points[None], SIZE)
+    face = torch.from_numpy(head_mask(points, SIZE) > 0.999)
+    assert torch.allclose(same[0, 0][face], sampling_grids(points, points[None], SIZE)[0, 0][face], atol=1e-5)
+
+
+def test_guided_warp_opens_the_mouth_where_the_plain_warp_stretches_the_lips(pairs):
+    """On SynthHeads mouth pairs the painted cavity is darker than the stretched lips, as the
+    open mouth is: the guided warp's mouth is closer to the truth's brightness."""
+    mouths = [p for p in pairs if p["kind"] == "mouth"]
+    gaps = {"warp": [], "guided-warp": []}
+    for pair in mouths:
+        inside = mouth_masks(pair["target_points"], SIZE)[0] > 0.5
+        truth = pair["target"][inside].mean()
+        for name in gaps:
+            rendered = create_baseline(name, pair["shot"][None], pair["shot_points"][None]).render(
+                pair["target_points"][None])[0]
+            gaps[name].append(abs(rendered[inside].mean() - truth))
+    assert isinstance(create_baseline("guided-warp", mouths[0]["shot"][None], mouths[0]["shot_points"][None]),
+                      GuidedWarp)
+    assert np.mean(gaps["guided-warp"]) < np.mean(gaps["warp"])
+
+
+def test_retargeted_eyes_shut_when_the_drivers_do_and_keep_a_shut_portrait_shut(pairs):
+    face = pairs[0]["shot_points"]
+    open_, shut = face, _shut(face)
+    driving = np.stack([open_] * 8 + [shut])
+    adapted = adapt_landmarks(driving, face, "relative", reference=0)
+    assert lid_gaps(adapted[-1]).max() < 0.05 * lid_gaps(face).max()
+    assert np.allclose(lid_gaps(adapted[0]), lid_gaps(face), rtol=1e-3)
+    relative = adapt_landmarks(driving, shut, "relative", reference=0)  # a portrait with shut eyes
+    assert np.allclose(relative, adapt_landmarks(driving, shut, "relative", reference=0, eyes="relative"))
+    with pytest.raises(ValueError, match="eye adaptation"):
+        adapt_landmarks(driving, face, eyes="squint")

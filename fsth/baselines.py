@@ -35,8 +35,9 @@ class MeanFrame:
 BASELINES = {"warp": WarpedPortrait, "guided-warp": GuidedWarp, "mean": MeanFrame}
 
 
-def create_baseline(name: str, shots: np.ndarray, landmarks: np.ndarray):
-    """The baseline renderer ``name`` built from shots uint8 (K, S, S, 3) and landmarks (K, 68, 2)."""
+def create_baseline(name: str, shots: np.ndarray, landmarks: np.ndarray, **kwargs):
+    """The baseline renderer ``name`` built from shots uint8 (K, S, S, 3) and landmarks (K, 68, 2);
+    ``kwargs`` go to its class (the warps take ``map_size``)."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
-    return BASELINES[name](shots, landmarks)
+    return BASELINES[name](shots, landmarks, **kwargs)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .landmarks.regions import EYES, INNER_LIPS, eye_gaps, interocular, mouth_opening
-from .warp import WarpedPortrait, source_positions, warp_frames
+from .warp import WarpedPortrait, source_positions, upsampled_positions, warp_frames
 
 CAVITY_RGB = np.array([0.16, 0.05, 0.06], np.float32)  # the inside of a mouth, in [0, 1]
 UPPER_TEETH_RGB = np.array([0.78, 0.74, 0.68], np.float32)
@@ -193,7 +193,8 @@ class GuidedWarp(WarpedPortrait):
         out = []
         for start in range(0, len(targets), batch):
             chunk = targets[start:start + batch]
-            positions = np.stack([guided_positions(self.landmarks[0], t, self.size) for t in chunk])
+            positions = np.stack([upsampled_positions(guided_positions, self.landmarks[0], t, self.size,
+                                                      self.map_size) for t in chunk])
             warped = warp_frames(shot, positions)
             cavity = torch.from_numpy(mouth_cavity(self.landmarks[0], chunk, self.size))
             colour = tint(cavity[:, :3], skin.expand(len(chunk), 3)) * 2 - 1

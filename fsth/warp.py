@@ -93,20 +93,49 @@ def sampling_grids(source_points: np.ndarray, target_points: np.ndarray, size: i
     return torch.from_numpy((2 * positions + 1) / size - 1).float()
 
 
+def upsampled_positions(positions_at, source_points, target_points, size: int, map_size: int) -> np.ndarray:
+    """``positions_at(source, target, map_size)`` (S', S', 2) computed at ``map_size`` px on
+    points scaled there, then resized to ``size`` (bilinear) and scaled back: (S, S, 2). A
+    piecewise-affine map is smooth, so this costs ~1/16 of the map at 4× the size for a
+    fraction of a pixel."""
+    if map_size >= size:
+        return positions_at(source_points, target_points, size)
+    scale = map_size / size
+    small = positions_at((np.asarray(source_points, np.float64) + 0.5) * scale - 0.5,
+                         (np.asarray(target_points, np.float64) + 0.5) * scale - 0.5, map_size)
+    grid = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))[None].float()
+    up = F.interpolate(grid, size=(size, size), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+    return (up.astype(np.float64) + 0.5) / scale - 0.5
+
+
 class WarpedPortrait:
     """The landmark-warp baseline with the interface of ``fsth.person.Person`` (``render``,
     ``landmarks``, ``shots``, ``size``), so ``fsth animate --method warp`` needs no model.
 
-    shots: uint8 (K, S, S, 3) crops; landmarks: (K, 68, 2). The first shot is warped."""
+    shots: uint8 (K, S, S, 3) crops; landmarks: (K, 68, 2). The first shot is warped.
+    map_size: the resolution the map is computed at (default: the shots'; 64 is ~10× faster
+    at 256 px and what live rendering uses)."""
 
-    def __init__(self, shots: np.ndarray, landmarks: np.ndarray):
+    def __init__(self, shots: np.ndarray, landmarks: np.ndarray, map_size: int | None = None):
         self.shots, self.landmarks = np.asarray(shots), np.asarray(landmarks, np.float32)
+        self.map_size = map_size or self.shots.shape[1]
         self.steps = 0
 
     @property
     def size(self) -> int:
         return self.shots.shape[1]
 
+    def positions(self, target_points: np.ndarray) -> np.ndarray:
+        """Where each output pixel samples the first shot, for one target (68, 2): (S, S, 2)."""
+        return upsampled_positions(source_positions, self.landmarks[0], target_points, self.size, self.map_size)
+
     def render(self, landmarks: np.ndarray, batch: int = 32) -> np.ndarray:
-        return np.concatenate([warp_portrait(self.shots[0], self.landmarks[0], landmarks[i:i + batch])
-                               for i in range(0, len(landmarks), batch)])
+        targets = np.asarray(landmarks, np.float64).reshape(-1, 68, 2)
+        if not np.isfinite(targets).all():
+            raise ValueError("landmarks must be finite")
+        image = torch.from_numpy(self.shots[0]).permute(2, 0, 1).float()
+        out = []
+        for start in range(0, len(targets), batch):
+            positions = np.stack([self.positions(t) for t in targets[start:start + batch]])
+            out.append(warp_frames(image, positions).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy())
+        return np.concatenate(out)

@@ -121,3 +121,16 @@ def test_retargeted_eyes_shut_when_the_drivers_do_and_keep_a_shut_portrait_shut(
     assert np.allclose(relative, adapt_landmarks(driving, shut, "relative", reference=0, eyes="relative"))
     with pytest.raises(ValueError, match="eye adaptation"):
         adapt_landmarks(driving, face, eyes="squint")
+
+
+def test_a_map_computed_at_low_resolution_matches_the_full_map_within_a_pixel(pairs):
+    """Live rendering computes the warp's map at 64 px and upsamples it (``map_size``)."""
+    from fsth.warp import WarpedPortrait
+
+    pair = pairs[0]
+    big = np.kron(pair["shot"], np.ones((4, 4, 1), np.uint8))[None]  # 256 px
+    points, target = (pair["shot_points"][None] + 0.5) * 4 - 0.5, (pair["target_points"] + 0.5) * 4 - 0.5
+    full, fast = WarpedPortrait(big, points), WarpedPortrait(big, points, map_size=64)
+    face = head_mask(target, 256) > 0.5
+    assert np.abs(fast.positions(target) - full.positions(target))[face].mean() < 1.0
+    assert create_baseline("guided-warp", big, points, map_size=64).render(target[None]).shape == (1, 256, 256, 3)

@@ -56,7 +56,7 @@ class StudyOptions:
 
 @dataclass(frozen=True)
 class ScoreOptions:
-    input: str = option("", "image, video or folder of images to score", positional=True)
+    input: str = option("", "image, video or folder (each image and video in it scored on its own)", positional=True)
     detector: str = option("", "saved detector (.pt for the CNNs, .json for frequency), e.g. "
                            f"fsth/pretrained/{SHIPPED_DETECTORS['cnn']}", required=True)
     compare: tuple[str, ...] = option((), "real media to score side by side (the driving video, the portrait)")
@@ -162,14 +162,17 @@ def cmd_study(args: "StudyOptions") -> int:
 
 def cmd_score(args: "ScoreOptions") -> int:
     from . import models
-    from .scoring import describe, line, score_media
+    from .scoring import describe, line
 
     det = models.load(args.detector)
-    results = {str(p): score_media(det, p, max_frames=args.max_frames) for p in [args.input, *args.compare]}
-    for i, (path, result) in enumerate(results.items()):
+    results, labels = {}, {}
+    for n, given in enumerate([args.input, *args.compare]):
+        for path, result in _scores(det, given, args.max_frames).items():
+            results[path], labels[path] = result, path if n == 0 else f"  compare {path}"
+    for path, result in results.items():
         if log.isEnabledFor(logging.DEBUG):  # fsth -v
             print("\n".join(f"  frame {j}: P(fake) = {s:.3f}" for j, s in enumerate(result["scores"])))
-        print(line(path if i == 0 else f"  compare {path}", result, det.threshold))
+        print(line(labels[path], result, det.threshold))
     print(f"detector {args.detector}: {describe(det)}")
     if args.json:
         from .report import write_text
@@ -179,10 +182,31 @@ def cmd_score(args: "ScoreOptions") -> int:
     return 0
 
 
+def _scores(det, given: str, max_frames: int | None) -> dict[str, dict]:
+    """{path: score} of an image or video, or of each image and video in a folder, scored one by one:
+    a folder's stills may show different people, so nothing is pooled across its files."""
+    from .scoring import media_files, score_media
+
+    if not Path(given).is_dir():
+        return {str(given): score_media(det, given, max_frames=max_frames)}
+    files = media_files(given)
+    print(f"{given}: {len(files)} file(s), each scored on its own (a video as one clip); a folder's images "
+          "may show different people, so no score is pooled across files")
+    scored = {}
+    for path in files:
+        try:
+            scored[str(path)] = score_media(det, path, max_frames=max_frames)
+        except ValueError as err:  # a file without a face, or unreadable: said, the others still scored
+            print(f"  {' '.join(str(err).split())}: not scored")
+    if not scored:
+        raise ValueError(f"{given}: no file in the folder could be scored (each one's reason is above)")
+    return scored
+
+
 SUBCOMMANDS = {
     "study": Command("make fakes, cross-validate detectors, run the controls, write the report",
                      lambda p: add_flags(p, StudyOptions), cmd_study, StudyOptions),
-    "score": Command("P(fake) of an image, a video or an image folder with a saved detector",
+    "score": Command("P(fake) of an image, a video, or each image and video of a folder, with a saved detector",
                      lambda p: add_flags(p, ScoreOptions), cmd_score, ScoreOptions),
 }
 

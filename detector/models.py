@@ -29,6 +29,8 @@ from .metrics import fit_platt, fit_temperature
 
 log = logging.getLogger(__name__)
 MAX_BINS = 4096  # radial frequency bins: far more than any image side in pixels needs
+MAX_COEFFICIENT = 1e6  # |number| in a frequency detector file; fitted ones stay below 100 (log spectra, standardised)
+MAX_IMAGE_SIZE = 1024  # input side of a CNN detector; the shipped ones work at 64
 
 
 def radial_spectrum(images: np.ndarray, bins: int = 32) -> np.ndarray:
@@ -138,6 +140,13 @@ def _check_frequency_state(state, source) -> None:
                              + ("" if values.shape != shape else " with NaN or infinity"))
     if (np.asarray(state["scale"]) <= 0).any():
         raise ValueError(f"{source}: scale must be positive")
+    for key in ("mean", "scale", "coef", "intercept", "platt"):
+        if key in state and np.abs(np.asarray(state[key], np.float64)).max() > MAX_COEFFICIENT:
+            raise ValueError(f"{source}: {key} holds numbers beyond ±{MAX_COEFFICIENT:g}; a fitted detector's are "
+                             "far smaller (a damaged or tampered file)")
+    if [float(c) for c in state["classes"]] != [0.0, 1.0]:
+        raise ValueError(f"{source}: classes must be [0, 1] (real, fake), not {state['classes']!r}; other labels "
+                         "would turn P(fake) into P(real)")
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -382,6 +391,14 @@ def load(path: str | os.PathLike):
     temperature = state.get("temperature")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
         raise ValueError(f"{path}: temperature must be a positive number, not {temperature!r}")
+    size = state["image_size"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= MAX_IMAGE_SIZE:
+        raise ValueError(f"{path}: image_size must be an integer from 8 to {MAX_IMAGE_SIZE}, not {size!r}")
+    weights = state["state"] if isinstance(state["state"], dict) else {}
+    bad = [k for k, v in weights.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{path}: weights hold NaN or infinite values ({', '.join(bad[:3])}); a damaged detector")
     try:
         return kinds[state["kind"]].from_state(state, path)
     except (RuntimeError, KeyError, TypeError, AttributeError) as err:  # weights that don't fit the named network

@@ -41,6 +41,21 @@ def iter_media(path: str | os.PathLike, max_frames: int | None = None) -> Iterat
         raise ValueError(f"{path}: not a readable image or video ({' '.join(str(err).split())[:200]})") from None
 
 
+def media_files(folder: str | os.PathLike) -> list[Path]:
+    """The images and videos directly in ``folder``, sorted (``fsth detect score DIR`` scores each
+    on its own); ValueError naming the folder if it holds none."""
+    from fsth.io.images import IMAGE_EXTENSIONS
+    from fsth.io.video import VIDEO_EXTENSIONS
+
+    folder = Path(folder)
+    known = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.suffix.lower() in known)
+    if not files:
+        raise ValueError(f"{folder}: the folder holds no images or videos ({', '.join(sorted(known))})")
+    return files
+
+
 def read_media(path: str | os.PathLike, max_frames: int | None = None) -> list[np.ndarray]:
     """:func:`iter_media` as a list: for images and short clips only."""
     return list(iter_media(path, max_frames))

@@ -79,14 +79,27 @@ def load_model(path: str | os.PathLike, device="cpu", use_ema: bool = True) -> T
 
     The returned model carries ``checkpoint_info`` (path, step, hold-out identities, training
     config), so nobody has to read the file a second time."""
+    from .io.checkpoint import check_finite
+
     state = load_checkpoint(path, map_location="cpu")
     if "model" not in state:
         raise CheckpointError(f"{path}: not a training checkpoint (it looks like a person file: load it with fsth.person.load_person)")
-    model = create(ModelConfig.from_dict(state["model_config"]))
-    model.load_state_dict(state["model"])
-    if use_ema and "ema" in state:
+    if not isinstance(state["model"], dict) or not isinstance(state.get("model_config"), dict):
+        raise CheckpointError(f"{path}: a damaged training checkpoint (its model or model_config is not a mapping)")
+    check_finite(path, state["model"], "the model")
+    ema = None
+    if use_ema and isinstance(state.get("ema"), dict):
         ema = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
-        model.generator.load_state_dict(ema)
+        check_finite(path, ema, "the moving average of G")
+    try:
+        model = create(ModelConfig.from_dict(state["model_config"]))
+        model.load_state_dict(state["model"])
+        if ema is not None:
+            model.generator.load_state_dict(ema)
+    except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as err:  # weights that don't fit the config
+        raise CheckpointError(f"{path}: a damaged training checkpoint, its weights don't fit its model_config "
+                              f"({type(err).__name__}: {' '.join(str(err).split())[:300]})") from None
+    if ema is not None:
         refresh_spectral_norm(model.generator)
     model.checkpoint_info = {"path": str(path), "step": state.get("step"), "holdout": list(state.get("holdout") or []),
                              "train_config": state.get("train_config", {}), "seconds": state.get("seconds", 0.0)}
@@ -129,14 +142,30 @@ def save_person(path: str | os.PathLike, person: Person) -> Path:
 
 def load_person(path: str | os.PathLike, device="cpu") -> Person:
     """A person file written by :func:`save_person` (``fsth finetune``), ready to render."""
+    from .io.checkpoint import check_finite, check_shots
+
     state = load_checkpoint(path)
     if state.get("kind") != PERSON_FORMAT:
         raise CheckpointError(f"{path}: not an fsth person file (a training checkpoint? load it with fsth.person.load_model)")
-    generator = create_generator(ModelConfig.from_dict(state["model_config"]))
-    generator.personalize(torch.zeros(generator.config.embed_dim))  # makes room for ψ′; the file fills it
-    generator.load_state_dict(state["generator"])
-    return Person(generator.to(device).eval(), state["e_hat"].to(device), state["shots"].numpy(),
-                  state["landmarks"].numpy(), state["steps"])
+    missing = [k for k in ("model_config", "generator", "e_hat", "shots", "landmarks") if k not in state]
+    if missing or not isinstance(state["generator"], dict):
+        raise CheckpointError(f"{path}: a damaged person file ({f'missing {missing}' if missing else 'no generator weights'})")
+    check_finite(path, state["generator"], "the personalised generator")
+    check_shots(path, state["shots"], state["landmarks"])
+    try:
+        generator = create_generator(ModelConfig.from_dict(state["model_config"]))
+        generator.personalize(torch.zeros(generator.config.embed_dim))  # makes room for ψ′; the file fills it
+        generator.load_state_dict(state["generator"])
+    except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as err:  # weights that don't fit the config
+        raise CheckpointError(f"{path}: a damaged person file, its generator doesn't fit its model_config "
+                              f"({type(err).__name__}: {' '.join(str(err).split())[:300]})") from None
+    e_hat = state["e_hat"]
+    if not isinstance(e_hat, torch.Tensor) or e_hat.numel() != generator.config.embed_dim:
+        raise CheckpointError(f"{path}: e_hat must hold {generator.config.embed_dim} numbers (the embedding size)")
+    check_finite(path, {"e_hat": e_hat}, "the person's embedding")
+    steps = state.get("steps", 0)
+    return Person(generator.to(device).eval(), e_hat.to(device), state["shots"].numpy(),
+                  state["landmarks"].float().numpy(), steps if isinstance(steps, int) else 0)
 
 
 def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, half: bool = True) -> Path:

@@ -10,8 +10,10 @@ The output mirrors the source tree: ``OUT/<relative path>.npz`` (see ``fsth.io.c
 Sources that would share an output name (``x.jpg`` and ``x.png``; ``person.mp4`` and a
 folder ``person/``) keep their extension in it instead (``x.jpg.npz``, ``person.mp4.npz``),
 so no clip overwrites another; a clip an earlier run wrote under the shared name stays with
-the source it came from. Re-running skips finished clips; failures are listed in
-``OUT/failures.tsv`` and never stop the run.
+the source it came from. Re-running skips finished clips, redoes those whose source's content
+changed and drops those whose source is gone (``OUT/manifest.json``, :mod:`fsth.data.manifest`);
+an OUT inside SRC is never scanned as a source. Failures are listed in ``OUT/failures.tsv`` and
+never stop the run.
 
 Memory stays bounded whatever the input: frames are read twice, once to find the faces and
 once to crop them, so only one frame is held at a time (plus the detector's batch); a clip
@@ -33,11 +35,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..errors import UsageError
 from ..io.atomic import atomic_write_text
 from ..io.clips import read_meta, save_clip
 from ..io.crop import CROP_MARGIN, crop_face, face_box, smooth_boxes
 from ..io.images import IMAGE_EXTENSIONS, list_images, read_image
-from ..io.video import VIDEO_EXTENSIONS, frames_at, probe
+from ..io.video import VIDEO_EXTENSIONS, frames_at, is_animated_image, is_video, probe
+from .manifest import Manifest, inside
 
 log = logging.getLogger(__name__)
 FAILURE_LOG = "failures.tsv"
@@ -65,21 +69,22 @@ class Settings:
     quality: int = 95
 
 
-def discover(src: str | os.PathLike) -> list[Job]:
-    """Find every video, image folder and single portrait under ``src``."""
+def discover(src: str | os.PathLike, skip: str | os.PathLike | None = None) -> list[Job]:
+    """Find every video, image folder and single portrait under ``src``; the folder ``skip``
+    (preprocess's output, when it lies inside ``src``) and everything in it is left out."""
     src = Path(src)
     if src.is_file():
-        kind = "video" if src.suffix.lower() in VIDEO_EXTENSIONS else "image"
+        kind = "video" if is_video(src) else "image"
         return [Job(str(src), kind, src.stem, src.stem, src.stem + ".npz")]
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: no such file or folder")
     jobs, image_dirs = [], set()
-    for path in sorted(src.rglob("*")):
-        if path.name.startswith(".") or not path.is_file():
+    for path in _files_under(src, skip):
+        if path.name.startswith("."):
             continue
         rel = path.relative_to(src)
         suffix = path.suffix.lower()
-        if suffix in VIDEO_EXTENSIONS:
+        if suffix in VIDEO_EXTENSIONS or is_animated_image(path):  # an animated WebP is a video
             identity = rel.parts[0] if len(rel.parts) > 1 else path.stem
             video = rel.parts[-2] if len(rel.parts) > 2 else path.stem
             jobs.append(Job(str(path), "video", identity, video, str(rel.with_suffix(".npz"))))
@@ -92,6 +97,16 @@ def discover(src: str | os.PathLike) -> list[Job]:
         rel = folder.relative_to(src)
         jobs.append(Job(str(folder), "images", rel.parts[0], folder.name, str(rel) + ".npz"))
     return _unique_outputs(jobs, src)
+
+
+def _files_under(src: Path, skip: str | os.PathLike | None) -> list[Path]:
+    """Every file under ``src``, sorted, without descending into ``skip`` or symlinked folders."""
+    skipped = Path(skip).resolve() if skip is not None else None
+    found = []
+    for folder, dirs, names in os.walk(src):
+        dirs[:] = [d for d in dirs if skipped is None or Path(folder, d).resolve() != skipped]
+        found += [Path(folder, name) for name in names if Path(folder, name).is_file()]
+    return sorted(found)
 
 
 def _unique_outputs(jobs: list[Job], src: Path) -> list[Job]:
@@ -275,6 +290,31 @@ def _run_all(todo: list[Job], out_root: Path, settings: Settings, workers: int, 
                 record(futures[future], None, f"worker failed: {type(err).__name__}: {err}")
 
 
+def _remember(manifest: Manifest, job: Job, sha256: str | None) -> None:
+    if sha256:
+        manifest.clips[job.out] = {"source": str(Path(job.source).resolve()), "sha256": sha256}
+
+
+def _drop_gone_sources(manifest: Manifest, jobs: list[Job], src, out_root: Path) -> list[str]:
+    """Delete the clips the manifest says came from a source under ``src`` that is no longer there
+    (or now writes elsewhere); clips of other source folders and clips it doesn't list stay."""
+    current = {(str(Path(j.source).resolve()), j.out) for j in jobs}
+    dropped = []
+    for out, entry in list(manifest.clips.items()):
+        if inside(entry["source"], src) and (entry["source"], out) not in current:
+            (out_root / out).unlink(missing_ok=True)
+            del manifest.clips[out]
+            dropped.append(out)
+    if dropped:
+        log.info("dropped %d clip(s) whose source is gone: %s", len(dropped), _names(dropped))
+    return dropped
+
+
+def _names(items) -> str:
+    items = [str(i) for i in items]
+    return ", ".join(items[:5]) + (" ..." if len(items) > 5 else "")
+
+
 def _write_failures(path: Path, failures: list[tuple[str, str]]) -> None:
     """``source<TAB>error`` per failure, one line each (written once, atomically); no file when none failed."""
     if failures:
@@ -286,13 +326,23 @@ def preprocess(src: str | os.PathLike, out: str | os.PathLike, settings: Setting
     """Preprocess every source under ``src`` into ``out``; returns counts and failures."""
     settings = settings or Settings()
     out_root = Path(out)
+    if Path(src).resolve() == out_root.resolve():
+        raise UsageError(f"OUT {out} is SRC itself: clips and contact sheets would mix with the sources; "
+                         "give another folder (one inside SRC will do)")
     out_root.mkdir(parents=True, exist_ok=True)
-    jobs = discover(src)
+    jobs = discover(src, skip=out_root)
     _adopt_earlier_outputs(jobs, out_root)
-    todo = [j for j in jobs if not (out_root / j.out).exists()]
+    manifest = Manifest(out_root)
+    hashes = {job.out: manifest.content_hash(job.source, job.kind) for job in jobs}
+    changed = {j.out: j.source for j in jobs if (out_root / j.out).exists() and hashes[j.out]
+               and manifest.clips.get(j.out, {}).get("sha256", hashes[j.out]) != hashes[j.out]}
+    if changed:
+        log.info("redoing %d clip(s) whose source changed: %s", len(changed), _names(changed.values()))
+    dropped = _drop_gone_sources(manifest, jobs, src, out_root)
+    todo = [j for j in jobs if not (out_root / j.out).exists() or j.out in changed]
     (out_root / FAILURE_LOG).unlink(missing_ok=True)
     summary = {"found": len(jobs), "skipped": len(jobs) - len(todo), "done": 0, "failed": 0,
-               "frames": 0, "failures": []}
+               "frames": 0, "failures": [], "redone": len(changed), "dropped": dropped}
     started = time.perf_counter()
     bar = tqdm(total=len(todo), desc="preprocess", unit="clip", disable=not progress)
 
@@ -300,17 +350,26 @@ def preprocess(src: str | os.PathLike, out: str | os.PathLike, settings: Setting
         if error is None:
             summary["done"] += 1
             summary["frames"] += result["frames"]
+            _remember(manifest, job, hashes[job.out])
         else:
             summary["failed"] += 1
             summary["failures"].append((job.source, error))
+            if job.out in changed:  # the clip of the old content must not pass for the new one
+                (out_root / job.out).unlink(missing_ok=True)
+                manifest.clips.pop(job.out, None)
         bar.update()
         bar.set_postfix(ok=summary["done"], failed=summary["failed"])
 
+    waiting = {j.out for j in todo}
+    for job in jobs:  # finished clips of earlier runs (before manifests too) keep their source's hash
+        if job.out not in waiting and job.out not in manifest.clips:
+            _remember(manifest, job, hashes[job.out])
     try:
         _run_all(todo, out_root, settings, workers, record)
-    finally:  # an interrupted run still lists the failures it met
+    finally:  # an interrupted run still lists the failures it met and the clips it wrote
         bar.close()
         _write_failures(out_root / FAILURE_LOG, summary["failures"])
+        manifest.save()
     summary["seconds"] = time.perf_counter() - started
     summary["settings"] = asdict(settings)
     return summary

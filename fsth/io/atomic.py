@@ -187,10 +187,14 @@ def _disk_full(folder: Path) -> bool:
 
 
 def _mode_for(target: Path) -> int:
+    """The permissions of the file being replaced; a new file's (or a symlink's: never followed) by the umask."""
     try:
-        return stat.S_IMODE(os.stat(target).st_mode)
+        info = os.stat(target, follow_symlinks=False)
     except OSError:
+        info = None
+    if info is None or stat.S_ISLNK(info.st_mode):
         return 0o666 & ~_umask()
+    return stat.S_IMODE(info.st_mode)
 
 
 @functools.cache

@@ -53,7 +53,7 @@ def scan(path: str | os.PathLike) -> Scan:
     times, keys, packets = [], [], 0
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = _video_stream(container, path, threads=False)
             fps = float(stream.average_rate or stream.guessed_rate or 25)
             width, height = stream.codec_context.width, stream.codec_context.height
             declared = stream.frames
@@ -136,7 +136,7 @@ def _in_order(path: Path, wanted: list[int] | None) -> Iterator[tuple[int, av.Vi
     last = None if wanted is None else (wanted[-1] if wanted else -1)
     want = None if wanted is None else set(wanted)
     with av.open(str(path)) as container:
-        stream = _video_stream(container)
+        stream = _video_stream(container, path)
         for index, frame in enumerate(container.decode(stream)):
             if last is not None and index > last:
                 return
@@ -147,7 +147,7 @@ def _in_order(path: Path, wanted: list[int] | None) -> Iterator[tuple[int, av.Vi
 def _seeking(path: Path, info: Scan, wanted: list[int]) -> Iterator[tuple[int, av.VideoFrame]]:
     times = info.times
     with av.open(str(path)) as container:
-        stream = _video_stream(container)
+        stream = _video_stream(container, path)
         frames, shown = None, -1  # the running decoder; index of the last frame it gave
         for target in wanted:
             k = int(np.searchsorted(info.keys, times[target], side="right")) - 1
@@ -167,10 +167,16 @@ def _seeking(path: Path, info: Scan, wanted: list[int]) -> Iterator[tuple[int, a
             yield target, frame
 
 
-def _video_stream(container):
+def _video_stream(container, path: Path, threads: bool = True):
+    """The container's first video stream; :class:`VideoReadError` naming ``path`` if it has none."""
+    if not container.streams.video:
+        held = sorted({s.type for s in container.streams}) or ["no streams at all"]
+        raise VideoReadError(f"{path}: no video stream (the file holds {', '.join(held)}); "
+                             "give a file with a picture")
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    stream.thread_count = DECODE_THREADS
+    if threads:
+        stream.thread_type = "AUTO"
+        stream.thread_count = DECODE_THREADS
     return stream
 
 

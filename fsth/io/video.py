@@ -2,6 +2,8 @@
 
 Reading never holds a whole video in memory: :func:`read_frames` is a generator that seeks
 to the frames asked for and keeps every frame within a pixel budget (see ``fsth.io.decode``).
+An animated WebP or PNG is a video too (:func:`is_animated_image`), read frame by frame with
+Pillow, since FFmpeg can't decode animated WebP: never its first frame alone, silently.
 Writing is atomic and marks generated media as synthetic in the container's metadata when asked.
 """
 from __future__ import annotations
@@ -17,13 +19,14 @@ import numpy as np
 from PIL import Image
 
 from .atomic import atomic_path
-from .decode import VideoReadError, decode, scan
+from .decode import VideoReadError, check_frame_size, decode, scan
 from .images import IMAGE_EXTENSIONS, MAX_PIXELS, SYNTHETIC_NOTE, image_size, list_images, read_image, to_rgb
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".gif", ".mpg", ".mpeg"}
+ANIMATED_EXTENSIONS = {".webp", ".png"}  # image formats that may hold an animation (read with Pillow)
 MAX_VIDEO_FRAMES = 2000  # read_video holds every frame at once; longer videos must be streamed
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "VideoReadError", "frames_at", "is_video", "probe",
+__all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "VideoReadError", "frames_at", "is_animated_image", "is_video", "probe",
            "read_frames", "read_metadata", "read_video", "write_video"]
 
 
@@ -36,7 +39,20 @@ class VideoInfo:
 
 
 def is_video(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+    """A video by its extension, or an animated image (a WebP or PNG of several frames)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS or is_animated_image(path)
+
+
+def is_animated_image(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a WebP or PNG holding more than one frame (False for anything unreadable)."""
+    path = Path(path)
+    if path.suffix.lower() not in ANIMATED_EXTENSIONS or not path.is_file():
+        return False
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "n_frames", 1) > 1
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -45,6 +61,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if path.is_dir():
         files = _folder_images(path)
         return VideoInfo(len(files), 25.0, *image_size(files[0]))
+    if is_animated_image(path):
+        return _animation_info(path)
     info = scan(path)
     return VideoInfo(info.count, info.fps, info.width, info.height)
 
@@ -66,6 +84,9 @@ def frames_at(path: str | os.PathLike, indices: Iterable[int] | None = None,
             if not 0 <= index < len(files):
                 raise VideoReadError(f"{path}: no frame {index} (the folder holds {len(files)} images)")
             yield index, read_image(files[index], max_pixels)
+        return
+    if is_animated_image(path):
+        yield from _animation_frames(path, wanted, max_pixels)
         return
     info = scan(path)
     if wanted and not 0 <= wanted[0] <= wanted[-1] < info.count:
@@ -93,6 +114,49 @@ def _folder_images(folder: Path) -> list[Path]:
     if not files:
         raise VideoReadError(f"{folder}: folder holds no images (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
     return files
+
+
+def _animation_info(path: Path) -> VideoInfo:
+    """Frame count, frame rate (from the frames' durations) and size of an animated image."""
+    try:
+        with Image.open(path) as im:
+            count, (width, height) = im.n_frames, im.size
+            durations = []
+            if width * height <= MAX_PIXELS:  # WebP tells a frame's duration once it is decoded
+                for index in range(min(count, 10)):
+                    im.seek(index)
+                    im.load()
+                    durations.append(im.info.get("duration") or 0)
+    except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError) as err:
+        raise VideoReadError(f"{path}: not a readable animation ({type(err).__name__}: {err})") from err
+    check_frame_size(path, width, height)
+    mean = float(np.mean(durations)) if durations else 0.0
+    return VideoInfo(count, 1000.0 / mean if mean > 0 else 25.0, width, height)
+
+
+def _animation_frames(path: Path, wanted: list[int] | None, max_pixels: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, uint8 RGB frame) of an animated image, one frame decoded at a time."""
+    done = -1
+    try:
+        with Image.open(path) as im:
+            check_frame_size(path, *im.size)
+            count = im.n_frames
+            if wanted and not 0 <= wanted[0] <= wanted[-1] < count:
+                raise VideoReadError(f"{path}: frames {wanted[0]}..{wanted[-1]} asked for, but it has {count}")
+            for index in range(count) if wanted is None else wanted:
+                im.seek(index)
+                frame = im.convert("RGB")
+                if frame.width * frame.height > max_pixels:
+                    factor = (frame.width * frame.height / max_pixels) ** 0.5
+                    frame = frame.resize((max(1, int(frame.width / factor)), max(1, int(frame.height / factor))),
+                                         Image.Resampling.BOX)
+                done = index
+                yield index, np.asarray(frame, dtype=np.uint8).copy()
+    except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError) as err:
+        if isinstance(err, VideoReadError):
+            raise
+        where = "" if done < 0 else f" after frame {done}"
+        raise VideoReadError(f"{path}: cannot decode animation{where} ({type(err).__name__}: {err})") from err
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 25.0,

@@ -43,7 +43,10 @@ class FaceBoxes:
 
     The image is first searched at a size where its long side is ``detect_side`` pixels
     (fast; small images are enlarged so faces reach HOG's ~80 px minimum); if no face is
-    found, at sqrt(2) times that size, and so on up to ``max_side``.
+    found, at sqrt(2) times that size, and so on up to ``max_side``. HOG finds different faces
+    at different sizes, so once faces are found the next size is searched too, and the next
+    while it finds a face clearly (:data:`BOX_STEP`) larger than any before: the largest face
+    is not lost to a small one found first. Faces found again, or no larger, change nothing.
     """
 
     def __init__(self, detect_side: int = 640, max_side: int = 2048, max_upscale: float = 4.0):
@@ -59,21 +62,53 @@ class FaceBoxes:
 
         height, width = image.shape[:2]
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        found: list[np.ndarray] = []
+        for scale in self._scales(height, width):
+            boxes = self._search(gray, scale)
+            largest = max((_side(b) for b in found), default=0.0)
+            if found:  # only a clearly larger, new face is worth a look at this size
+                boxes = [b for b in boxes if _side(b) > BOX_STEP * largest and not any(_same(b, f) for f in found)]
+                if not boxes:
+                    break
+            found += boxes
+            largest = max((_side(b) for b in found), default=0.0)
+            if largest * (1 + BOX_STEP) > max(height, width) or largest * BOX_STEP > min(height, width):
+                break  # no room beside it for a face that much larger
+        return sorted(found, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+
+    def _scales(self, height: int, width: int) -> Iterator[float]:
+        """The sizes to search at, coarsest first: sqrt(2) apart, up to ``max_side`` and ``max_upscale``."""
         scale = min(self.detect_side / max(height, width), self.max_upscale)
         while True:
-            resized = gray
-            if abs(scale - 1.0) > 1e-3:
-                interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-                resized = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
-                                     interpolation=interp)
-            rects = self._detector(resized, 0)
-            bigger = scale * 2 ** 0.5
-            if rects or bigger * max(height, width) > self.max_side or bigger > self.max_upscale:
-                break
-            scale = bigger
-        boxes = [np.array([r.left(), r.top(), r.right(), r.bottom()], np.float32) / scale
-                 for r in rects]
-        return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+            yield scale
+            scale *= 2 ** 0.5
+            if scale * max(height, width) > self.max_side or scale > self.max_upscale:
+                return
+
+    def _search(self, gray: np.ndarray, scale: float) -> list[np.ndarray]:
+        """HOG's boxes in ``gray`` resized by ``scale``, in the image's own pixels."""
+        import cv2
+
+        height, width = gray.shape
+        resized = gray
+        if abs(scale - 1.0) > 1e-3:
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            resized = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
+                                 interpolation=interp)
+        return [np.array([r.left(), r.top(), r.right(), r.bottom()], np.float32) / scale
+                for r in self._detector(resized, 0)]
+
+
+def _side(box: np.ndarray) -> float:
+    return float(box[2] - box[0])
+
+
+def _same(a: np.ndarray, b: np.ndarray, overlap: float = 0.3) -> bool:
+    """Whether two boxes hold the same face (intersection over union above ``overlap``)."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return union > 0 and w * h / union > overlap
 
 
 class LandmarkDetector:

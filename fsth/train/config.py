@@ -98,7 +98,7 @@ def _at_least(low, note=""):
 
 # What each number may be; 0 is allowed only where it means something (said in the message).
 _RANGES = {
-    "k": _at_least(1), "batch_size": _at_least(1), "steps": _at_least(0), "seed": _at_least(0),
+    "k": _at_least(1), "batch_size": _at_least(1), "steps": _at_least(1, " (0 would train nothing)"), "seed": _at_least(0),
     "max_minutes": _at_least(0, " (0: no time limit)"), "workers": _at_least(0, " (0: no worker processes)"),
     "holdout": _at_least(0), "ema": (lambda v: 0 <= v < 1, "in [0, 1) (0: off)"),
     "log_every": _at_least(1), "checkpoint_every": _at_least(1), "image_every": _at_least(0, " (0: no sample grids)"),

@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..errors import UsageError
 from ..io.clips import SkippedClips
 from ..io.images import save_image
 from ..hardware import configure_threads
@@ -35,6 +36,7 @@ from ..losses import ContentLoss
 from ..nn import ModelConfig, TalkingHeads, create, get_config
 from ..nn.base import create_generator
 from ..nn.conditioning import select
+from ..person import PERSON_FORMAT
 from ..io.checkpoint import (CheckpointError, load_checkpoint, load_latest, prune_checkpoints, save_checkpoint,
                              step_path)
 from .config import TrainConfig
@@ -91,6 +93,33 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+RESUME_KEYS = ("step", "model", "model_config", "train_config", "optim", "rng")  # what Run.checkpoint writes
+
+
+def check_resumable(path, state: dict) -> None:
+    """:class:`CheckpointError` unless ``state`` is a training checkpoint a run can resume from
+    (a person file or an exported model dropped into the run folder is not: it lacks the optimisers)."""
+    missing = [k for k in RESUME_KEYS if k not in state]
+    if not missing:
+        return
+    what = ("a person file written by fsth finetune" if state.get("kind") == PERSON_FORMAT
+            else "an exported model without optimiser state" if "model" in state else f"it lacks {', '.join(missing)}")
+    raise CheckpointError(f"{path}: not a training checkpoint ({what}); move it out of the run folder "
+                          "or choose another --out")
+
+
+def check_data_size(dataset: EpisodeDataset, preset: str, image_size: int, data) -> None:
+    """UsageError before any work if clips are smaller than the model's images: upsampled 64 px crops
+    would train a 256 px model on blur: preprocess the data at the preset's size or pick a smaller preset."""
+    small = [(p, m) for p, m in zip(dataset.paths, dataset.metas) if min(m["height"], m["width"]) < image_size]
+    if small:
+        path, meta = small[0]
+        raise UsageError(f"{data}: the data's size doesn't match the preset's image size: {len(small)} of "
+                         f"{len(dataset.paths)} clip(s) hold {meta['width']}x{meta['height']} frames (e.g. {path}), "
+                         f"smaller than the {image_size} px that preset {preset!r} trains at; preprocess the videos "
+                         f"with --size {image_size} or choose a smaller preset")
+
+
 def build_model(config: TrainConfig, num_videos: int, checkpoint: dict | None, path=None) -> TalkingHeads:
     """The model for ``config``; from a checkpoint, the same preset is required and W grows
     to ``num_videos`` if the dataset is larger."""
@@ -115,7 +144,10 @@ def warm_start(model: TalkingHeads, path: str) -> str:
     whole; convolutions that gained input channels (new conditioning) get the old ones and zeros
     for the new; the rest (new layers, D's per-video rows) keep their fresh values."""
     state = load_checkpoint(path)
-    source = state["model"]
+    source = state.get("model")
+    if not isinstance(source, dict):
+        raise CheckpointError(f"{path}: init_from needs a model file (a training checkpoint or an exported "
+                              f"model){', not a person file' if state.get('kind') == PERSON_FORMAT else ''}")
     copied, widened, fresh = 0, 0, 0
     for name, tensor in model.state_dict().items():
         old = source.get(name)
@@ -251,9 +283,12 @@ def start_run(config: TrainConfig) -> Run:
     dataset = EpisodeDataset(config.data, k=config.k, size=model_cfg.image_size, identities=train_ids,
                              skipped=skipped, conditioning=create_generator(model_cfg).conditioning,
                              hard=config.hard, regions=bool(config.loss.regions))
+    check_data_size(dataset, config.preset, model_cfg.image_size, config.data)
     if rank == 0:
         _sweep_temps(out)
     ckpt_path, checkpoint = load_latest(out, set_aside=rank == 0)
+    if checkpoint is not None:
+        check_resumable(ckpt_path, checkpoint)
     model = build_model(config, dataset.num_videos, checkpoint, ckpt_path).to(device)
     if checkpoint is None and config.init_from:
         log.info("initialised from %s: %s", config.init_from, warm_start(model, config.init_from))
@@ -294,6 +329,7 @@ def _rank_from_env() -> int:
 
 def _train(config: TrainConfig, progress: bool) -> dict:
     run = start_run(config)
+    first_step = run.step  # a resumed run already at config.steps trains nothing ("trained": 0)
     started = time.perf_counter()
     losses: dict[str, float] = {}
     bar = tqdm(total=config.steps, initial=run.step, desc="train", disable=not (progress and run.files))
@@ -326,7 +362,7 @@ def _train(config: TrainConfig, progress: bool) -> dict:
     if run.distributed:  # wait until rank 0 has written its files, then tear the group down together
         dist.barrier()
         dist.destroy_process_group()
-    return {"step": run.step, "losses": losses, "seconds": run.seconds_before + time.perf_counter() - started,
+    return {"step": run.step, "trained": run.step - first_step, "losses": losses, "seconds": run.seconds_before + time.perf_counter() - started,
             "num_videos": run.dataset.num_videos, "clips": len(run.dataset), "device": str(run.device),
             "world": run.world, "corrupt_clips": len(run.skipped), "corrupt": dict(run.skipped.reasons)}
 

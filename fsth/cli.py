@@ -74,7 +74,10 @@ def cmd_preprocess(args: opts.PreprocessOptions) -> int:
     settings = Settings(size=args.size, frames=args.frames, backend=args.backend,
                         margin=args.margin, quality=args.quality)
     summary = preprocess(args.src, args.out, settings, workers=args.workers)
-    print(f"{summary['found']} input(s): {summary['done']} written, {summary['skipped']} already done, "
+    changed = "".join(f", {summary[key]} {word}" for key, word in (("redone", "redone (changed since)"),
+                                                                    ("dropped", "dropped (source gone)"))
+                      if summary.get(key))
+    print(f"{summary['found']} input(s): {summary['done']} written, {summary['skipped']} already done{changed}, "
           f"{summary['failed']} failed; {summary['frames']} frames in {summary['seconds']:.1f} s")
     if summary["failed"]:
         print(f"failures listed in {Path(args.out) / FAILURE_LOG}")
@@ -144,7 +147,10 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"({summary['clips']} clips, {summary['num_videos']} videos): {losses}")
     if summary.get("corrupt_clips"):
         print(f"{summary['corrupt_clips']} corrupt clip(s) skipped (named in the log above)")
-    print(f"checkpoints in {config.out}")
+    if summary.get("trained", 1) == 0:
+        print(f"nothing trained: {config.out} is already at step {summary['step']} (raise --steps to go on)")
+    else:
+        print(f"checkpoints in {config.out}")
     return 0
 
 

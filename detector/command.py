@@ -32,14 +32,32 @@ class StudyOptions:
     other: str = option("", "a second fsth generator (e.g. fsth/pretrained/talking_heads_tiny.pt) whose fakes "
                         "of the baseline pairs join the cross-generator matrix")
     data: str = option("", "the generator's training data folder (default: the one its checkpoint names): "
-                       "test identities are checked against it")
-    real: str = option("", "your own real face videos/images: DIR/<identity>/<video>.mp4 or .../<video>/*.png")
-    fake: str = option("", "your own fake face videos/images, laid out like --real")
+                       "test identities and real faces are checked against it")
+    other_data: str = option("", "--other's training data folder (default: the one its checkpoint names)")
+    unseen_unchecked: bool = option(False, "run even where a generator's training data is not here (the report "
+                                    "then says the test faces were not checked as unseen)")
+    real: str = option("", "your own real face videos/images: DIR/<identity>/<video>.mp4, .../<video>/*.png, "
+                       "FaceForensics++'s original_sequences/youtube/c23/videos or a DeepfakeBench <dataset>/real")
+    fake: str = option("", "your own fake face videos/images: manipulated_sequences/<method>/c23/videos, a "
+                       "DeepfakeBench <dataset>/fake, or laid out like --real")
     size: int = option(64, "face crop size for --real/--fake")
+    match_processing: bool = option(False, "--real/--fake: put the reals through the fakes' pipeline (their face "
+                                    "resolution and codec), so neither can tell the classes apart")
+    render_size: int | None = option(None, "side the fakes are rendered at and real faces cropped at (default: the "
+                                     "generator's own size; fsth animate renders at the portrait's, e.g. 256)",
+                                     check=(lambda v: v is None or 16 <= v <= 1024, "from 16 to 1024"))
+    pretrained: tuple[str, ...] = option((), "ImageNet weights of a timm backbone, as NAME=FILE (e.g. "
+                                         "resnet50=resnet50_a1_0-14fe96d1.pth) or FILE when the study has one "
+                                         "timm backbone; loaded by timm's own loader, no download")
+    input_size: int | None = option(None, "input side of the timm backbones (default: each one's own, e.g. 299 for "
+                                    "legacy_xception, 224 for resnet50)",
+                                    check=(lambda v: v is None or 16 <= v <= 1024, "from 16 to 1024"))
     out: str = option("detector-study", "folder for report.md, results.json, figures and detectors")
     fast: bool = option(False, "every section, on small axes (a few minutes)")
-    detectors: tuple[str, ...] = option((), "detector names (default: frequency residual resnet10t; resnet18 "
-                                        "and any timm name work)")
+    detectors: tuple[str, ...] = option((), "detector names (default: frequency residual resnet10t): any timm "
+                                        "name (legacy_xception, xception41, efficientnet_b0, efficientnet_b4, "
+                                        "resnet50), fine-tuned at its own input size, or probe:NAME, a linear probe "
+                                        "on its frozen features (needs --pretrained)")
     pairs: int | None = option(None, "SynthHeads pairs (2 identities each)")
     window: int | None = option(None, "contiguous frames per video, both classes")
     k: int | None = option(None, "shots of each fake")
@@ -51,7 +69,8 @@ class StudyOptions:
     synth_seed: int | None = option(None, "SynthHeads seed of the test identities")
     cache: str = option("", "folder for the faces (default: one per model and settings in fsth's cache)")
     regenerate: bool = option(False, "make the faces again even if the cache has them")
-    ship: bool = option(False, "copy the retrained detectors into fsth/pretrained/")
+    ship: bool = option(False, "copy the retrained detectors into fsth/pretrained/ (only those that pass the "
+                        "no-generator control; none: exit 1, nothing copied)")
 
 
 @dataclass(frozen=True)
@@ -70,14 +89,45 @@ def study_settings(args: "StudyOptions"):
 
     s = FAST if args.fast else StudySettings()
     src = replace(s.sources, **{k: v for k, v in {"pairs": args.pairs, "window": args.window, "k": args.k,
-                                                   "steps": args.ft_steps, "seed": args.synth_seed}.items()
+                                                   "steps": args.ft_steps, "seed": args.synth_seed,
+                                                   "render_size": args.render_size}.items()
                                 if v is not None})
+    detectors = tuple(args.detectors) if args.detectors else s.detectors
     p = replace(s.protocol, **{k: v for k, v in {"folds": args.folds, "epochs": args.epochs,
-                                                  "seeds": tuple(args.seeds) if args.seeds else None}.items()
-                               if v is not None})
+                                                  "seeds": tuple(args.seeds) if args.seeds else None,
+                                                  "input_size": args.input_size,
+                                                  "pretrained": pretrained_pairs(args.pretrained, detectors)
+                                                  }.items() if v is not None})
     extra = {"detectors": tuple(args.detectors) if args.detectors else None,
              "ft_steps": tuple(args.curve_ft_steps) if args.curve_ft_steps else None}
     return replace(s, sources=src, protocol=p, **{k: v for k, v in extra.items() if v is not None})
+
+
+def pretrained_pairs(given: tuple[str, ...], detectors: tuple[str, ...]) -> tuple[tuple[str, str], ...] | None:
+    """``--pretrained`` as (timm name, file) pairs: NAME=FILE, or FILE alone when the study has one
+    timm backbone. A linear probe (probe:NAME) needs weights: it measures nothing on random ones."""
+    from .models import REGISTRY
+
+    backbones = sorted({d.split(":", 1)[1] if d.startswith("probe:") else d for d in detectors} - set(REGISTRY))
+    pairs = []
+    for item in given:
+        name, sep, file = item.partition("=")
+        if not sep:
+            if len(backbones) != 1:
+                raise UsageError(f"--pretrained {item}: say which backbone it is for, NAME=FILE (the study's timm "
+                                 f"backbones: {', '.join(backbones) or 'none'})")
+            name, file = backbones[0], item
+        if name not in backbones:
+            raise UsageError(f"--pretrained {item}: {name} is not a backbone of this study "
+                             f"({', '.join(backbones) or 'none'}; add it to --detectors)")
+        if not Path(file).is_file():
+            raise UsageError(f"--pretrained {item}: {file}: no such file")
+        pairs.append((name, file))
+    for d in detectors:
+        if d.startswith("probe:") and d.split(":", 1)[1] not in dict(pairs):
+            raise UsageError(f"--detectors {d}: a linear probe needs the backbone's ImageNet weights, "
+                             f"--pretrained {d.split(':', 1)[1]}=FILE (on random weights it measures nothing)")
+    return tuple(pairs) if given else None
 
 
 def study_cache(args, settings) -> Path:
@@ -97,7 +147,7 @@ def study_cache(args, settings) -> Path:
 
 
 def cmd_study(args: "StudyOptions") -> int:
-    from .study import load_study_faces, make_study_faces, run_study
+    from .study import run_study
 
     if bool(args.real) != bool(args.fake):
         raise UsageError("give both --real DIR and --fake DIR (or neither, to make fakes with --checkpoint)")
@@ -106,58 +156,94 @@ def cmd_study(args: "StudyOptions") -> int:
     if not args.real and not args.checkpoint:
         raise UsageError("--checkpoint MODEL is needed to make fakes (e.g. the shipped talking-head model in "
                          "fsth/pretrained/), or give --real DIR --fake DIR")
+    if args.match_processing and not args.real:
+        raise UsageError("--match-processing is for --real/--fake: the study's own faces are processed alike already")
     settings = study_settings(args)
     out = output_folder(args.out, "--out")
     cache = Path(args.cache) if args.cache else study_cache(args, settings)
     started = time.perf_counter()
     extra = {}
     if args.real:
-        from .sources import folder_faces
-
-        made = {"synth": folder_faces(args.real, args.fake, args.size, settings.sources.window, cache)}
-        name, check = "", "your own data: identities are the sub-folders (not checked against any generator)"
+        made, name, extra = own_faces(args, settings, cache)
     else:
-        from fsth import load_model
-
-        from .sources import generator_training_keys
-
-        model = load_model(args.checkpoint)
-        keys = generator_training_keys(model, args.data or None)
-        name = Path(args.checkpoint).name
-        check = (f"test identities are SynthHeads seed {settings.sources.seed}; checked against {keys['checked']}"
-                 f" ({len(keys['synth'])} training identities)")
-        other = None
-        if args.other:
-            other = load_model(args.other)
-            if other.config.image_size != model.config.image_size:
-                raise UsageError(f"--other {args.other}: makes {other.config.image_size} px faces, "
-                                 f"--checkpoint {args.checkpoint} {model.config.image_size} px; they must match")
-            other_keys = generator_training_keys(other)  # its fakes' identities must be unseen by it too
-            keys = {**keys, **{k: keys[k] | other_keys[k] for k in ("synth", "hashes")}}
-            extra["other_model"] = Path(args.other).name
-            check += (f"; for {extra['other_model']}: {other_keys['checked']} "
-                      f"({len(other_keys['synth'])} training identities)")
-        made = None if args.regenerate else load_study_faces(cache)
-        if made is None:
-            made = make_study_faces(model, settings, cache, keys, other=other)
+        made, name, extra = generated_faces(args, settings, cache)
     faces_seconds = time.perf_counter() - started
-    extra.update(check=check, faces_seconds=faces_seconds)
+    extra.update(faces_seconds=faces_seconds)
     results = run_study(made, out, settings, model_name=name, extra=extra)
-    if args.ship:
-        from fsth.io import atomic_write
-
-        from .report import card, write_text
-
-        for file in (v["file"] for v in results["shipped"].values()):
-            with atomic_write(PRETRAINED / file) as f:
-                f.write((out / file).read_bytes())
-            print(f"shipped {PRETRAINED / file}")
-        write_text(PRETRAINED / "DETECTOR_CARD.md", card(results))
-        print(f"wrote {PRETRAINED / 'DETECTOR_CARD.md'}")
     print((out / "report.md").read_text())
     print(f"wrote {out / 'report.md'} and {out / 'results.json'}; faces {faces_seconds:.0f} s, "
           f"study {results['seconds']:.0f} s, total {time.perf_counter() - started:.0f} s")
+    if args.ship:
+        ship_files(results, out)
     return 0
+
+
+def own_faces(args: "StudyOptions", settings, cache: Path) -> tuple[dict, str, dict]:
+    """``--real DIR --fake DIR``: the faces (checked: :mod:`detector.folders`), no generator name,
+    and what the report says about them."""
+    from .folders import folder_faces, study_splits
+
+    faces, rows, info = folder_faces(args.real, args.fake, args.size, settings.sources.window, cache,
+                                     match=args.match_processing,
+                                     splits=study_splits(settings.protocol, settings.matrix_folds))
+    check = "your own data: identities are read from the folders (not checked against any generator)"
+    return {"synth": (faces, rows)}, "", {"byo": info, "check": check,
+                                          "processing": f"faces cropped at {args.size} px by fsth preprocess"
+                                          + (f"; reals {info['matched']}" if info["matched"] else
+                                             "; each class as its files were (no --match-processing)")}
+
+
+def generated_faces(args: "StudyOptions", settings, cache: Path) -> tuple[dict, str, dict]:
+    """Faces made by ``--checkpoint`` (and ``--other``), checked unseen by both
+    (:mod:`detector.unseen`), made once and cached."""
+    from fsth import load_model
+
+    from .sources import processing
+    from .study import load_study_faces, make_study_faces
+    from .unseen import generator_training_keys, merge, near_duplicates
+
+    model = load_model(args.checkpoint)
+    name = Path(args.checkpoint).name
+    keys = [generator_training_keys(model, args.data or None, args.unseen_unchecked, "--data", name)]
+    extra, other = {}, None
+    if args.other:
+        other = load_model(args.other)
+        if other.config.image_size != model.config.image_size:
+            raise UsageError(f"--other {args.other}: makes {other.config.image_size} px faces, "
+                             f"--checkpoint {args.checkpoint} {model.config.image_size} px; they must match")
+        extra["other_model"] = Path(args.other).name
+        keys.append(generator_training_keys(other, args.other_data or None, args.unseen_unchecked, "--other-data",
+                                            extra["other_model"]))
+    trained_on = merge(keys)
+    made = None if args.regenerate else load_study_faces(cache)
+    if made is None:
+        made = make_study_faces(model, settings, cache, trained_on, other=other)
+    checks = [f"{generator}: {k['checked']}" for generator, k in zip([name, extra.get("other_model")], keys)]
+    extra["check"] = (f"test identities are SynthHeads seed {settings.sources.seed}, checked against each "
+                      f"generator's training data — " + "; ".join(checks))
+    extra["unseen_checked"] = all(k["folder"] for k in keys)
+    extra["near_duplicates"] = near_duplicates(made, trained_on)
+    extra["processing"] = processing(model, settings.sources).describe()
+    return made, name, extra
+
+
+def ship_files(results: dict, out: Path) -> None:
+    """``--ship``: copy the retrained detectors into fsth/pretrained/ with a new model card, only if
+    every one of them passed the no-generator control; otherwise nothing is copied (no card next
+    to a stale file) and the run fails (exit 1) saying which failed and why."""
+    from fsth.io import atomic_write
+
+    from .report import card, write_text
+
+    if results.get("refused") or not results["shipped"]:  # all or nothing: no card beside a stale file
+        why = "; ".join(f"{n}: {w}" for n, w in results.get("refused", {}).items()) or "no detector was trained"
+        raise ValueError(f"--ship: nothing shipped, fsth/pretrained/ left as it was: {why} (see {out / 'report.md'})")
+    for file in (v["file"] for v in results["shipped"].values()):
+        with atomic_write(PRETRAINED / file) as f:
+            f.write((out / file).read_bytes())
+        print(f"shipped {PRETRAINED / file}")
+    write_text(PRETRAINED / "DETECTOR_CARD.md", card(results))
+    print(f"wrote {PRETRAINED / 'DETECTOR_CARD.md'}")
 
 
 def cmd_score(args: "ScoreOptions") -> int:

@@ -12,6 +12,12 @@ scores ``CONTROL_FRAMES`` evenly spread frames per video.
   noised, upsampled or re-JPEG'd: honest media that is merely processed.
 - ``memorisation``: mean P(fake) of reals of training identities vs unseen ones; a gap
   means the detector learnt *who* is real.
+- ``no_generator``: the detector's scores of unseen reals against the *same* reals halved and
+  enlarged again and written by fsth's video writer (:func:`written_like_a_fake`): no generator
+  touched them, so a detector of forgeries gives them AUC 0.5 and no more false positives than
+  the reals. The study ships a detector only if this AUC is at most :data:`MAX_AUC` and its
+  false-positive rate on both kinds of held-out real faces at most :data:`MAX_FPR`
+  (:func:`passes`).
 - :func:`upsampling_faces`: reals vs the same reals upsampled, no generator at all; a
   detector trained on that and scored on real-vs-fake tells how much of "detecting fsth"
   is detecting nearest-neighbour upsampling.
@@ -21,8 +27,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .data import FaceSet, jpeg
+from .data import FaceSet, jpeg, resample, written_like_fsth
 from .protocol import spread_frames
+
+MAX_AUC = 0.6  # a shipped detector tells reals from resampled, re-encoded reals no better than this
+MAX_FPR = 0.10  # ... and calls at most this share of held-out real faces fake, either kind
 
 
 def _pool(faces: FaceSet, scores: np.ndarray, threshold: float | None = None) -> dict:
@@ -107,7 +116,58 @@ def memorisation(det, split: dict) -> dict:
             for part, faces in split.items()}
 
 
-HOOKS = {"spectrum": spectrum, "down_up": down_up_hook, "perturbed": perturbed, "memorisation": memorisation}
+def written_like_a_fake(faces: FaceSet, crf: int = 18) -> np.ndarray:
+    """Real faces processed the way fsth's fakes are, with no generator: each image halved and
+    enlarged back (area down, bicubic up: a generator's working resolution and its upsampling),
+    each video written as H.264 at ``crf`` by fsth's video writer, then the study's JPEG q95."""
+    side = faces.images.shape[1]
+    return jpeg(written_like_fsth(resample(faces.images, max(4, side // 2), side), faces.videos, crf), 95)
+
+
+NO_GENERATOR = ("unseen reals vs the same reals halved and enlarged (bicubic), written as H.264 CRF 18 by fsth's "
+                "video writer and JPEG q95 again")
+
+
+def no_generator(det, split: dict, crf: int = 18) -> dict:
+    """The test reals (label 0) and the same reals :func:`written_like_a_fake` (label 1), scored
+    by the fold's detector, with its threshold."""
+    reals = split["test"].subset(split["test"].labels == 0)
+    processed = reals.with_images(written_like_a_fake(reals, crf))
+    reals, processed = _sample(reals), _sample(processed)
+    both = FaceSet.concat([reals, FaceSet(processed.images, np.ones(len(processed), int), processed.identities,
+                                          processed.videos, processed.settings, processed.groups)])
+    return _pool(both, det.predict_proba(both.images), det.threshold)
+
+
+def passes(summary: dict) -> tuple[bool, str]:
+    """Whether a detector may be shipped, and why (not): its no-generator control AUC (pooled out
+    of fold) at most :data:`MAX_AUC` and its false-positive rate (mean over folds) on held-out
+    reals and on the processed reals each at most :data:`MAX_FPR` — and, so that a detector
+    which sees nothing at all (and so passes the control) is not shipped either, an out-of-fold
+    AUC whose interval lies above 0.5."""
+    control = summary.get("no_generator")
+    if not control:
+        return False, "the no-generator control was not run"
+    value, fprs = control["auc"]["value"], {k: control[k]["mean"] for k in ("fpr_real", "fpr_processed")}
+    problems = []
+    low = summary.get("auc", {}).get("ci", [float("nan")])[0]
+    if not low > 0.5:
+        problems.append(f"it does not detect the fakes (out-of-fold AUC {summary['auc']['value']:.2f}, interval "
+                        f"down to {low:.2f})")
+    if not value <= MAX_AUC:
+        problems.append(f"it tells reals from resampled, re-encoded reals (no-generator AUC {value:.2f} > {MAX_AUC})")
+    for key, what in (("fpr_real", "held-out reals"), ("fpr_processed", "resampled, re-encoded held-out reals")):
+        if not fprs[key] <= MAX_FPR:
+            problems.append(f"it calls {fprs[key]:.0%} of {what} fake (> {MAX_FPR:.0%})")
+    if problems:
+        return False, "; ".join(problems)
+    return True, (f"no-generator AUC {value:.2f} <= {MAX_AUC}, false positives {fprs['fpr_real']:.0%} on held-out "
+                  "reals "
+                  f"and {fprs['fpr_processed']:.0%} on resampled, re-encoded ones (<= {MAX_FPR:.0%})")
+
+
+HOOKS = {"spectrum": spectrum, "down_up": down_up_hook, "perturbed": perturbed, "memorisation": memorisation,
+         "no_generator": no_generator}
 
 
 def upsampling_faces(faces: FaceSet) -> FaceSet:

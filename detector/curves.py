@@ -2,7 +2,8 @@
 
 - :func:`quality_fakes` re-makes the fakes of some SynthHeads pairs with other recipes
   (K shots, fine-tuning steps), every identity self-reenacted so each fake has its real
-  twin: SSIM to the real window and dlib's same-person verdict (fsth.metrics.verified).
+  twin: SSIM to the real window and dlib's same-person verdict (fsth.metrics.verified), both
+  measured on the rendered frames; the faces kept go through the study's processing.
 - :func:`score_out_of_fold` scores any faces of the study's groups with the detector of the
   fold that held that group out (seed 0): no detector ever scores a person it trained on.
 - :func:`recipe_rows`: per recipe, AUC (reals of those groups vs its fakes), SSIM and
@@ -16,7 +17,7 @@ import numpy as np
 from .data import FaceSet
 from .controls import CONTROL_FRAMES
 from .protocol import ProtocolConfig, auc, cross_validate, estimate, spread_frames
-from .sources import SourceConfig, VideoCollector, synth_person
+from .sources import SourceConfig, VideoCollector, processing, synth_person
 
 
 def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str, int, int]], embedder=None,
@@ -31,8 +32,9 @@ def quality_fakes(model, cfg: SourceConfig, pairs: int, recipes: list[tuple[str,
     from fsth.metrics import ssim, verified
     from fsth import fine_tuned_heads
 
-    size = model.config.image_size
-    out = VideoCollector()
+    process = processing(model, cfg)
+    size = process.size
+    out = VideoCollector(process)
     for j in tqdm(range(pairs), desc="curve fakes", disable=not progress):
         index = 2 * j  # the pair's first identity (self-reenacted in the main set too)
         frames, landmarks, _ = synth_person(cfg.seed, index, cfg.pool + cfg.window, size)

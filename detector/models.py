@@ -1,12 +1,17 @@
 """Deepfake detectors created by name: ``create("frequency")`` (radial spectrum + logistic
-regression), ``create("residual")`` (fixed high-pass filters + a ~95k-parameter CNN) or any
-timm backbone (``create("resnet10t")``, ``create("resnet18")``, ``create("efficientnet_b0")`` ...).
+regression), ``create("residual")`` (fixed high-pass filters + a ~95k-parameter CNN), any timm
+backbone fine-tuned end to end at its own input size (``create("resnet50")``,
+``create("legacy_xception")``, ``create("efficientnet_b4")``, ...) or a linear probe on a frozen
+one (``create("probe:resnet50", pretrained_file=...)``): see :mod:`detector.backbones`.
 
 Every detector: ``fit(train, val)``, ``predict_proba(images) -> P(fake)``, ``save(path)``,
 ``load(path)``, plus ``threshold`` (the operating point, fitted on validation identities) and
-``domain`` (what it was trained on, said next to every score). Files load without pickles (a detector file can't run code), and are checked
-before use: a file that isn't a detector, or whose numbers are missing, non-finite or absurd
-(``bins: 1e9`` would allocate 512 GiB), is refused with a ValueError naming it.
+``domain`` (what it was trained on, said next to every score). Every detector trains with the
+same augmentation of both classes (:mod:`detector.augment`), and its calibration (temperature or
+Platt slope) is bounded (:data:`detector.metrics.TEMPERATURE_RANGE`). Files load without pickles
+(a detector file can't run code), and are checked before use: a file that isn't a detector, or
+whose numbers are missing, non-finite or absurd (``bins: 1e9`` would allocate 512 GiB), is
+refused with a ValueError naming it.
 """
 from __future__ import annotations
 
@@ -24,8 +29,9 @@ from tqdm.auto import tqdm
 from fsth import SHIPPED_DETECTORS
 from fsth.io import atomic_write
 
-from .data import FaceSet, jpeg
-from .metrics import fit_platt, fit_temperature
+from .augment import DEFAULT as AUGMENTATION, augment, augment_images, codec_copies  # noqa: F401 (augment: API)
+from .data import FaceSet
+from .metrics import fit_bounded_temperature, fit_platt
 
 log = logging.getLogger(__name__)
 MAX_BINS = 4096  # radial frequency bins: far more than any image side in pixels needs
@@ -69,8 +75,17 @@ class FrequencyDetector:
         self.platt = (1.0, 0.0)
         self.threshold, self.domain = 0.5, ""
 
-    def fit(self, train: FaceSet, val: FaceSet | None = None, **_) -> "FrequencyDetector":
-        self.model.fit(radial_spectrum(train.images, self.bins), train.labels)
+    augmentation = AUGMENTATION
+
+    def fit(self, train: FaceSet, val: FaceSet | None = None, seed: int = 0, **_) -> "FrequencyDetector":
+        """Fit on ``train`` and one augmented copy of it (:mod:`detector.augment`, both classes
+        alike); Platt scaling on ``val``."""
+        images, labels = train.images, train.labels
+        if self.augmentation.codec or self.augmentation.resize or self.augmentation.blur:
+            copies = codec_copies(train.images, train.videos, self.augmentation)
+            extra = augment_images(train.images, np.random.default_rng(seed), copies, cfg=self.augmentation)
+            images, labels = np.concatenate([images, extra]), np.concatenate([labels, labels])
+        self.model.fit(radial_spectrum(images, self.bins), labels)
         if val is not None and len(np.unique(val.labels)) == 2:
             self.platt = fit_platt(self.logits(val.images), val.labels)
         return self
@@ -149,50 +164,29 @@ def _check_frequency_state(state, source) -> None:
                          "would turn P(fake) into P(real)")
 
 
-def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """The training augmentation: JPEG quality 30-100, blur, down/up-sizing, flips and
-    colour jitter. x: uint8 (B, 3, S, S) -> float (B, 3, S, S) in [0, 1]."""
-    from torchvision.transforms import v2
-
-    def chance(p):
-        return torch.rand((), generator=generator).item() < p
-
-    out = []
-    for img in x:
-        if chance(0.5):
-            quality = int(torch.randint(30, 101, (), generator=generator))
-            img = torch.from_numpy(jpeg(img.permute(1, 2, 0).numpy()[None], quality)[0]).permute(2, 0, 1)
-        img = img.float() / 255
-        if chance(0.3):
-            img = v2.functional.gaussian_blur(img, [3, 3], [0.1 + 1.4 * torch.rand((), generator=generator).item()] * 2)
-        if chance(0.3):
-            s = img.shape[-1]
-            small = max(16, int(s * (0.5 + 0.5 * torch.rand((), generator=generator).item())))
-            img = F.interpolate(F.interpolate(img[None], size=small, mode="area"), size=s, mode="bilinear")[0]
-        if chance(0.5):
-            img = img.flip(-1)
-        if chance(0.5):
-            b, c = 0.8 + 0.4 * torch.rand(2, generator=generator)
-            img = ((img - img.mean()) * c + img.mean() * b).clamp(0, 1)
-        out.append(img)
-    return torch.stack(out)
-
-
 class TorchDetector:
     """What every CNN detector shares: one output (the logit of 'fake'), AdamW + one-cycle
-    training with :func:`augment`, bf16/channels-last where this CPU does it fastest
-    (fsth.hardware), and a temperature fitted on validation identities only.
+    training with :mod:`detector.augment`'s chains on both classes (H.264 copies of the training
+    set made once per fit), bf16/channels-last where this CPU does it fastest (fsth.hardware),
+    and a temperature fitted on validation identities only, within
+    :data:`detector.metrics.TEMPERATURE_RANGE`.
 
-    Subclasses set ``self.net`` (input float (B, 3, S, S) normalised by ``mean``/``std``)
-    and ``kind``/``options`` for :meth:`save`."""
+    ``image_size`` is the side of the face crops it is given (and ``fsth detect score`` crops
+    at); ``input_size`` the side its network sees (a timm backbone's own, e.g. 224: crops are
+    resized to it). Subclasses set ``self.net`` (input float (B, 3, input, input) normalised by
+    ``mean``/``std``) and ``kind``/``options`` for :meth:`save`."""
 
     suffix = ".pt"
     kind = "torch"
+    weights = "random init"  # where the network's starting weights came from (said in the report)
+    augmentation = AUGMENTATION
+    learning_rate = 2e-3  # peak of the one-cycle schedule (from scratch; pretrained backbones use less)
 
-    def _setup(self, net: torch.nn.Module, image_size: int, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)):
+    def _setup(self, net: torch.nn.Module, image_size: int, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+               input_size: int | None = None):
         from fsth.hardware import choose
 
-        self.net, self.image_size = net, image_size
+        self.net, self.image_size, self.input_size = net, image_size, input_size or image_size
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
         self.temperature, self.threshold, self.domain = 1.0, 0.5, ""
@@ -202,22 +196,25 @@ class TorchDetector:
         from fsth.hardware import autocast
 
         x = (images - self.mean) / self.std
-        if x.shape[-1] != self.image_size:
-            x = F.interpolate(x, size=self.image_size, mode="bilinear", antialias=True)
+        if x.shape[-1] != self.input_size:
+            x = F.interpolate(x, size=self.input_size, mode="bilinear", antialias=True)
         if self.precision.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast("cpu", self.precision.amp):
             return self.net(x).squeeze(1).float()
 
     def fit(self, train: FaceSet, val: FaceSet | None = None, epochs: int = 6, batch_size: int = 64,
-            lr: float = 2e-3, seed: int = 0, progress: bool = True) -> "TorchDetector":
+            lr: float | None = None, seed: int = 0, progress: bool = True) -> "TorchDetector":
+        lr = lr or self.learning_rate
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed)
         images = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous()
+        copies = codec_copies(train.images, train.videos, self.augmentation)
         labels = torch.from_numpy(train.labels.astype(np.float32))
         if self.precision.channels_last:
             self.net.to(memory_format=torch.channels_last)
-        opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=0.05)
+        opt = torch.optim.AdamW([p for p in self.net.parameters() if p.requires_grad], lr=lr, weight_decay=0.05)
         steps = epochs * ((len(images) + batch_size - 1) // batch_size)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
         self.net.train()
@@ -226,7 +223,8 @@ class TorchDetector:
             order = torch.randperm(len(images), generator=g)
             for start in range(0, len(images), batch_size):
                 pick = order[start:start + batch_size]
-                loss = F.binary_cross_entropy_with_logits(self._logits(augment(images[pick], g)), labels[pick])
+                batch = augment(images[pick], rng, copies, pick.numpy(), self.augmentation)
+                loss = F.binary_cross_entropy_with_logits(self._logits(batch), labels[pick])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -236,7 +234,7 @@ class TorchDetector:
         bar.close()
         self.net.eval()
         if val is not None and len(np.unique(val.labels)) == 2:
-            self.temperature = fit_temperature(self.logits(val.images), val.labels)
+            self.temperature = fit_bounded_temperature(self.logits(val.images), val.labels)
         return self
 
     @torch.no_grad()
@@ -258,38 +256,22 @@ class TorchDetector:
                  for k, v in self.net.state_dict().items()}
         with atomic_write(path) as f:
             torch.save({"kind": self.kind, "name": self.name, "image_size": self.image_size,
+                        "input_size": self.input_size, "weights": self.weights,
                         "temperature": self.temperature, "threshold": self.threshold, "domain": self.domain,
                         "state": state}, f)
         return path
 
     @classmethod
     def from_state(cls, state: dict, source: str | os.PathLike = "detector") -> "TorchDetector":
-        det = create(state["name"], image_size=state["image_size"])
+        # files from before input_size was saved fed the network at image_size
+        det = create(state["name"], image_size=state["image_size"],
+                     input_size=state.get("input_size") or state["image_size"])
+        det.weights = str(state.get("weights", det.weights))
         det.net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state"].items()})
         det.temperature = float(state["temperature"])
         _set_operating_point(det, state, source)
         det.net.eval()
         return det
-
-
-class TimmDetector(TorchDetector):
-    """A timm backbone (``resnet10t``, ``resnet18``, ...). ImageNet weights are used when a
-    local file is given (``pretrained_file``); otherwise it trains from scratch (this machine
-    has no model hub, and timm's ``pretrained=True`` would try one)."""
-
-    kind = "timm"
-
-    def __init__(self, name: str = "resnet18", pretrained_file: str | None = None, image_size: int = 64,
-                 device: str = "cpu"):
-        import timm
-
-        kwargs = {"num_classes": 1}
-        if pretrained_file:
-            kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": pretrained_file})
-        self.name = name
-        net = timm.create_model(name, **kwargs)
-        cfg = net.pretrained_cfg
-        self._setup(net, image_size, cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)))
 
 
 def residual_filters() -> torch.Tensor:
@@ -354,19 +336,21 @@ register(ResidualDetector)
 
 
 def create(name: str, **kwargs):
-    """A detector by name: a registered one ("frequency", "residual") or a timm backbone
-    ("resnet10t", "resnet18"). Keyword arguments the detector doesn't take are left out
-    (timm's habit), so callers can pass one set of options (``image_size``, ...) to every detector."""
+    """A detector by name: a registered one ("frequency", "residual"), a timm backbone fine-tuned
+    end to end ("resnet50", "legacy_xception", "efficientnet_b0" ...) or a linear probe on a frozen
+    one ("probe:resnet50"). Keyword arguments the detector doesn't take are left out (timm's
+    habit), so callers can pass one set of options (``image_size``, ``input_size``,
+    ``pretrained_file``) to every detector."""
     import inspect
+
+    from .backbones import LinearProbeDetector, TimmDetector, check_timm_name
 
     cls = REGISTRY.get(name)
     if cls is None:
-        import timm
-
-        if not timm.list_models(name):
-            raise ValueError(f"unknown detector {name!r}: {', '.join(sorted(REGISTRY))} or a timm model name "
-                             "(timm.list_models())")
-        cls, kwargs = TimmDetector, {"name": name, **kwargs}
+        probe = name.startswith(LinearProbeDetector.prefix)
+        backbone = name[len(LinearProbeDetector.prefix):] if probe else name
+        check_timm_name(backbone, registered=sorted(REGISTRY))
+        cls, kwargs = (LinearProbeDetector if probe else TimmDetector), {"name": backbone, **kwargs}
     accepted = inspect.signature(cls).parameters
     return cls(**{k: v for k, v in kwargs.items() if k in accepted})
 
@@ -384,16 +368,19 @@ def load(path: str | os.PathLike):
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValueError(f"{path}: not a saved fsth detector (not JSON: {err})") from None
         return FrequencyDetector.from_state(state, path)
+    from .backbones import LinearProbeDetector, TimmDetector
+
     state = safe_torch_load(path, "fsth detector file", error=ValueError)
-    kinds = {"timm": TimmDetector, "residual": ResidualDetector}
+    kinds = {"timm": TimmDetector, "residual": ResidualDetector, "probe": LinearProbeDetector}
     if not isinstance(state, dict) or state.get("kind") not in kinds or not {"name", "image_size", "state"} <= set(state):
         raise ValueError(f"{path}: not a saved fsth detector")
     temperature = state.get("temperature")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
         raise ValueError(f"{path}: temperature must be a positive number, not {temperature!r}")
-    size = state["image_size"]
-    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= MAX_IMAGE_SIZE:
-        raise ValueError(f"{path}: image_size must be an integer from 8 to {MAX_IMAGE_SIZE}, not {size!r}")
+    for key in ("image_size", "input_size"):
+        size = state.get(key, state["image_size"])
+        if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"{path}: {key} must be an integer from 8 to {MAX_IMAGE_SIZE}, not {size!r}")
     weights = state["state"] if isinstance(state["state"], dict) else {}
     bad = [k for k, v in weights.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
            and not bool(torch.isfinite(v).all())]

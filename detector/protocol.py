@@ -41,6 +41,14 @@ class ProtocolConfig:
     batch_size: int = 32  # ~100 optimiser steps per CNN fit at the default sizes
     target_fpr: float = 0.05  # the operating point, on validation reals
     n_boot: int = 300  # cluster-bootstrap draws per interval
+    pretrained: tuple[tuple[str, str], ...] = ()  # (timm name, weights file): ImageNet weights of that backbone
+    input_size: int = 0  # side a timm backbone sees (0: its own default, timm's data config)
+
+
+def pretrained_file(name: str, cfg: ProtocolConfig) -> str | None:
+    """The weights file given for detector ``name``'s backbone (``probe:resnet50`` -> resnet50's), or None."""
+    backbone = name.split(":", 1)[1] if name.startswith("probe:") else name
+    return dict(cfg.pretrained).get(backbone)
 
 
 def group_folds(groups: np.ndarray, k: int, seed: int, val_share: float) -> list[dict[str, np.ndarray]]:
@@ -94,7 +102,8 @@ def spread_frames(faces: FaceSet, per_video: int) -> FaceSet:
 def fit_detector(name: str, train: FaceSet, val: FaceSet, cfg: ProtocolConfig, seed: int, progress: bool = False):
     """A detector trained on ``train``, calibrated and thresholded on ``val`` (``cfg.val_frames``
     spread frames per video: neighbouring frames of one video add little but time)."""
-    det = models.create(name, image_size=train.images.shape[1])
+    det = models.create(name, image_size=train.images.shape[1], input_size=cfg.input_size,
+                        pretrained_file=pretrained_file(name, cfg))
     val = spread_frames(val, cfg.val_frames)
     det.fit(spread_frames(train, cfg.train_frames), val, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed,
             progress=progress)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .controls import CONTROL_FRAMES, MEMORISATION_FRAMES, PERTURBATIONS
+from .controls import CONTROL_FRAMES, MAX_AUC, MAX_FPR, MEMORISATION_FRAMES, NO_GENERATOR, PERTURBATIONS
+from .metrics import TEMPERATURE_RANGE
 
 
 def fmt(e, digits: int = 3) -> str:
@@ -56,39 +57,95 @@ def _plain(value):
 
 def report(r: dict) -> str:
     """report.md from a study's results (``results.json`` read back gives the same text)."""
-    sections = (_introduction, _headline, _real_faces, _shipped_cnn, _controls, _curves, _matrices, _marks,
-                _closing_note)
+    sections = (_introduction, _your_data, _headline, _real_faces, _shipped_cnn, _controls, _curves, _matrices,
+                _marks, _closing_note)
     return "\n".join(line for section in sections for line in section(r))
+
+
+def data_name(r: dict) -> str:
+    """What the detectors were trained and tested on, in words ("SynthHeads" or your folders)."""
+    return r.get("data", "SynthHeads")
+
+
+def folds_run(r: dict) -> tuple[int, str]:
+    """The folds cross-validation really ran (more than asked when groups are few), and a note
+    when that is not what was asked for."""
+    asked = r["settings"]["protocol"]["folds"]
+    ran = sorted(set(int(v) for v in (r.get("folds_run") or {}).values())) or [asked]
+    return ran[0], (f" ({ran[0]} folds where {asked} were asked for: each fold needs a training and a validation "
+                    "group)" if ran[0] != asked else "")
+
+
+def prevalence(r: dict) -> str:
+    """The share of fakes, in words: balanced, or the prevalence every accuracy-type figure is at."""
+    share = r["counts"]["fake share"]
+    if abs(share - 0.5) < 0.02:
+        return f"{share:.0%} fake: balanced, so accuracy-type figures are at prevalence 50 %"
+    return (f"{share:.0%} fake (prevalence {share:.0%}, not 50 %: precision and AP depend on it; AUC and the rates "
+            "per class do not)")
 
 
 def _introduction(r: dict) -> list[str]:
     """The title, what was measured and how, the notation and the ROC figure."""
     s, c = r["settings"], r["counts"]
     p, src = s["protocol"], s["sources"]
-    lines = ["# How detectable are fsth's talking heads?", "",
-             f"Generator: `{r.get('model') or 'your own data'}`. {c['identities']} identities in {c['groups']} groups "
-             f"({c['videos']} videos of {src['window']} contiguous frames, {c['images']} images, "
-             f"{c['fake share']:.0%} fake: balanced, so accuracy-type figures are at prevalence 50 %). "
-             f"Identity-grouped {p['folds']}-fold cross-validation × {len(p['seeds'])} seed(s): every group is tested "
-             "once per seed by a detector that never saw it; puppets and their drivers share a group. "
-             f"Calibration and the operating threshold (P(fake) above which a face is called fake: "
+    generator = f"Generator: `{r['model']}`. {data_name(r)}" if r.get("model") else f"Data: {data_name(r)}"
+    folds, note = folds_run(r)
+    lines = ["# How detectable are fsth's talking heads?" if r.get("model") else "# How detectable are your fakes?", "",
+             f"{generator}: {c['identities']} identities in {c['groups']} groups "
+             f"({c['videos']} videos of up to {src['window']} contiguous frames, {c['images']} images, "
+             f"{prevalence(r)}). Identity-grouped {folds}-fold cross-validation × {len(p['seeds'])} seed(s){note}: "
+             "every group is tested once per seed by a detector that never saw it"
+             + ("; puppets and their drivers share a group" if r.get("model") else
+                "; a fake is grouped with every person it shows") + ". "
+             f"Calibration (bounded to temperatures {TEMPERATURE_RANGE[0]:g}–{TEMPERATURE_RANGE[1]:g}) and the "
+             "operating threshold (P(fake) above which a face is called fake: "
              f"{p['target_fpr']:.0%} false positives on validation reals) are fitted on validation groups only. "
-             "Every image, real or fake, is JPEG q95 once.", ""]
-    if r.get("check"):
-        lines += [f"Unseen by the generator: {r['check']}.", ""]
+             "Both classes are trained with the same augmentation (resize chains, blur, JPEG, H.264 at several CRFs).",
+             ""]
+    if r.get("processing"):
+        lines += [f"Processing, both classes: {r['processing']}; then every image JPEG q95 once.", ""]
+    if r.get("check") and r.get("model"):
+        lines += [f"Unseen by the generator: {r['check']}; {seen_text(r)}.", ""]
+    elif r.get("check"):
+        lines += [f"Identities: {r['check']}.", ""]
     return lines + ["Notation: `0.91 [0.88, 0.94]` pooled out-of-fold estimate (seed 0) with its 95 % "
                     "cluster-bootstrap interval over groups; `0.91 ± 0.03` mean ± sd over folds × seeds.", "",
-                    "![ROC and reliability, out of fold](roc.png)", ""]
+                    "![ROC, out of fold](roc.png) ![Reliability, out of fold](reliability.png)", ""]
+
+
+def _your_data(r: dict) -> list[str]:
+    """--real/--fake: the layouts read, each class's processing, the warnings and what was matched."""
+    byo = r.get("byo")
+    if not byo:
+        return []
+    lines = ["## Your data", "", f"Read: real from {byo['layout']['real']}, fake from {byo['layout']['fake']}; "
+             f"{byo['videos'][0]} real and {byo['videos'][1]} fake windows in {byo['groups']} groups.", ""]
+    rows = [[cls, ", ".join(f"{k} ({v})" for k, v in f["codecs"].items()), "x".join(map(str, f["frame_size"])),
+             f"{f['face_side']:.0f} px", str(f["videos"])] for cls, f in byo["facts"].items()]
+    lines += _table(["class", "codec (videos)", "frame size (median)", "face size in the frame (median)",
+                     "videos"], rows)
+    for warning in byo.get("warnings", []):
+        lines += ["", f"**Warning:** {warning}."]
+    if byo.get("matched"):
+        lines += ["", f"--match-processing: the reals were {byo['matched']}."]
+    elif byo.get("warnings"):
+        lines += ["", "The classes were used as they are (no --match-processing): read the AUCs below as an upper "
+                  "bound, and the no-generator control as the measure of how much of it is processing."]
+    return lines + [""]
 
 
 def _headline(r: dict) -> list[str]:
-    """Every detector's out-of-fold figures on SynthHeads, then its AUC by kind of fake."""
+    """Every detector's out-of-fold figures, frame and video level, then its AUC by kind of fake."""
     dets = r["detectors"]
-    lines = ["## Headline: SynthHeads, out of fold", ""]
-    rows = [[n, fmt(d["auc"]), fmt(d["auc_folds"]), f"{fmt(d['video_auc'])} ({d['videos_per_class'][0]}/"
-             f"{d['videos_per_class'][1]})", fmt(d["tpr"]), fmt(d["fpr"]), fmt(d["ece"])] for n, d in dets.items()]
-    lines += _table(["detector", "AUC", "AUC per fold", "video AUC (videos real/fake)", "TPR at threshold",
-                     "FPR at threshold", "ECE"], rows)
+    lines = [f"## Headline: {data_name(r)}, out of fold", "",
+             "Frame level: every frame scored on its own; video level: the mean P(fake) of a video's frames. "
+             "AP (average precision) is at this data's prevalence; EER is the equal error rate.", ""]
+    rows = [[describe_detector(n, r), fmt(d["auc"]), fmt(d.get("ap")), fmt(d.get("eer")), fmt(d["auc_folds"]),
+             f"{fmt(d['video_auc'])} ({d['videos_per_class'][0]}/{d['videos_per_class'][1]})", fmt(d.get("video_ap")),
+             fmt(d.get("video_eer")), fmt(d["tpr"]), fmt(d["fpr"]), fmt(d["ece"])] for n, d in dets.items()]
+    lines += _table(["detector", "AUC", "AP", "EER", "AUC per fold", "video AUC (videos real/fake)", "video AP",
+                     "video EER", "TPR at threshold", "FPR at threshold", "ECE"], rows)
     if any(d.get("auc_by_kind") for d in dets.values()):
         lines += ["", "By kind of fake (each against every real, out of fold): a self-reenactment re-renders a "
                   "person's own motion from K of their frames; a puppet is driven by its pair partner's landmarks.",
@@ -97,6 +154,14 @@ def _headline(r: dict) -> list[str]:
                 for n, d in dets.items()]
         lines += _table(["detector", "AUC, self-reenactment fakes", "AUC, puppet fakes"], rows)
     return lines
+
+
+def describe_detector(name: str, r: dict) -> str:
+    """A detector's name with what it is when it is a timm backbone: input side and weights."""
+    info = r.get("detector_info", {}).get(name)
+    if not info:
+        return name
+    return f"{name} ({info})"
 
 
 def _real_faces(r: dict) -> list[str]:
@@ -116,26 +181,57 @@ def _real_faces(r: dict) -> list[str]:
     some = next(d for d in dets.values() if "photos" in d)
     lines += _table(["detector", "real sample videos: AUC vs their fakes", "FPR on them", "TPR on their fakes",
                      f"FPR on {some['photos']['n']} real photos", "mean P(fake), real photos"], rows)
-    seen = r.get("clips_seen", {})
+    clips = (r.get("near_duplicates") or {}).get("clips", {}).get("by_video", {})
+    seen = ", ".join(f"{who} {share_text(x)}" for who, x in clips.items()) or "not checked"
     return lines + ["", f"Real sample videos: {', '.join(some['clips']['names']) if 'clips' in some else '–'} "
-                    "(share of frames found in the generator's training data: "
-                    + (", ".join(f"{k} {v:.0%}" for k, v in seen.items()) or "not checked") + "; its fakes of a "
-                    f"seen person are easier than of a new one); photos: {', '.join(some['photos']['names'])} "
-                    "(each at 0.5×, 1× and 2× source scale)."]
+                    f"(share of frames with a near-duplicate in the generators' training data: {seen}; its "
+                    "fakes of a seen person are easier than of a new one); photos: "
+                    f"{', '.join(some['photos']['names'])} (each at 0.5×, 1× and 2× source scale)."]
+
+
+def share_text(share) -> str:
+    """A near-duplicate share, or "not checked" when nothing was compared (never "0 %" then)."""
+    return "not checked" if share is None else f"{share:.0%}"
+
+
+PART_NAMES = {"synth": "SynthHeads reals", "clips": "real sample videos", "photos": "real photos",
+              "k_curve": "K-curve reals", "steps_curve": "fine-tuning-curve reals"}
+
+
+def seen_text(r: dict) -> str:
+    """Near-duplicate shares of the study's real faces in the generators' training frames
+    (detector.unseen), per part; "not checked" where nothing was compared."""
+    from .unseen import NEAR
+
+    near = r.get("near_duplicates") or {}
+    if not near:
+        return "near-duplicates not checked"
+    return (f"frames with a near-duplicate among the generators' training frames (perceptual hash, at most {NEAR} "
+            "of 64 bits apart): " + ", ".join(f"{PART_NAMES.get(part, part)} {share_text(v['share'])} of "
+                                              f"{v['frames']}" for part, v in near.items()))
 
 
 def _shipped_cnn(r: dict) -> list[str]:
-    """The shipped CNN's AUC per fold, its false positives on real faces and why it was chosen."""
+    """What was shipped and why, what was refused and why; the shipped CNN's AUC per fold and
+    false positives on real faces."""
     dets = r["detectors"]
+    lines = []
+    refused = r.get("refused", {})
+    if refused:
+        lines += ["", "## Not shipped", "", "A detector is saved only if it passes the no-generator control "
+                  f"(AUC at most {MAX_AUC}, at most {MAX_FPR:.0%} of held-out real faces called fake, either kind) "
+                  "and detects the fakes at all (out-of-fold AUC interval above 0.5):",
+                  ""] + [f"- {n}: {why}." for n, why in refused.items()]
     best = next((n for n in r.get("shipped", {}) if n != "frequency"), None)
     if not best:
-        return []
-    return ["", f"## Shipped CNN ({best}): test AUC per fold", "",
-            ", ".join(f"seed {f['seed']} fold {f['fold']}: {f['auc']:.3f}" for f in dets[best]["per_fold"]) + ".",
-            f"Mean ± sd {fmt(dets[best]['auc_folds'])}; its false-positive rate on real photos at its "
-            f"threshold: {fmt(dets[best].get('photos', {}).get('fpr'))}; on real sample videos: "
-            f"{fmt(dets[best].get('clips', {}).get('fpr'))}.",
-            "", f"Why this one: {r['shipped'][best].get('why', '–')}."]
+        return lines
+    return lines + ["", f"## Shipped CNN ({best}): test AUC per fold", "",
+                    ", ".join(f"seed {f['seed']} fold {f['fold']}: {f['auc']:.3f}"
+                              for f in dets[best]["per_fold"]) + ".",
+                    f"Mean ± sd {fmt(dets[best]['auc_folds'])}; its false-positive rate on real photos at its "
+                    f"threshold: {fmt(dets[best].get('photos', {}).get('fpr'))}; on real sample videos: "
+                    f"{fmt(dets[best].get('clips', {}).get('fpr'))}.",
+                    "", f"Why this one: {r['shipped'][best].get('why', '–')}; {r['shipped'][best].get('check', '')}."]
 
 
 def _controls(r: dict) -> list[str]:
@@ -152,6 +248,27 @@ def _controls(r: dict) -> list[str]:
             + [" / ".join(fmt(d["memorisation"][k], 2) for k in ("train", "val", "test"))] for n, d in dets.items()]
     lines += _table(["detector", "AUC, spectrum-matched reals", "AUC, both down→up"]
                     + [f"FPR {k} reals" for k in PERTURBATIONS] + ["P(fake) reals: train / val / unseen"], rows)
+    if any("no_generator" in d for d in dets.values()):
+        lines += ["", f"No generator, as shipped: {NO_GENERATOR}. A detector of forgeries gives AUC 0.5 here and "
+                  "no more false positives on the processed reals than on the reals; a detector is shipped only if "
+                  f"AUC ≤ {MAX_AUC} and both false-positive rates ≤ {MAX_FPR:.0%} (mean over folds), and if its "
+                  "own out-of-fold AUC interval lies above 0.5.", ""]
+        rows = []
+        for n, d in dets.items():
+            c = d.get("no_generator")
+            if not c:
+                continue
+            check = d.get("ship_check", {})
+            rows.append([n, fmt(c["auc"]), fmt(c["fpr_real"]), fmt(c["fpr_processed"]),
+                         ("passes" if check.get("passes") else "fails") if check else "–"])
+        lines += _table(["detector", "AUC, reals vs processed reals", "FPR held-out reals", "FPR processed reals",
+                         "shipping check"], rows)
+        cal = {n: d["calibration"] for n, d in dets.items() if d.get("calibration", {}).get("values")}
+        if cal:
+            lines += ["", "Calibration per fold (seed 0; bounded to "
+                      f"{TEMPERATURE_RANGE[0]:g}–{TEMPERATURE_RANGE[1]:g}, a Platt slope to its inverse): "
+                      + "; ".join(f"{n} {c['kind']} " + ", ".join(f"{v:.2f}" for v in c["values"])
+                                  for n, c in cal.items()) + "."]
     ups = r["sections"].get("upsampling_only", {})
     if ups:
         lines += ["", "No generator at all: trained on reals vs the same reals upsampled ×2 (nearest neighbour), "
@@ -228,10 +345,22 @@ def _closing_note(r: dict) -> list[str]:
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in r.get("timing", {}).items())
     return (["", "## Closing note", ""] + closing(r)
             + ["", f"Study time: {r['seconds']:.0f} s ({timing}); faces made or loaded in "
-               f"{r.get('faces_seconds', 0):.0f} s before that.",
-               "", f"Reproduce: `fsth detect study --checkpoint fsth/pretrained/{r.get('model') or 'MODEL.pt'} "
-               + (f"--other fsth/pretrained/{r['other_model']} " if r.get("other_model") else "")
-               + "--out docs/detector --ship` (`--fast`: every section on small axes, for the course).", ""])
+               f"{r.get('faces_seconds', 0):.0f} s before that.", "", f"Reproduce: `{reproduce(r)}`"
+               + (" (`--fast`: every section on small axes, for the course)." if r.get("model") else "."), ""])
+
+
+def reproduce(r: dict) -> str:
+    """The command line of a study like this one (the data folders as the report names them)."""
+    if not r.get("model"):
+        byo = r.get("byo") or {}
+        return ("fsth detect study --real REAL_DIR --fake FAKE_DIR --out OUT"
+                + (" --match-processing" if byo.get("matched") else ""))
+    src = r["settings"]["sources"]
+    return (f"fsth detect study --checkpoint fsth/pretrained/{r['model']} "
+            + (f"--other fsth/pretrained/{r['other_model']} " if r.get("other_model") else "")
+            + "--data TRAINING_DATA " + ("--other-data OTHER_TRAINING_DATA " if r.get("other_model") else "")
+            + (f"--render-size {src['render_size']} " if src.get("render_size") else "")
+            + "--out docs/detector --ship")
 
 
 def marks_section(marks: dict | None, window: int) -> list[str]:
@@ -255,40 +384,38 @@ def closing(r: dict) -> list[str]:
     for n, d in r["detectors"].items():
         text = (f"- **{n}**: AUC {fmt(d['auc'])} out of fold ({fmt(d['auc_folds'])} per fold), video AUC "
                 f"{fmt(d['video_auc'])}; at its threshold it catches {fmt(d['tpr'])} of fakes with "
-                f"{fmt(d['fpr'])} false positives on SynthHeads reals")
+                f"{fmt(d['fpr'])} false positives on the reals of {data_name(r)}")
         if "photos" in d:
             text += f", {fmt(d['photos']['fpr'])} on real photos"
         if "clips" in d and "auc" in d["clips"]:
             text += f"; AUC {fmt(d['clips']['auc'])} on real sample videos vs their fakes"
         text += (f". Controls: spectrum-matched reals {fmt(d['spectrum_matched'])}, down→up {fmt(d['down_up'])}; "
                  f"P(fake) of reals train / unseen {fmt(d['memorisation']['train'], 2)} / "
-                 f"{fmt(d['memorisation']['test'], 2)}.")
-        out.append(text)
+                 f"{fmt(d['memorisation']['test'], 2)}")
+        if d.get("no_generator"):
+            text += (f"; no generator (reals vs processed reals) AUC {fmt(d['no_generator']['auc'])}: "
+                     + ("passes" if d.get("ship_check", {}).get("passes") else "fails") + " the shipping check")
+        out.append(text + ".")
     return out
 
 
 def _plots(results: dict, cvs: dict, faces, out: Path) -> None:
+    """roc.png, reliability.png and (with the curves) curves.png."""
     from matplotlib.figure import Figure  # a bare Figure: never switches the caller's pyplot backend
     from sklearn.metrics import roc_curve
 
-    from .metrics import reliability
-
     seed = results["settings"]["protocol"]["seeds"][0]
-    fig = Figure(figsize=(8.4, 4))
-    ax, ax2 = fig.subplots(1, 2)
+    fig = Figure(figsize=(4.4, 4))
+    ax = fig.subplots()
     for name, cv in cvs.items():
         fpr, tpr, _ = roc_curve(faces.labels, cv["oof"][seed], drop_intermediate=False)
         ax.plot(fpr, tpr, label=name)
-        rel = reliability(faces.labels, cv["oof"][seed])
-        ax2.plot(rel["predicted"], rel["observed"], marker="o", label=name)
-    titles = (("false-positive rate (real called fake)", "true-positive rate", "ROC, out of fold"),
-              ("predicted P(fake)", "observed fraction fake", "Reliability (calibrated)"))
-    for a, (x, y, t) in zip((ax, ax2), titles):
-        a.plot([0, 1], [0, 1], ":", color="grey")
-        a.set(xlabel=x, ylabel=y, title=t)
-        a.legend(fontsize=8)
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="false-positive rate (real called fake)", ylabel="true-positive rate", title="ROC, out of fold")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, out / "roc.png")
+    _reliability_plot(cvs, faces, seed, out / "reliability.png")
     sections = [(k, t) for k, t in (("k_curve", "K shots"), ("steps_curve", "fine-tuning steps"))
                 if results["sections"].get(k)]
     if not sections:
@@ -314,61 +441,109 @@ def _plots(results: dict, cvs: dict, faces, out: Path) -> None:
     _save(fig, out / "curves.png")
 
 
+def _reliability_plot(cvs: dict, faces, seed: int, path: Path) -> None:
+    """Reliability diagram of every detector's out-of-fold P(fake) (scikit-learn's
+    ``calibration_curve``, 10 equal-width bins; marker area ∝ the bin's frames) above a histogram
+    of the scores: a calibrated detector lies on the diagonal."""
+    from matplotlib.figure import Figure
+
+    from .metrics import reliability
+
+    fig = Figure(figsize=(4.6, 5.2))
+    ax, hist = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
+    for name, cv in cvs.items():
+        scores = cv["oof"][seed]
+        rel = reliability(faces.labels, scores)
+        line, = ax.plot(rel["predicted"], rel["observed"], label=name)
+        ax.scatter(rel["predicted"], rel["observed"], s=8 + 200 * np.asarray(rel["count"]) / max(1, len(scores)),
+                   color=line.get_color())
+        hist.hist(scores, bins=20, range=(0, 1), histtype="step", color=line.get_color())
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(ylabel="observed fraction fake", title="Reliability, out of fold (calibrated)", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=8)
+    hist.set(xlabel="predicted P(fake)", ylabel="frames")
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def card(results: dict) -> str:
     """fsth/pretrained/DETECTOR_CARD.md for the shipped detectors, from the study that trained them."""
     shipped, dets = results["shipped"], results["detectors"]
     p, src = results["settings"]["protocol"], results["settings"]["sources"]
+    data = data_name(results)
     lines = ["# Shipped detectors: model card", "",
              "Written by `fsth detect study --ship` from the study that trained them; the full report with "
              "every table is `docs/detector/report.md`.", "",
              "| file | detector | operating threshold |", "|---|---|---|"]
     for name, s in shipped.items():
-        lines.append(f"| `{s['file']}` | {name} | P(fake) > {s['threshold']:.3g} |")
+        lines.append(f"| `{s['file']}` | {describe_detector(name, results)} | P(fake) > {s['threshold']:.3g} |")
     cnn = next((n for n in shipped if n != "frequency"), None)
     if cnn and shipped[cnn].get("why"):
         why = shipped[cnn]["why"]
         lines += ["", f"**Why {cnn}.** {why[:1].upper() + why[1:]}. Real faces = the worse of the real photos and the "
                   "real sample videos, at the operating threshold, averaged over the cross-validation detectors."]
-    if any(s["threshold"] < 1e-3 for s in shipped.values()):
-        lines += ["", "A threshold near 0: temperature scaling sharpened the CNN's scores (validation reals get "
-                  "P(fake) ≈ 0), so the operating point sits near 0; only the ranking matters, and the false-positive "
-                  "rates on real photos and real videos below say how it treats real faces outside its domain."]
+    lines += ["", f"**Why it may ship at all.** Each shipped detector passed the no-generator control: scored on "
+              f"{NO_GENERATOR}, its AUC is at most {MAX_AUC} and it calls at most {MAX_FPR:.0%} of held-out real faces "
+              "fake, plain or processed (" + "; ".join(f"{n}: {s.get('check', '–')}" for n, s in shipped.items())
+              + "). A detector that fails it reads resolution or codec, not the forgery, and is not shipped."]
     domain = next(iter(shipped.values()))["domain"] if shipped else "–"
-    lines += ["", f"**Training domain.** {domain}. Retrained after cross-validation on every SynthHeads group "
+    lines += ["", f"**Training domain.** {domain}. Trained with the same augmentation of both classes (resize "
+              "chains, blur, JPEG, H.264 at several CRFs); retrained after cross-validation on every group "
               f"(a fifth of the groups held out for calibration and the threshold: {p['target_fpr']:.0%} false "
-              "positives on those reals).", "",
-              f"**Data.** {results['counts']['identities']} SynthHeads identities (seed {src['seed']}, checked "
-              f"unseen by the generator: {results.get('check', 'not checked')}), in pairs; each identity one real "
-              f"and one fake video of {src['window']} contiguous frames (self-reenactment or puppeteering by its pair "
-              f"partner, K = {src['k']}); every image JPEG q95 once. Real sample videos and real photos are never "
-              "trained on: they measure false positives outside the training domain.", "",
-              f"**Protocol.** Identity-grouped {p['folds']}-fold cross-validation × {len(p['seeds'])} seed(s); "
-              "temperature (CNNs) or Platt (frequency) calibration and the threshold fitted on validation groups "
+              "positives on those reals).", ""]
+    if results.get("model"):
+        lines += [f"**Data.** {results['counts']['identities']} SynthHeads identities (seed {src['seed']}; unseen by "
+                  f"the generator: {results.get('check', 'not checked')}), in pairs; each identity one real "
+                  f"and one fake video of {src['window']} contiguous frames (self-reenactment or puppeteering by its "
+                  f"pair partner, K = {src['k']}). {capitalised(results.get('processing', ''))}; every image JPEG "
+                  "q95 once. Real sample videos and real photos are never trained on: they measure false positives "
+                  "outside the training domain.", ""]
+    else:
+        lines += [f"**Data.** {data}: {results['counts']['identities']} identities in {results['counts']['groups']} "
+                  f"groups, {prevalence(results)}. {capitalised(results.get('processing', ''))}.", ""]
+    lines += [f"**Protocol.** Identity-grouped {folds_run(results)[0]}-fold cross-validation × {len(p['seeds'])} "
+              "seed(s); "
+              "temperature (CNNs) or Platt (frequency, linear probes) calibration, bounded to "
+              f"{TEMPERATURE_RANGE[0]:g}–{TEMPERATURE_RANGE[1]:g}, and the threshold fitted on validation groups "
               "only; 95 % cluster-bootstrap intervals over groups.", "", "**Results (out of fold).**", ""]
     for name in shipped:
         d = dets[name]
         folds = ", ".join(f"{f['auc']:.3f}" for f in d["per_fold"])
-        lines += [f"- {name}: AUC {fmt(d['auc'])}; per fold (seed × fold) {folds} ({fmt(d['auc_folds'])}); "
-                  f"video AUC {fmt(d['video_auc'])}; at the threshold TPR {fmt(d['tpr'])}, FPR on SynthHeads reals "
+        lines += [f"- {name}: AUC {fmt(d['auc'])}, AP {fmt(d.get('ap'))}, EER {fmt(d.get('eer'))}; per fold "
+                  f"(seed × fold) {folds} ({fmt(d['auc_folds'])}); video AUC {fmt(d['video_auc'])}, video AP "
+                  f"{fmt(d.get('video_ap'))}; at the threshold TPR {fmt(d['tpr'])}, FPR on the reals of {data} "
                   f"{fmt(d['fpr'])}" + (f", FPR on {d['photos']['n']} real photos {fmt(d['photos']['fpr'])}"
                                          if "photos" in d else "")
                   + (f", FPR on real sample videos {fmt(d['clips']['fpr'])}" if "clips" in d else "") + "."]
-    lines += ["", "**Limits.** 64 px faces; trained on procedural SynthHeads and one generator: a score on real "
-              "photographs or other generators is outside its domain (see the real-photo false-positive rate above "
-              "and the cross-generator table of the report). The controls in the report say which cues it uses "
-              "(spectrum, resampling). Never act on a single score: `fsth demo` and `fsth detect score "
+    lines += ["", f"**Limits.** {results['counts'].get('image_size', 64)} px faces; trained on {data} and one "
+              "generator: a score on real photographs or "
+              "other generators is outside its domain (see the real-photo false-positive rate above and the "
+              "cross-generator table of the report). The controls in the report say which cues it uses (spectrum, "
+              "resampling, processing). Never act on a single score: `fsth demo` and `fsth detect score "
               "--compare REAL...` print it next to the same detector's score on real faces.", "",
               "**Use.** `fsth detect score MEDIA --detector fsth/pretrained/detector_cnn.pt --compare "
-              "REAL_MEDIA`; in Python `detector.models.load(path).predict_proba(face_crops)` (uint8 (N, 64, 64, 3), "
-              "JPEG q95 first as in training: `detector.scoring.score_faces`).", "",
+              "REAL_MEDIA`; in Python `detector.models.load(path).predict_proba(face_crops)` (uint8 (N, S, S, 3) at "
+              "the detector's `image_size`, JPEG q95 first as in training: `detector.scoring.score_faces`).", "",
               "**Bring your own data.** `fsth detect study --real REAL_DIR --fake FAKE_DIR --out my-study` "
-              "runs the same protocol on your folders, laid out like FaceForensics++ (one sub-folder per identity; "
-              "videos or folders of frames inside):", "",
-              "    REAL_DIR/000/000.mp4          FAKE_DIR/000/000_003.mp4", "    REAL_DIR/001/001.mp4          "
-              "FAKE_DIR/001/001_870.mp4", "    REAL_DIR/002/frames/0001.png  ...", "",
+              "runs the same protocol on your folders, as FaceForensics++ and DeepfakeBench lay them out, or one "
+              "sub-folder per person:", "",
+              "    --real FF++/original_sequences/youtube/c23/videos",
+              "    --fake FF++/manipulated_sequences/Deepfakes/c23/videos  (000_003.mp4: 000's video, 003's face)",
+              "",
+              "    --real DeepfakeBench/UADFV/real --fake DeepfakeBench/UADFV/fake    (frames/<video>/*.png)", "",
+              "    --real REAL_DIR --fake FAKE_DIR    (DIR/<person>/<video>.mp4 or DIR/<person>/<video>/*.png)", "",
               "Faces are found and cropped by `fsth preprocess` (dlib), cut into windows of `--window` contiguous "
-              "frames, and split by sub-folder: a person's real and fake videos are always in the same fold.", ""]
+              "frames, and grouped by the people in each video (a FaceForensics++ fake `000_003` joins 000 and 003): "
+              "no person is on both sides of a split. The run is refused before any training when there are fewer "
+              "groups with real or with fake videos than folds, or a fold would lack a class; it warns when the "
+              "classes differ in codec or resolution, and `--match-processing` puts the reals through the fakes' "
+              "pipeline.", ""]
     return "\n".join(lines)
+
+
+def capitalised(text: str) -> str:
+    """``text`` with its first letter upper-case (a clause that starts a sentence)."""
+    return text[:1].upper() + text[1:]
 
 
 def _save(fig, path: Path) -> None:

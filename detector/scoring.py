@@ -2,7 +2,11 @@
 
 Faces are cropped like ``fsth preprocess`` (dlib), resized to the detector's size and passed
 through the study's one JPEG q95 step before P(fake) is computed: a score is only
-comparable to the report's numbers if the input was processed the same way.
+comparable to the report's numbers if the input was processed the same way. (The study's faces,
+real and fake, were also written as H.264 by fsth's video writer; media scored here went through
+whatever encoder made it, and the detectors were trained with H.264, JPEG and resizing of both
+classes so that this difference does not decide the score. The no-generator control in the
+report measures how far that holds.)
 """
 from __future__ import annotations
 

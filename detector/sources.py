@@ -1,36 +1,40 @@
 """Where the study's faces come from: real videos and the fakes made from them, processed alike.
 
 Every *video* is ``window`` contiguous frames, real or fake; a fake re-renders the landmarks of
-a real window, so both classes share motion, length and (later) the same encoding.
+a real window, so both classes share motion and length. Every video, real or fake, then takes
+the same path to the detectors (:class:`detector.data.Processing`, applied by
+:class:`VideoCollector`): fakes are rendered at ``render_size`` by a generator working at its
+own size (``fsth.Person.render``), real crops at ``render_size`` are taken through that working
+size and back, and both are written by fsth's video writer (H.264, as ``fsth animate`` writes its
+fakes). Resolution, resampling and codec then say nothing about the label.
 
 - **SynthHeads pairs** (:func:`synth_faces`): identities rendered by ``fsth.data.synthetic``
   from a seed the generator never trained on, checked against its training data by (seed,
-  index) and by a hash of the identity's parameters (:func:`generator_training_keys`). Pair
+  index) and by a hash of the identity's parameters (:mod:`detector.unseen`). Pair
   (a, b): a's fake re-enacts a's own window from K shots (self-reenactment), b's fake is b
   driven by a's window (puppeteering, landmarks adapted); a pair is one *group*, so a
   puppet and its driver are always in the same split.
 - **Real sample faces** (:func:`real_clips`): every sample video of ``fsth.data.samples``,
-  cropped by ``fsth preprocess`` at the generator's size and cut into windows; fakes of
-  each window made the same way (self-reenactment from K shots taken before the window).
+  cropped by ``fsth preprocess`` at ``render_size`` and cut into windows; fakes of each
+  window made the same way (self-reenactment from K shots taken before the window).
 - **Real photos** (:func:`real_photos`): the sample portraits cropped like ``detector
   score`` does, at three source scales: the fixed set on which false positives are counted.
-- **Your own folders** (:func:`folder_faces`): ``--real DIR --fake DIR``.
+- **Your own folders** (:func:`folder_faces`, :mod:`detector.folders`): ``--real DIR --fake DIR``.
 
-Fakes come from ``fsth.make_fake`` (any generator), or from fsth's two baselines
-(``fsth.create_baseline``: ``warp``, the landmark warp; ``mean``, the mean of the K shots).
+Fakes come from ``fsth.finetune`` (any generator: the person ``fsth.make_fake`` makes, at the
+shots' size), or from fsth's two baselines (``fsth.create_baseline``: ``warp``, the landmark
+warp; ``mean``, the mean of the K shots).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
-from .data import FaceSet
+from .data import FaceSet, Processing
+from .unseen import generator_training_keys, params_hash  # noqa: F401  (where they used to live)
 
 log = logging.getLogger(__name__)
 TEST_SEED = 1_000_003  # SynthHeads seed of the study's identities (training data uses small seeds)
@@ -49,11 +53,17 @@ class SourceConfig:
     baseline_pairs: int = 20  # pairs also faked by the baselines and --other (the cross-generator matrix)
     seed: int = TEST_SEED
     adapt: str = "relative"  # landmark adaptation of the puppet fakes
+    render_size: int = 0  # side fakes are rendered at and reals cropped at (0: the generator's own size)
+    detector_size: int = 0  # side the detectors see, after encoding (0: render_size)
+    codec: str = "fsth"  # how every video is written: "fsth" (fsth's video writer), "h264", "jpeg", "none"
+    quality: int = 18  # its CRF (JPEG: quality); 18 is fsth.io.video.write_video's
 
 
-def params_hash(params: dict) -> str:
-    """A content hash of a SynthHeads identity's parameters (the person, not the name)."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=float).encode()).hexdigest()[:16]
+def processing(model, cfg: SourceConfig) -> Processing:
+    """The one path of every study video (:class:`detector.data.Processing`) for this generator."""
+    working = model.config.image_size
+    return Processing(size=cfg.render_size or working, working=working, codec=cfg.codec, quality=cfg.quality,
+                      detector_size=cfg.detector_size)
 
 
 def synth_person(seed: int, index: int, frames: int, size: int):
@@ -68,57 +78,16 @@ def synth_person(seed: int, index: int, frames: int, size: int):
     return images, landmarks.astype(np.float32), params_hash(asdict(who))
 
 
-def generator_training_keys(model, data: str | Path | None = None) -> dict:
-    """What the generator trained on: SynthHeads (seed, index) pairs and identity hashes, and
-    thumbnails of its real clips, read from its training data folder (``data``, default the
-    checkpoint's ``train_config['data']``). ``checked`` says what could be checked."""
-    from fsth.io.clips import list_clips, load_clip
-
-    data = Path(data or (getattr(model, "checkpoint_info", {}).get("train_config", {}).get("data") or ""))
-    keys = {"synth": set(), "hashes": set(), "real_thumbs": [], "folder": str(data), "checked": "nothing"}
-    if not str(data) or not data.is_dir():
-        keys["checked"] = f"training data {data or '(unknown)'} not found: seeds only"
-        return keys
-    for path in list_clips(data):
-        clip = load_clip(path)
-        meta = clip.meta
-        if meta.get("synthetic"):
-            keys["synth"].add((int(meta["seed"]), int(meta["identity_index"])))
-            if "identity_params" in meta:
-                keys["hashes"].add(params_hash(meta["identity_params"]))
-        else:
-            keys["real_thumbs"].append(thumbnails(clip.frames))
-    keys["real_thumbs"] = np.concatenate(keys["real_thumbs"]) if keys["real_thumbs"] else np.zeros((0, 64))
-    keys["checked"] = f"(seed, index) and identity hashes of {data}; real clips by 8x8 thumbnails"
-    return keys
-
-
-def thumbnails(frames: np.ndarray) -> np.ndarray:
-    """8x8 grey thumbnails, flattened (T, 64): a content key that survives JPEG and resizing."""
-    import cv2
-
-    return np.stack([cv2.resize(f.mean(-1).astype(np.float32), (8, 8), interpolation=cv2.INTER_AREA).ravel()
-                     for f in frames])
-
-
-def seen_by_generator(frames: np.ndarray, keys: dict, tolerance: float = 4.0) -> float:
-    """Share of ``frames`` whose thumbnail matches one of the generator's real training frames."""
-    if not len(keys["real_thumbs"]):
-        return 0.0
-    mine = thumbnails(frames)
-    dist = np.abs(mine[:, None] - keys["real_thumbs"][None]).max(-1).min(1)
-    return float((dist < tolerance).mean())
-
-
 def make_head(maker: str, model, frames: np.ndarray, landmarks: np.ndarray, k: int, steps: int, seed: int):
-    """A renderer (fsth.Renderer) from K shots drawn from ``frames``: ``model`` (fsth.make_fake's
-    person, fine-tuned ``steps``) or a baseline of fsth by name (``warp``, ``mean``)."""
-    from fsth import FakeRecipe, create_baseline, make_fake, split_frames
+    """A renderer (fsth.Renderer) from K shots drawn from ``frames`` (as ``fsth.make_fake`` draws
+    them, ``targets=1``): ``model`` fine-tuned ``steps`` (``fsth.finetune``: it works at its own
+    size and renders at the shots' size, as ``fsth animate`` does) or a baseline of fsth by name
+    (``warp``, ``mean``)."""
+    from fsth import create_baseline, finetune, split_frames
 
-    if maker == "model":
-        clip = SimpleNamespace(frames=frames, landmarks=landmarks)
-        return make_fake(model, clip, FakeRecipe(f"k{k}-s{steps}", k=k, steps=steps), targets=1, seed=seed).person
     _, shots = split_frames(len(frames), 1, k, seed)
+    if maker == "model":
+        return finetune(model, frames[shots], landmarks[shots], steps=steps, seed=seed, progress=False)
     return create_baseline(maker, frames[shots], landmarks[shots])
 
 
@@ -130,12 +99,17 @@ def puppet_landmarks(driver: np.ndarray, head, mode: str) -> np.ndarray:
 
 
 class VideoCollector:
-    """Collects videos (frames and labels) into one FaceSet, plus one row of facts per video."""
+    """Collects videos (frames and labels) into one FaceSet, plus one row of facts per video.
+    Every video goes through ``process`` (a :class:`detector.data.Processing`, or nothing): a
+    fake as rendered, a real one through the generator's working size first. One code path for
+    both classes."""
 
-    def __init__(self):
-        self.parts, self.rows = [], []
+    def __init__(self, process: Processing | None = None):
+        self.parts, self.rows, self.process = [], [], process
 
     def add(self, images, label, identity, video, setting, group, **facts):
+        if self.process is not None:
+            images = self.process(images, rendered=bool(label), video=video)
         n = len(images)
         self.parts.append((images, [label] * n, [identity] * n, [video] * n, [setting] * n, [group] * n))
         self.rows.append({"video": video, "identity": identity, "group": group, "label": label,
@@ -156,9 +130,10 @@ def synth_faces(model, cfg: SourceConfig, makers=("model",), keys: dict | None =
     the maker's name."""
     from tqdm.auto import tqdm
 
-    size = model.config.image_size
+    process = processing(model, cfg)
+    size = process.size
     keys = keys or {"synth": set(), "hashes": set()}
-    out = VideoCollector()
+    out = VideoCollector(process)
     for j in tqdm(range(cfg.pairs), desc="SynthHeads pairs", disable=not progress):
         group = f"pair{j:03d}"
         people = []
@@ -182,16 +157,17 @@ def synth_faces(model, cfg: SourceConfig, makers=("model",), keys: dict | None =
     return out.faceset(), out.rows
 
 
-def real_clips(model, cfg: SourceConfig, cache: Path, keys: dict | None = None,
-               progress: bool = True) -> tuple[FaceSet, list[dict]]:
+def real_clips(model, cfg: SourceConfig, cache: Path, progress: bool = True) -> tuple[FaceSet, list[dict]]:
     """Every sample video of fsth.data.samples, preprocessed like ``fsth preprocess`` at the
-    generator's size, cut into windows after a shot pool; each window real and re-enacted."""
+    study's render size, cut into windows after a shot pool; each window real and re-enacted,
+    both through the study's processing."""
     from fsth.data import samples
     from fsth.io import atomic_write
     from fsth.data.preprocess import Settings, preprocess
     from fsth.io.clips import load_clip
 
-    size = model.config.image_size
+    process = processing(model, cfg)
+    size = process.size
     src, crops = cache / "real-src", cache / f"real-{size}"
     for name in VIDEO_SAMPLES:
         target = src / name / f"{name}.mp4"
@@ -199,11 +175,10 @@ def real_clips(model, cfg: SourceConfig, cache: Path, keys: dict | None = None,
             with atomic_write(target) as f:
                 f.write(samples.fetch(name).read_bytes())
     preprocess(src, crops, Settings(size=size, frames=0, backend="dlib"), progress=progress)
-    out = VideoCollector()
+    out = VideoCollector(process)
     for name in VIDEO_SAMPLES:
         clip = load_clip(crops / name / f"{name}.npz")
         frames, landmarks = clip.frames, clip.landmarks.astype(np.float32)
-        seen = seen_by_generator(frames, keys) if keys else 0.0
         pool = min(cfg.pool, len(frames) - cfg.window)
         if pool < cfg.k + 1:
             log.warning("%s: %d frames with a face, too few for a shot pool and a window", name, len(frames))
@@ -211,16 +186,16 @@ def real_clips(model, cfg: SourceConfig, cache: Path, keys: dict | None = None,
         head = make_head("model", model, frames[:pool], landmarks[:pool], cfg.k, cfg.steps, 0)
         for w, start in enumerate(range(pool, len(frames) - cfg.window + 1, cfg.window)):
             window = slice(start, start + cfg.window)
-            facts = {"seen_by_generator": seen}
-            out.add(frames[window], 0, name, f"{name}/w{w:02d}/real", "real", name, **facts)
-            out.add(head.render(landmarks[window]), 1, name, f"{name}/w{w:02d}/fake", "fake", name, kind="self",
-                    **facts)
+            out.add(frames[window], 0, name, f"{name}/w{w:02d}/real", "real", name)
+            out.add(head.render(landmarks[window]), 1, name, f"{name}/w{w:02d}/fake", "fake", name, kind="self")
     return out.faceset(), out.rows
 
 
-def real_photos(size: int, detector=None) -> tuple[np.ndarray, list[str]]:
+def real_photos(size: int, detector=None, process: Processing | None = None) -> tuple[np.ndarray, list[str]]:
     """The fixed real-photo set: each sample portrait, scaled by 0.5 / 1 / 2 before its face
-    is found and cropped (as ``detector score`` crops). Returns uint8 (N, S, S, 3) and names."""
+    is found and cropped at ``size`` (as ``detector score`` crops), then through ``process`` (the
+    study's processing of a real face; each photo a one-frame video). Returns uint8 (N, S, S, 3)
+    and names."""
     import cv2
 
     from fsth.data import samples
@@ -235,44 +210,20 @@ def real_photos(size: int, detector=None) -> tuple[np.ndarray, list[str]]:
             scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else
                                 cv2.INTER_CUBIC)
             try:
-                crops.append(face_crops([scaled], size, f"{name} x{scale}", detector)[0])
-                names.append(f"{name} x{scale:g}")
+                crop = face_crops([scaled], size, f"{name} x{scale}", detector)
             except ValueError:  # no face found at this scale
                 log.info("real photos: no face in %s at scale %g", name, scale)
+                continue
+            crops.append(process(crop, rendered=False, video=name)[0] if process is not None else crop[0])
+            names.append(f"{name} x{scale:g}")
     return np.stack(crops), names
 
 
-def folder_faces(real: str | Path, fake: str | Path, size: int, window: int, cache: Path,
-                 progress: bool = True) -> tuple[FaceSet, list[dict]]:
-    """Your own data: folders of face videos or images, FaceForensics++-style
-    (``DIR/<identity>/<video>.mp4`` or ``DIR/<identity>/<video>/*.png``; a loose file is its
-    own identity). Both are cropped by ``fsth preprocess`` at ``size``; every video is cut
-    into windows of ``window`` contiguous frames (a still image is a one-frame video). The
-    group of a video is its identity, real and fake alike, so a person's real and fake
-    videos never straddle a split."""
-    from fsth.data.preprocess import Settings, preprocess
-    from fsth.io.clips import list_clips, load_clip
+def folder_faces(real: str | Path, fake: str | Path, size: int, window: int, cache: Path, progress: bool = True,
+                 **checks) -> tuple[FaceSet, list[dict]]:
+    """Your own data (``--real DIR --fake DIR``): the faces and rows of
+    :func:`detector.folders.folder_faces` (``checks``: its ``folds``, ``seeds``, ``splits``, ``match``)."""
+    from .folders import folder_faces as read_folders
 
-    out = VideoCollector()
-    for label, folder in ((0, Path(real)), (1, Path(fake))):
-        option = "--fake" if label else "--real"
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{option} {folder}: no such folder")
-        crops = cache / f"{'fake' if label else 'real'}-{size}"
-        summary = preprocess(folder, crops, Settings(size=size, frames=0, backend="dlib"), progress=progress)
-        clips = list_clips(crops) if crops.is_dir() else []
-        if not clips:
-            why = "; ".join(f"{s}: {e}" for s, e in summary["failures"][:3]) or "no video or image files in it"
-            raise ValueError(f"{option} {folder}: no face video or image could be read ({why})")
-        for path in clips:
-            clip = load_clip(path)
-            identity, video = str(clip.meta["identity"]), str(clip.meta.get("video", path.stem))
-            setting = "fake" if label else "real"
-            for w, start in enumerate(range(0, max(1, len(clip.frames) - window + 1), window)):
-                frames = clip.frames[start:start + window]
-                out.add(frames, label, identity, f"{setting}/{identity}/{video}/w{w:02d}", setting, identity)
-    faces = out.faceset()
-    if len(np.unique(faces.groups)) < 3:
-        raise ValueError(f"{real} and {fake}: {len(np.unique(faces.groups))} identities; cross-validation needs "
-                         "at least 3 (one sub-folder per identity)")
-    return faces, out.rows
+    faces, rows, _ = read_folders(real, fake, size, window, cache, progress=progress, **checks)
+    return faces, rows

@@ -1,16 +1,21 @@
 """The detectability study: how well do standard detectors catch fsth's fakes, and what
 makes them harder to catch? (``python -m detector study``; the protocol in docs/detector/report.md)
 
-1. Faces (:mod:`detector.sources`): SynthHeads pairs the generator never saw, each identity
-   once real and once fake (self-reenacted or puppeteered), plus the same videos faked by
-   the warp and mean-frame baselines; real sample videos and their fakes; real photos.
-   Every video is ``window`` contiguous frames; everything is JPEG q95 once.
-2. Detectors (:mod:`detector.models`) under identity-grouped k-fold CV × seeds
-   (:mod:`detector.protocol`), calibrated and thresholded on validation identities.
+1. Faces (:mod:`detector.sources`): SynthHeads pairs the generator never saw (checked:
+   :mod:`detector.unseen`), each identity once real and once fake (self-reenacted or
+   puppeteered), plus the same videos faked by the warp and mean-frame baselines; real sample
+   videos and their fakes; real photos. Every video is ``window`` contiguous frames, and every
+   video, real or fake, takes the fakes' path: rendered (or, real, resized) through the
+   generator's working size, written by fsth's video writer (:class:`detector.data.Processing`);
+   then everything is JPEG q95 once. Or your own folders (:mod:`detector.folders`).
+2. Detectors (:mod:`detector.models`, :mod:`detector.backbones`) trained with the same
+   augmentation of both classes (:mod:`detector.augment`), under identity-grouped k-fold CV ×
+   seeds (:mod:`detector.protocol`), calibrated (bounded) and thresholded on validation identities.
 3. Controls (:mod:`detector.controls`), curves and matrices (:mod:`detector.curves`), and
    whether fsth's deliberate provenance mark survives re-encoding (:mod:`detector.marks`).
-4. The best CNN and the frequency model retrained on every SynthHeads group and saved with
-   their operating threshold; report.md, results.json and figures (:mod:`detector.report`).
+4. Shipping (:func:`ship`): a detector is retrained on every group and saved only if it passes
+   the no-generator control (:func:`detector.controls.passes`); report.md, results.json and
+   figures (:mod:`detector.report`).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import numpy as np
 
 from . import controls, curves, marks, models
 from .data import FaceSet, encode
+from .metrics import eer
 from .protocol import ProtocolConfig, auc, cross_validate, estimate, fit_detector, mean_sd
 from .sources import SourceConfig
 
@@ -59,28 +65,31 @@ FAST = StudySettings(detectors=("frequency", "residual"),
 def make_study_faces(model, settings: StudySettings, cache: Path, trained_on: dict | None = None,
                      progress: bool = True, other=None) -> dict:
     """Every face the study needs, {part: (FaceSet, rows)} for each of :data:`PARTS`, made once
-    and cached in ``cache`` (npz + json). ``trained_on``: what the generator was trained on
-    (``sources.generator_training_keys``), so no test identity is one it saw; ``other``: a
-    second fsth generator whose fakes of the baseline pairs join the cross-generator matrix."""
+    and cached in ``cache`` (npz + json), every video through the study's processing
+    (:func:`detector.sources.processing`). ``trained_on``: what the generators were trained on
+    (:func:`detector.unseen.generator_training_keys`), so no test identity is one they saw;
+    ``other``: a second fsth generator whose fakes of the baseline pairs join the
+    cross-generator matrix."""
     from fsth.metrics import IdentityEmbedder
 
     from .report import write_text
-    from .sources import real_clips, real_photos, synth_faces
+    from .sources import processing, real_clips, real_photos, synth_faces
 
     cache.mkdir(parents=True, exist_ok=True)
     s = settings.sources
+    process = processing(model, s)
     embedder = IdentityEmbedder() if settings.identity else None
     parts = {}
     makers = ("model", "warp", "mean") + (("other",) if other is not None else ())
     parts["synth"] = synth_faces(model, s, makers=makers, keys=trained_on, progress=progress, other=other)
-    parts["clips"] = real_clips(model, s, cache, trained_on, progress=progress)
+    parts["clips"] = real_clips(model, s, cache, progress=progress)
     recipes = [(f"K={k}", k, 0) for k in settings.ks]
     parts["k_curve"] = curves.quality_fakes(model, s, min(settings.curve_pairs, s.pairs), recipes, embedder,
                                             progress=progress)
     recipes = [(f"{n} steps", 8, n) for n in settings.ft_steps]
     parts["steps_curve"] = curves.quality_fakes(model, s, min(settings.steps_pairs, s.pairs), recipes, embedder,
                                                 progress=progress)
-    photos, names = real_photos(model.config.image_size)
+    photos, names = real_photos(process.size, process=process)
     parts["photos"] = (FaceSet(photos, np.zeros(len(photos), int), names, names, ["photo"] * len(photos),
                                [n.split(" ")[0] for n in names]), [{"name": n} for n in names])
     for part, (faces, rows) in parts.items():
@@ -107,45 +116,68 @@ def run_study(study_faces: dict, out: str | Path, settings: StudySettings = Stud
               extra: dict | None = None, progress: bool = True) -> dict:
     """Cross-validate every detector on ``study_faces`` ({part: (FaceSet, rows)}, see
     :func:`make_study_faces`, or ``{"synth": (faces, rows)}`` alone for your own data); write
-    the report into ``out``."""
+    the report into ``out``. ``extra`` joins the results (``check``: what "unseen" was checked
+    against; ``byo``: what :func:`detector.folders.folder_faces` read; ``processing``: the
+    faces' processing in words; ``near_duplicates``: :func:`detector.unseen.near_duplicates`)."""
     from .report import write_report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     p = settings.protocol
-    raw = study_faces["synth"][0]  # before any encoding: the provenance marks go in first
+    raw = study_faces["synth"][0]  # before the study's JPEG (written once by fsth's writer, as a fake file is)
     study_faces = {part: (encode(f, "jpeg", 95), rows)  # one pipeline, both classes
                    for part, (f, rows) in study_faces.items()}
     everything = study_faces["synth"][0]
     main = everything.subset(np.isin(everything.settings, ["real", "fake"]))
     hooks = dict(controls.HOOKS)
+    crf = settings.sources.quality if settings.sources.codec in ("fsth", "h264") else 18  # as the fakes are written
+    hooks["no_generator"] = lambda det, split: controls.no_generator(det, split, crf)
     for key in ("clips", "photos"):
         if key in study_faces:
             hooks[key] = _external(study_faces[key][0])
+    own = bool((extra or {}).get("byo")) or not model_name  # no fsth generator made these fakes
     results = {"settings": asdict(settings), "model": model_name, "detectors": {}, "sections": {},
+               "data": "your --real/--fake folders" if own else "SynthHeads",
                "counts": {"images": int(len(main)), "videos": int(len(np.unique(main.videos))),
                           "identities": int(len(np.unique(main.identities))),
-                          "groups": int(len(np.unique(main.groups))), "fake share": float(main.labels.mean())},
+                          "groups": int(len(np.unique(main.groups))), "fake share": float(main.labels.mean()),
+                          "image_size": int(main.images.shape[1]),
+                          "fake video share": float(np.mean([main.labels[main.videos == v][0]
+                                                             for v in np.unique(main.videos)]))},
                **(extra or {})}
     results["identities"] = {"test": results["counts"]["identities"]}  # every identity is tested once per seed
-    if "clips" in study_faces:  # real sample videos whose frames are in the generator's training data
-        results["clips_seen"] = {r["identity"]: r.get("seen_by_generator", 0.0) for r in study_faces["clips"][1]}
     kinds = {r["video"]: r["kind"] for r in study_faces["synth"][1] if r.get("kind")}  # self / puppet, per fake video
     cvs = {}
     for name in settings.detectors:
         t = time.perf_counter()
         cvs[name] = cross_validate(main, name, p, hooks=hooks, keep_models=True, progress=progress)
         results["detectors"][name] = summarize_cv(cvs[name], main, p, kinds)
+        info = detector_info(next(iter(cvs[name]["models"].values()), None))
+        if info:
+            results.setdefault("detector_info", {})[name] = info
         results.setdefault("timing", {})[f"CV {name}"] = time.perf_counter() - t
         log.info("%s: %.0f s", name, results["timing"][f"CV {name}"])
+    results["folds_run"] = {int(seed): sum(r["seed"] == seed for r in next(iter(cvs.values()))["folds"])
+                            for seed in p.seeds} if cvs else {}
     _sections(results, cvs, main, everything, raw, study_faces, settings)
     lap = time.perf_counter()
-    results["shipped"] = ship(main, settings, results["detectors"], out, model_name)
+    results["shipped"], results["refused"] = ship(main, settings, results["detectors"], out, model_name,
+                                                  results["data"])
     results["timing"]["shipping"] = time.perf_counter() - lap
     results["seconds"] = time.perf_counter() - started
     write_report(results, cvs, main, out)
     return results
+
+
+def detector_info(det) -> str:
+    """What a timm detector is, for the report: fine-tuned or probed, its input side, its weights."""
+    kind = getattr(det, "kind", "")
+    if kind == "timm":
+        return f"timm, fine-tuned end to end at {det.input_size} px input, from {det.weights}"
+    if kind == "probe":
+        return f"linear probe on frozen timm features at {det.input_size} px input, {det.weights}"
+    return ""
 
 
 def _sections(results: dict, cvs: dict, main: FaceSet, everything: FaceSet, raw: FaceSet, study_faces: dict,
@@ -217,8 +249,17 @@ def summarize_cv(cv: dict, faces: FaceSet, p: ProtocolConfig, kinds: dict | None
     vids, vscores = video_scores(scores, faces.videos)
     first = {v: i for i, v in reversed(list(enumerate(faces.videos)))}
     vlabels = np.array([labels[first[v]] for v in vids])
-    row["video_auc"] = estimate(auc, np.array([groups[first[v]] for v in vids]), vlabels, vscores, n_boot=n)
+    vgroups = np.array([groups[first[v]] for v in vids])
+    row["video_auc"] = estimate(auc, vgroups, vlabels, vscores, n_boot=n)
+    row["ap"] = estimate(average_precision, groups, labels, scores, n_boot=n)
+    row["eer"] = estimate(eer_of, groups, labels, scores, n_boot=n)
+    row["video_ap"] = estimate(average_precision, vgroups, vlabels, vscores, n_boot=n)
+    row["video_eer"] = estimate(eer_of, vgroups, vlabels, vscores, n_boot=n)
     row["videos_per_class"] = [int((vlabels == 0).sum()), int((vlabels == 1).sum())]
+    row["calibration"] = calibration_of(cv, seed)
+    if "no_generator" in folds[0]:
+        row["no_generator"] = no_generator_summary(folds, seed, n)
+        row["ship_check"] = dict(zip(("passes", "why"), controls.passes(row)))
     row["spectrum_matched"] = _pooled_auc(folds, "spectrum", seed, n)
     row["down_up"] = _pooled_auc(folds, "down_up", seed, n)
     row["perturbed_fpr"] = {}
@@ -233,6 +274,48 @@ def summarize_cv(cv: dict, faces: FaceSet, p: ProtocolConfig, kinds: dict | None
         if key in folds[0]:
             row[key] = external_summary(folds, key, n)
     return row
+
+
+def average_precision(labels, scores) -> float:
+    """Average precision (scikit-learn's); ValueError with one class (the bootstrap skips it)."""
+    from sklearn.metrics import average_precision_score
+
+    if len(np.unique(labels)) < 2:
+        raise ValueError("AP needs both classes")
+    return float(average_precision_score(labels, scores))
+
+
+def eer_of(labels, scores) -> float:
+    """Equal error rate; ValueError with one class (the bootstrap skips it)."""
+    if len(np.unique(labels)) < 2:
+        raise ValueError("EER needs both classes")
+    return float(eer(np.asarray(labels), np.asarray(scores)))
+
+
+def calibration_of(cv: dict, seed: int) -> dict:
+    """Each fold's calibration (seed ``seed``): temperatures (CNNs) or Platt slopes (frequency,
+    linear probes), as {"kind", "values"}; bounded by :data:`detector.metrics.TEMPERATURE_RANGE`."""
+    dets = [det for (s, _), det in sorted(cv.get("models", {}).items()) if s == seed]
+    if dets and hasattr(dets[0], "platt"):
+        return {"kind": "Platt slope", "values": [float(d.platt[0]) for d in dets]}
+    return {"kind": "temperature", "values": [float(getattr(d, "temperature", 1.0)) for d in dets]}
+
+
+def no_generator_summary(folds: list[dict], seed: int, n_boot: int) -> dict:
+    """The no-generator control (:func:`detector.controls.no_generator`), pooled out of fold: AUC
+    of reals vs processed reals, and the false-positive rate on each, per fold (mean ± sd) and
+    pooled (with its interval)."""
+    pool = curves.pooled(folds, "no_generator", seed)
+    thresholds = np.concatenate([np.full(len(r["no_generator"]["scores"]), r["no_generator"]["threshold"])
+                                 for r in folds if r["seed"] == seed])
+    flags = (pool["scores"] > thresholds).astype(float)
+    out = {"auc": estimate(auc, pool["groups"], pool["labels"], pool["scores"], n_boot=n_boot)}
+    for label, key in ((0, "real"), (1, "processed")):
+        rows = pool["labels"] == label
+        out[f"fpr_{key}_pooled"] = estimate(np.mean, pool["groups"][rows], flags[rows], n_boot=n_boot)
+        out[f"fpr_{key}"] = mean_sd([np.mean(r["no_generator"]["scores"][r["no_generator"]["labels"] == label]
+                                             > r["no_generator"]["threshold"]) for r in folds])
+    return out
 
 
 def _pooled_auc(folds, key, seed, n_boot) -> dict:
@@ -267,13 +350,20 @@ def real_fpr(summary: dict) -> float:
 
 
 def choose_cnn(summaries: dict, max_real_fpr: float) -> tuple[str | None, str]:
-    """The CNN to ship and why: the highest mean per-fold AUC among those calling at most
-    ``max_real_fpr`` of real faces fake (:func:`real_fpr`); if none does, the one calling
-    the fewest — a detector that flags most real photographs is no use, however well it
-    separates SynthHeads."""
+    """The CNN to ship and why: among the CNNs (and linear probes) that pass the no-generator
+    control (:func:`detector.controls.passes`, where it was run), the highest mean per-fold AUC
+    among those calling at most ``max_real_fpr`` of real faces fake (:func:`real_fpr`); if none
+    does, the one calling the fewest — a detector that flags most real photographs is no use,
+    however well it separates SynthHeads. None when no CNN passes the control."""
     cnns = [n for n in summaries if n != "frequency"]
     if not cnns:
         return None, "no CNN in the study"
+    checked = {n: summaries[n]["ship_check"] for n in cnns if "ship_check" in summaries[n]}
+    failed = [n for n, c in checked.items() if not c["passes"]]
+    cnns = [n for n in cnns if n not in failed]
+    if not cnns:
+        return None, "no CNN passes the no-generator control (" + "; ".join(
+            f"{n}: {checked[n]['why']}" for n in failed) + ")"
     auc_of = {n: np.nan_to_num(summaries[n]["auc_folds"]["mean"]) for n in cnns}
     fpr_of = {n: real_fpr(summaries[n]) for n in cnns}
     if all(np.isnan(f) for f in fpr_of.values()):  # your own data: no real photos were scored
@@ -289,27 +379,38 @@ def choose_cnn(summaries: dict, max_real_fpr: float) -> tuple[str | None, str]:
                   f"({fpr_of[best]:.2f}) — use its scores only next to real faces of the same source")
 
 
-def ship(main: FaceSet, settings: StudySettings, summaries: dict, out: Path, model_name: str) -> dict:
-    """The frequency model and the CNN of :func:`choose_cnn`, retrained on all SynthHeads
-    groups (a fifth held out for calibration and threshold), saved into ``out``."""
+def ship(main: FaceSet, settings: StudySettings, summaries: dict, out: Path, model_name: str,
+         data: str = "SynthHeads") -> tuple[dict, dict]:
+    """The frequency model and the CNN of :func:`choose_cnn`, retrained on all groups (a fifth
+    held out for calibration and threshold) and saved into ``out`` — each only if it passed the
+    no-generator control (:func:`detector.controls.passes`). Returns ({name: what was saved},
+    {"frequency" or "CNN": why none was})."""
     from .protocol import group_folds
 
     p = settings.protocol
     best, why = choose_cnn(summaries, settings.max_real_fpr)
+    refused = {}
+    if best is None and any(n != "frequency" for n in summaries):
+        refused["CNN"] = why
+    if "frequency" in summaries:
+        check = summaries["frequency"].get("ship_check",
+                                           {"passes": False, "why": "the no-generator control was not run"})
+        if not check["passes"]:
+            refused["frequency"] = check["why"]
     split = group_folds(main.groups, max(2, round(1 / p.val_share)), p.seeds[0], 0.0)[0]
     train = main.subset(~np.isin(main.groups, split["test"]))
     val = main.subset(np.isin(main.groups, split["test"]))
-    domain = (f"SynthHeads {main.images.shape[1]} px reals vs fakes of {model_name} (self-reenactment and "
-              f"puppeteering, K = {settings.sources.k}), JPEG q95" if model_name else
-              f"your own --real/--fake folders at {main.images.shape[1]} px, JPEG q95")
+    domain = (f"{data} {main.images.shape[1]} px reals vs fakes of {model_name} (self-reenactment and "
+              f"puppeteering, K = {settings.sources.k}), both written by fsth's video writer, JPEG q95"
+              if model_name else f"{data} at {main.images.shape[1]} px, JPEG q95")
     shipped = {}
     for name, file in (("frequency", models.SHIPPED["frequency"]), (best, models.SHIPPED["cnn"])):
-        if name is None or name not in settings.detectors:
+        if name is None or name not in settings.detectors or name in refused:
             continue
         det = fit_detector(name, train, val, p, p.seeds[0])
         det.domain = domain
         det.save(out / file)
         shipped[name] = {"file": file, "threshold": det.threshold, "domain": domain,
-                         "why": why if name == best else "the spectrum baseline, always shipped",
-                         "real_fpr": real_fpr(summaries[name])}
-    return shipped
+                         "why": why if name == best else "the spectrum baseline, shipped when it passes the control",
+                         "check": summaries[name]["ship_check"]["why"], "real_fpr": real_fpr(summaries[name])}
+    return shipped, refused

@@ -119,7 +119,11 @@ def test_study_report_from_a_faceset(tmp_path):
     assert "AUC, self-reenactment fakes" in report
     for heading in ("## Headline", "## Controls", "## Train × test compression", "## Closing note"):
         assert heading in report
-    assert (tmp_path / "roc.png").exists() and (tmp_path / "frequency.json").exists()
+    assert (tmp_path / "roc.png").exists() and (tmp_path / "reliability.png").exists()
+    # the toy trace is a 1-pixel checkerboard: halving and re-encoding reals moves the spectrum too, so
+    # the no-generator control decides whether the detector is saved, and the report says which way
+    assert (tmp_path / "frequency.json").exists() == row["ship_check"]["passes"]
+    assert ("## Not shipped" in report) == (not row["ship_check"]["passes"])
 
 
 def test_the_shipped_cnn_must_not_call_most_real_faces_fake():
@@ -179,7 +183,7 @@ def test_curve_fakes_snapshot_one_fine_tuning_run():
 
     torch.manual_seed(0)
     model = create(SMALL_MODEL, num_videos=4).eval()
-    cfg = SourceConfig(pairs=1, window=4, pool=6, k=2)
+    cfg = SourceConfig(pairs=1, window=4, pool=6, k=2, codec="none")  # the renders themselves, unencoded
     recipes = [("0 steps", 2, 0), ("2 steps", 2, 2), ("K=1", 1, 0)]
     faces, rows = quality_fakes(model, cfg, 1, recipes, progress=False)
     assert [r["setting"] for r in rows] == ["0 steps", "2 steps", "K=1"]  # one identity per pair
@@ -218,7 +222,7 @@ def test_bring_your_own_data_errors_name_the_folder(tmp_path, capsys):
     (tmp_path / "fake" / "someone").mkdir(parents=True)
     (tmp_path / "fake" / "someone" / "notes.txt").write_text("not media")
     for real, fake, says in ((tmp_path / "nowhere", tmp_path / "fake", "nowhere: no such folder"),
-                             (tmp_path / "real", tmp_path / "fake", "real: no face video or image")):
+                             (tmp_path / "real", tmp_path / "fake", "real: no video or image files")):
         assert detector_main(["study", "--real", str(real), "--fake", str(fake), "--out", str(tmp_path / "o")]) == 1
         assert says in capsys.readouterr().err
     assert detector_main(["study", "--real", str(tmp_path / "real"), "--out", str(tmp_path / "o")]) == 2

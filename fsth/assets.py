@@ -11,6 +11,7 @@ PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 SHIPPED_MODEL = "talking_heads_tiny_warp.pt"  # the talking-head model demo, finetune, animate and the course use
 PAPER_MODEL = "talking_heads_tiny.pt"  # the paper's pure-synthesis generator, same preset: for comparisons
 LAYERED_MODEL = "talking_heads_tiny_layered.pt"  # the layered generator: paints open mouths (MODEL_CARD.md)
+GUIDED_MODEL = "talking_heads_tiny_guided.pt"  # the guided generator: the warp on guard-rails, refined by learning
 SHIPPED_DETECTORS = {"frequency": "frequency.json", "cnn": "detector_cnn.pt"}  # written by the study's --ship
 
 

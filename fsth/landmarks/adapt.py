@@ -25,6 +25,7 @@ EYE_MODES = ("retarget", "relative")
 EYES = ((37, 38, 41, 40), (43, 44, 47, 46))  # upper-lid points and the lower-lid points below them
 BROWS = (slice(17, 22), slice(22, 27))
 SHUT = 0.035  # a lid gap below this (× eye-corner distance) counts as shut: nothing to retarget from
+LOWER_LID_SHARE = 0.2  # of a closing, the lower lid's part: the upper lid comes down, the lower barely rises
 
 
 def similarity(points: np.ndarray) -> np.ndarray:
@@ -69,8 +70,9 @@ def lid_gaps(points: np.ndarray) -> np.ndarray:
 
 def retarget_eyes(adapted: np.ndarray, driving: np.ndarray, portrait: np.ndarray,
                   driver_open: np.ndarray | None = None) -> np.ndarray:
-    """``adapted`` (T, 68, 2) with each eye's lids moved apart or together about their middle,
-    across the line between the eye's corners, so its gap is the portrait's gap × (the driver's gap / ``driver_open``), at most 1.3×.
+    """``adapted`` (T, 68, 2) with each eye's upper lid moved down or up (and the lower lid up
+    by :data:`LOWER_LID_SHARE` of a closing), across the line between the eye's corners, as
+    eyes close: so its gap is the portrait's gap × (the driver's gap / ``driver_open``), at most 1.3×.
     driver_open (2,): the driver's open-eye gap per eye (default: its 90th percentile over
     ``driving``). Eyes shut in the portrait are left as they are."""
     out = np.array(adapted, np.float32)
@@ -86,9 +88,12 @@ def retarget_eyes(adapted: np.ndarray, driving: np.ndarray, portrait: np.ndarray
         axis = corners[:, 1] - corners[:, 0]
         up = np.stack([-axis[:, 1], axis[:, 0]], 1) / np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-6)
         up *= np.sign(((brow - corners.mean(1)) * up).sum(1, keepdims=True) + 1e-9)  # towards the brow
-        middle = (out[:, [a, b]] + out[:, [c, d]]) / 2
-        half = (portrait_gaps[side] * share[:, side] * scale / 2)[:, None, None]
-        out[:, [a, b]], out[:, [c, d]] = middle + half * up[:, None], middle - half * up[:, None]
+        lower = out[:, [c, d]]
+        gap = ((out[:, [a, b]] - lower) * up[:, None]).sum(-1).mean(1)  # (T,) as the relative motion left it
+        wanted = portrait_gaps[side] * share[:, side] * scale
+        rise = (LOWER_LID_SHARE * np.clip(gap - wanted, 0, None))[:, None, None]  # a lower lid rises a little
+        lower = lower + rise * up[:, None]
+        out[:, [c, d]], out[:, [a, b]] = lower, lower + wanted[:, None, None] * up[:, None]
     return out
 
 

@@ -139,10 +139,12 @@ def test_warp_hard_pairs_and_table(tmp_path):
     mouth = [p for p in pairs if p["kind"] == "mouth"]
     assert all(mouth_opening(p["target_points"])[0] > mouth_opening(p["shot_points"])[0] for p in mouth)
     torch.manual_seed(0)
-    rows = warp_hard_table({"warp": None, "model": create(SMALL_MODEL, generator="layered").eval()}, pairs)
-    warp, model = rows
+    rows = warp_hard_table({"warp": None, "guard-rails": "guided-warp",
+                            "model": create(SMALL_MODEL, generator="layered").eval()}, pairs)
+    warp, rails, model = rows
     assert warp["mouth_l1 / warp"] == 1.0 and 0 < warp["ssim"] <= 1
-    assert all(np.isfinite(model[k]) for k in ("mouth_l1", "eyes_l1", "ssim"))
+    assert rails["mouth_l1"] != warp["mouth_l1"]  # a baseline by name renders its own frames
+    assert all(np.isfinite(row[k]) for row in (rails, model) for k in ("mouth_l1", "eyes_l1", "ssim"))
     table = save_warp_hard(tmp_path, rows, len(pairs))
     assert "| model |" in table.read_text() and (tmp_path / "warp_hard.json").exists()
 

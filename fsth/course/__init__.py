@@ -9,17 +9,22 @@
 Every ``check_*`` prints one ✓/✗ line (and, when wrong, what differs and a hint) and
 returns True or False. A wrong answer never raises — an error inside your code is
 reported as a ✗ naming the line — only misuse does (passing something that can't be
-called). ``compare(name, mine, reference)`` is the general tool, in the spirit of
-nn-zero-to-hero's ``cmp``: exact / approximate / max difference, shapes and dtypes.
+called), and strict mode (``fsth.exercises.STRICT = True`` or ``FSTH_STRICT=1``: a ✗ raises
+AssertionError, for nbgrader). Checks compare values *and* gradients (losses, blocks) or the
+weights after two steps from a used state (training steps); they refuse fsth's own code handed
+in — called, or pasted under another name — and fsth's internals where the exercise is to write
+them (:mod:`fsth.course.origin`). ``compare(name, mine, reference)`` is the general tool, in the
+spirit of nn-zero-to-hero's ``cmp``: exact / approximate / max difference, shapes and dtypes.
 
 Stuck? Every check names the usual mistakes. Reference solutions are for teachers:
-``teachers/solutions.py`` in the repository (not installed with fsth).
+``teachers/solutions.py`` and the solution notebooks ``fsth/course/solutions/`` (the source the
+student notebooks are built from, ``fsth course build``) in the repository (not installed with fsth).
 
 Also here: the course's plumbing: where notebooks keep their data (``course_dir``), the small
 SynthHeads sets they share (``course_data`` to train on, ``course_people`` for new faces), your
 pieces kept for later notebooks and the model built and trained with them (``keep``, ``mine``,
 ``build_model``, ``train_mine``, ``finetune_mine``; :mod:`fsth.course.pieces`), and grading
-(``python -m fsth.course grade NOTEBOOK…``; :mod:`fsth.course.grade`).
+(``fsth course grade NOTEBOOK…``: the checks re-run in a fresh kernel; :mod:`fsth.course.grade`).
 """
 from ..hardware import configure_threads
 from .checks_data import check_episode, check_landmark_image, check_to_tensor

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .compare import (CHECK_MODEL, _attempt, _call, _check_model, _diagnose, _difference, _Raised, _report,
-                      _require_callable, _run_cases, _shape)
+from .compare import (CHECK_MODEL, NETWORKS, PRIMITIVES, Rules, _attempt, _call, _check_model, _diagnose, _difference,
+                      _Raised, _report, _require_callable, _run_cases, _shape, _Watch, _own_implementation, check)
 from .checks_networks import _learner_block, _with_weights
 
 UP_IN, UP_OUT = 4, 6  # different channel counts, so a ψ split the wrong way round shows
@@ -24,8 +24,9 @@ UP_IN, UP_OUT = 4, 6  # different channel counts, so a ψ split the wrong way ro
 def _gradient_mismatch(name: str, where: str, pairs, hint: str) -> bool | None:
     """pairs: (what, your gradient, fsth's). The ✗ report for the first that differs, else None."""
     for what, mine, ref in pairs:
-        if ref is None:
+        if ref is None and mine is None:
             continue
+        ref = torch.zeros_like(mine) if ref is None else ref  # fsth sends none here
         mine = torch.zeros_like(ref) if mine is None else mine
         ok, summary, notes = _difference(mine.to_dense() if mine.is_sparse else mine,
                                          ref.to_dense() if ref.is_sparse else ref, 1e-4, 1e-3)
@@ -53,6 +54,7 @@ def _reference_up(convs: dict) -> nn.Module:
     return _with_weights(ResBlockUp(UP_IN, UP_OUT).eval(), convs)
 
 
+@check("ResBlockUp")
 def check_resblock_up(cls: Callable) -> bool:
     """``cls(cin, cout)``, called as ``block(x, psi)``: the generator's upsampling block — AdaIN →
     ReLU → nearest upsampling ×2 → conv1 (3×3) → AdaIN → ReLU → conv2 (3×3), plus skip (1×1) of the
@@ -110,8 +112,9 @@ def check_resblock_up(cls: Callable) -> bool:
     with torch.no_grad(), contextlib.redirect_stdout(printed):
         ok = _run_cases(name, "fsth.nn.ResBlockUp (with your weights)", cases,
                         lambda x, psi: _call(block, x.clone(), psi.clone()), reference, mistakes, atol=1e-4, rtol=1e-4,
-                        own=(ResBlockUp, AdaIN), generic_hint="two AdaIN–ReLU–conv stages with the upsampling "
-                        "between the first ReLU and conv1; the skip path only upsamples and changes channels")
+                        own=(ResBlockUp, AdaIN), rules=Rules(allow=()),
+                        generic_hint="two AdaIN–ReLU–conv stages with the upsampling between the first ReLU and "
+                                     "conv1; the skip path only upsamples and changes channels")
     if not ok:
         print(printed.getvalue(), end="")
         return False
@@ -120,9 +123,12 @@ def check_resblock_up(cls: Callable) -> bool:
     ref_in = [x.clone().requires_grad_(True), psi.clone().requires_grad_(True)]
     cotangent = torch.randn(x.shape[0], UP_OUT, 2 * x.shape[2], 2 * x.shape[3], generator=rng)
     try:
-        (_call(block, *mine_in) * cotangent).sum().backward()
+        with _Watch(ResBlockUp, AdaIN, rules=Rules(allow=())) as watch:
+            (_call(block, *mine_in) * cotangent).sum().backward()
     except _Raised as err:
         return _report(name, False, f"backward pass: {err}")
+    if watch.seen:
+        return _own_implementation(name, "fsth.nn.ResBlockUp", watch)
     (reference(*ref_in) * cotangent).sum().backward()
     problem = _gradient_mismatch(name, "case 1", [("x", mine_in[0].grad, ref_in[0].grad),
                                                   ("ψ", mine_in[1].grad, ref_in[1].grad)],
@@ -137,6 +143,7 @@ def check_resblock_up(cls: Callable) -> bool:
 # 05: the projection score
 # ----------------------------------------------------------------------------------------
 
+@check("realism_score")
 def check_realism_score(fn: Callable) -> bool:
     """``fn(v (B, D), w_rows (B, D), w0 (D,), b ()) -> (B,)``: the projection discriminator's
     r = V(x, y)ᵀ(Wᵢ + w₀) + b, one score per image (fsth.nn.Discriminator.forward). Compares the
@@ -169,7 +176,7 @@ def check_realism_score(fn: Callable) -> bool:
         v_mine = v.clone().requires_grad_(True)
         where = f"case {i + 1} of 2 (B={len(videos)})"
         failed, mine = _attempt(name, where, fn, v_mine, D.W(video), D.w0, D.b, own=Discriminator.forward,
-                                target="fsth.nn.Discriminator")
+                                target="fsth.nn.Discriminator", rules=Rules(allow=()))
         if failed is not None:
             return failed
         ok, summary, notes = _difference(mine, expected, 1e-4, 1e-4)
@@ -243,11 +250,17 @@ def _loss_dict(name: str, where: str, mine, expected: dict, term_hints: dict) ->
     return None
 
 
+LOSS_RULES = Rules(allow=NETWORKS + PRIMITIVES, hint="write the terms yourself: D's forward pass and features, "
+                   "torch operations and earlier lessons' losses are fine; fsth.losses.generator_terms / "
+                   "discriminator_terms and fsth.train are what the check compares with")
+
+
+@check("generator_loss")
 def check_generator_loss(fn: Callable) -> bool:
     """``fn(D, fake, target, target_landmarks, video, w_rows, e_hat, weights) -> dict``: the generator
     side with D frozen — ``pixel`` (L1), ``adversarial`` (−D(x̂)), ``feature_matching`` and
     ``embedding_match`` (L_MCH, only when ``w_rows`` is given), each times its weight in ``weights``
-    (fsth.losses.generator_terms). Compares every term and the gradients reaching x̂ and ê."""
+    (fsth.losses.generator_terms). Compares every term and the gradients reaching x̂, ê and Wᵢ."""
     from ..losses import LossWeights, generator_terms
 
     _require_callable("generator_loss", fn)
@@ -263,15 +276,19 @@ def check_generator_loss(fn: Callable) -> bool:
     personal.personalize(e_hat[0])
     cases = [("meta-learning: D with W, L_MCH on", D, batch["video"], D.W(batch["video"]).detach(), e_hat),
              ("fine-tuning: D′ personalised, no video, no L_MCH", personal, None, None, None)]
+    def leaf(t):
+        return None if t is None else t.clone().requires_grad_(True)
+
     for i, (label, disc, video, w_rows, e) in enumerate(cases):
         where = f"case {i + 1} of 2 ({label})"
-        ref_fake, ref_e = fake.clone().requires_grad_(True), None if e is None else e.clone().requires_grad_(True)
+        ref_fake, ref_e, ref_w = leaf(fake), leaf(e), leaf(w_rows)
         expected = generator_terms(disc, ref_fake, batch["target"], batch["target_landmarks"], weights, video=video,
-                                   w_rows=w_rows, e_hat=ref_e)
+                                   w_rows=ref_w, e_hat=ref_e)
         sum(expected.values()).backward()
-        my_fake, my_e = fake.clone().requires_grad_(True), None if e is None else e.clone().requires_grad_(True)
+        my_fake, my_e, my_w = leaf(fake), leaf(e), leaf(w_rows)
         failed, mine = _attempt(name, where, fn, disc, my_fake, batch["target"], batch["target_landmarks"], video,
-                                w_rows, my_e, weights, own=generator_terms, target="fsth.losses.generator_terms")
+                                my_w, my_e, weights, own=generator_terms, target="fsth.losses.generator_terms",
+                                rules=LOSS_RULES)
         if failed is not None:
             return failed
         with torch.no_grad():
@@ -298,12 +315,17 @@ def check_generator_loss(fn: Callable) -> bool:
         problem = _gradient_mismatch(name, where, pairs,
                                      "the real features are a fixed target (detached) and Wᵢ is detached in G's "
                                      "L_MCH; everything that depends on x̂ and ê must stay differentiable")
+        if problem is None and w_rows is not None:
+            problem = _gradient_mismatch(name, where, [("Wᵢ", my_w.grad, ref_w.grad)],
+                                         "detach Wᵢ in the generator's L_MCH (w_rows.detach()): in G's step only ê "
+                                         "moves towards Wᵢ; Wᵢ moves in D's step")
         if problem is not None:
             return problem
     return _report(name, True, "every term matches fsth.losses.generator_terms, and so do the gradients reaching "
-                               "x̂ and ê (with and without L_MCH)")
+                               "x̂, ê and Wᵢ (with and without L_MCH)")
 
 
+@check("discriminator_loss")
 def check_discriminator_loss(fn: Callable) -> bool:
     """``fn(D, target, fake, target_landmarks, video, e_hat, weights) -> dict``: the discriminator
     side — ``d_hinge`` on the real target and the *detached* fake, and ``d_embedding_match``
@@ -326,7 +348,7 @@ def check_discriminator_loss(fn: Callable) -> bool:
     sum(expected.values()).backward()
     my_fake, my_e = fake.clone().requires_grad_(True), e_hat.clone().requires_grad_(True)
     failed, mine = _attempt(name, "case 1 of 1", fn, my_D, target, my_fake, lms, video, my_e, weights,
-                            own=discriminator_terms, target="fsth.losses.discriminator_terms")
+                            own=discriminator_terms, target="fsth.losses.discriminator_terms", rules=LOSS_RULES)
     if failed is not None:
         return failed
     with torch.no_grad():
@@ -361,33 +383,139 @@ def check_discriminator_loss(fn: Callable) -> bool:
                                "weights (none reach x̂ or ê)")
 
 
-def _plain_sgd(optimizer: torch.optim.Optimizer) -> torch.optim.SGD:
-    """SGD with lr 1 over the same parameters: one step moves each weight by exactly its gradient.
-    (Adam's first step moves every weight by ±lr whatever its gradient's size, so a gradient that
-    rounds to 0 in one order of operations and to 1e-8 in another would differ by a whole lr.)"""
-    return torch.optim.SGD([p for group in optimizer.param_groups for p in group["params"]], lr=1.0)
+LR = 0.01  # small enough that two steps stay well-conditioned (lr 1 wrecks the tiny networks)
 
 
-def _parameters_after(name: str, where: str, mine: nn.Module, ref: nn.Module, hints: dict) -> bool | None:
+class _Optimiser(torch.optim.SGD):
+    """The checks' optimisers: SGD (lr :data:`LR`, momentum 0.5), which notes what a step did with
+    it. A first step moves each weight by exactly lr × its gradient, and the checks compare how far
+    each weight moved ÷ lr — a gradient, with a gradient's tolerance. (Adam's first step moves every
+    weight by ±lr whatever its gradient's size, so a gradient that rounds to 0 in one order of
+    operations and to 1e-8 in another would differ by a whole lr.) The second step carries the first
+    one's momentum, so an optimiser of your own — or a new one each step — shows."""
+
+    def __init__(self, params, name: str, log: list):
+        super().__init__(list(params), lr=LR, momentum=0.5)
+        self.label, self.log = name, log
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.log.append(("zero_grad", self.label))
+        super().zero_grad(set_to_none)
+
+    def step(self, closure=None):
+        self.log.append(("step", self.label))
+        return super().step(closure)
+
+
+def _optimisers_like(optimizer: torch.optim.Optimizer, name: str, log: list) -> _Optimiser:
+    return _Optimiser([p for group in optimizer.param_groups for p in group["params"]], name, log)
+
+
+def _used(model: nn.Module, seed: int) -> None:
+    """A used state: every weight's .grad holds what a previous backward would have left there."""
+    rng = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        p.grad = torch.randn(p.shape, generator=rng) * 0.1
+
+
+def _grad_hooks(groups: dict, log: list) -> list:
+    """Note in ``log`` every time a backward reaches a group of weights (("grad", group))."""
+    handles = []
+    for group, params in groups.items():
+        for p in params:
+            handles.append(p.register_hook(lambda grad, group=group: log.append(("grad", group))))
+    return handles
+
+
+def _step_diagnosis(events: list, g_opt: str, d_opts: tuple[str, ...], g_what: str, d_what: str) -> dict:
+    """What one step did with the optimisers and the gradients, read from the events it left:
+    ``frozen`` / ``detached`` — (problem, hint) when D learned from G's losses, or G's weights got
+    D's gradients (wrong even when the weights agree); ``unstepped`` / ``unzeroed`` — the handed
+    optimisers never stepped, or stepped without zero_grad() before."""
+    found: dict = {"unstepped": set(), "unzeroed": set()}
+    steps = [i for i, e in enumerate(events) if e == ("step", g_opt)]
+    g_stepped = steps[0] if steps else 0  # no step of the handed optimiser: no phases to tell apart
+    if any(e == ("grad", "D") for e in events[:g_stepped]):
+        found["frozen"] = (f"{d_what}'s weights received gradients before {g_opt}.step(): it learned from the "
+                           "generator's losses",
+                           f"freeze {d_what} for the generator's step ({d_what}.requires_grad_(False)) and unfreeze it "
+                           "for its own; update the generator first, then D, as fsth does")
+    if steps and any(e == ("grad", "G") for e in events[g_stepped + 1:]):
+        found["detached"] = (f"gradients reached {g_what} in D's step",
+                             "D's losses must see the fake detached (fake.detach()): its turn must not change the "
+                             "generator (and the backward into it is wasted)")
+    for opt in (g_opt, *d_opts):
+        done = [e for e in events if e[1] == opt]
+        if ("step", opt) not in done:
+            found["unstepped"].add(opt)
+        elif ("zero_grad", opt) not in done[:done.index(("step", opt))]:
+            found["unzeroed"].add(opt)
+    return found
+
+
+def _step_hint(found: dict, network: str, moved: bool, optimiser: dict, hints: dict) -> str | None:
+    """The hint for a weight of ``network`` that moved differently from fsth's."""
+    opt = optimiser.get(network)
+    if not moved:
+        return hints.get((network, False)) or hints.get(network)
+    if opt in found["unstepped"]:
+        return (f"{opt}.step() was never called, yet the weights moved: use the optimisers you are given — they "
+                "carry their state (momentum, Adam's moments) from step to step")
+    parts = []
+    if "frozen" in found and network in ("discriminator", "W"):
+        parts.append(found["frozen"][1])
+    if "detached" in found and network not in ("discriminator", "W"):
+        parts.append(found["detached"][1])
+    if opt in found["unzeroed"]:
+        parts.append(f"{opt}.zero_grad() before the backward it applies: .grad adds up, so what the previous step "
+                     "(or the other network's loss) left there would count again")
+    return "; also, ".join(parts) or hints.get(network)
+
+
+def _parameters_after(name: str, where: str, mine: nn.Module, ref: nn.Module, before: dict, ref_before: dict,
+                      hint_for) -> bool | None:
+    """Compare how far each weight moved in the learner's step and in fsth's (÷ lr: an update, so
+    the tolerance is a gradient's: 1e-4 + 1e-3 × |fsth's|). ``hint_for(network, moved)``."""
     ref_params = dict(ref.named_parameters())
     for key, p in mine.named_parameters():
-        ok, summary, notes = _difference(p.detach(), ref_params[key].detach(), 1e-5, 1e-4)
+        moved_by = p.detach() - before[key]
+        ok, summary, notes = _difference(moved_by / LR, (ref_params[key].detach() - ref_before[key]) / LR, 1e-4, 1e-3)
         if not ok:
-            moved = not torch.equal(p.detach(), _parameters_after.before[key])
+            moved = bool(moved_by.abs().max() > 0)
             network = key.split(".")[0] if not key.startswith("discriminator.W.") else "W"
-            hint = hints.get((network, moved)) or hints.get(network)
-            return _report(name, False, f"{where}: after your step {key} differs from fsth's: {summary}"
-                           + ("" if moved else " (your step left it unchanged)"), notes, hint)
+            return _report(name, False, f"{where}: {key} moved differently from fsth's step (update ÷ lr): {summary}"
+                           + ("" if moved else " (your step left it unchanged)"), notes, hint_for(network, moved))
     return None
 
 
+def _snapshot(model: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+STEPS = 2  # steps run by the step checks, from a used state: the second starts where the first left off
+
+
+def _backward_twice(message: str) -> str | None:
+    """The hint for a step whose D loss backpropagated into the generator after its update."""
+    if "inplace operation" in message or "backward through the graph a second time" in message:
+        return ("D's losses must see the fake detached (fake.detach()): once opt_g.step() has changed G, a backward "
+                "from D's loss into G's graph fails — and D's turn must not train G anyway")
+    return None
+META_RULES = Rules(allow=NETWORKS + PRIMITIVES, refuse=("*.personalize",),
+                   hint="write the step yourself: the networks (model.embedder, .generator, .discriminator), torch "
+                        "and your own losses are fine; fsth.train (MetaStep and its parts, apply_update) and "
+                        "fsth.losses.generator_terms / discriminator_terms are what the check compares with")
+
+
+@check("meta_step")
 def check_meta_step(fn: Callable) -> bool:
     """``fn(model, batch, opt_g, opt_d, opt_w, weights) -> dict``: one meta-learning step — ê from
     the K shots, x̂ = G(y_t, ê), E and G updated from the generator's losses with D frozen, then D
     (``opt_d``: its dense weights; ``opt_w``: its rows of W) from the discriminator's losses on the
-    detached x̂. The check runs fsth's MetaStep from the same weights with the same optimisers (plain
-    SGD, lr 1, so that weights differ exactly where gradients do) and compares every weight after
-    the step, and the losses."""
+    detached x̂. The check runs fsth's MetaStep from the same weights with the same optimisers (SGD
+    with momentum, :class:`_Optimiser`), for two steps from a used state (``.grad`` already full),
+    and compares how far every weight moved in each step (÷ lr: a gradient), and the losses; D must
+    not receive gradients in G's step, nor E and G in D's."""
     from ..losses import LossWeights
     from ..train.step import MetaStep, OptimConfig
 
@@ -397,18 +525,15 @@ def check_meta_step(fn: Callable) -> bool:
     optim = OptimConfig(amp="none", channels_last=False)
     start = _no_power_iteration(_check_model())
     ref, mine = copy.deepcopy(start), copy.deepcopy(start)
-    batch = _episode_batch()
+    _used(ref, 31)
+    _used(mine, 31)
     ref_step, step = MetaStep(ref, None, weights, optim), MetaStep(mine, None, weights, optim)
-    for s in (ref_step, step):  # the same optimisers for both; yours are handed to your step
-        s.opt_g, s.opt_d, s.opt_w = _plain_sgd(s.opt_g), _plain_sgd(s.opt_d), _plain_sgd(s.opt_w)
-    expected = ref_step(batch)
-    mine.train()
-    _parameters_after.before = {k: v.detach().clone() for k, v in mine.named_parameters()}
-    failed, losses = _attempt(name, "one step", fn, mine, {k: v.clone() for k, v in batch.items()}, step.opt_g,
-                              step.opt_d, step.opt_w, weights,
-                              own=MetaStep.__call__, target="fsth.train.step.MetaStep")
-    if failed is not None:
-        return failed
+    ref_log, log = [], []
+    ref_step.opt_g, ref_step.opt_d, ref_step.opt_w = (_optimisers_like(o, n, ref_log) for o, n in (
+        (ref_step.opt_g, "opt_g"), (ref_step.opt_d, "opt_d"), (ref_step.opt_w, "opt_w")))
+    opts = [_optimisers_like(o, n, log) for o, n in ((step.opt_g, "opt_g"), (step.opt_d, "opt_d"), (step.opt_w, "opt_w"))]
+    E, G, D = mine.embedder, mine.generator, mine.discriminator
+    handles = _grad_hooks({"G": list(E.parameters()) + list(G.parameters()), "D": list(D.parameters())}, log)
     hints = {("embedder", False): "E never moved: opt_g holds E and G — step it after the generator's backward",
              ("generator", False): "G never moved: opt_g.step() after the generator's backward",
              "embedder": "E and G are updated once, from the generator's losses (L_MCH included), with D frozen "
@@ -420,27 +545,61 @@ def check_meta_step(fn: Callable) -> bool:
              "discriminator": "D is updated after G, from the hinge on the real target and the *detached* fake "
                               "(plus d_embedding_match), with fresh gradients (opt_d.zero_grad()) — and D must not "
                               "have learned anything in G's step (freeze it: D.requires_grad_(False))"}
-    problem = _parameters_after(name, "one step", mine, ref, hints)
-    if problem is not None:
-        return problem
-    if isinstance(losses, dict):
-        for key, value in expected.items():
-            if key in losses and abs(float(torch.as_tensor(losses[key]).detach()) - value) > 1e-4 + 1e-3 * abs(value):
-                return _report(name, False, f"the weights match, but your {key!r} is {float(losses[key]):.5g}, "
-                                            f"fsth's {value:.5g}", hint="return the losses the step used")
-    return _report(name, True, "every weight of E, G and D (W included) matches fsth's MetaStep after one step")
+    try:
+        for number in range(1, STEPS + 1):
+            batch = _episode_batch(seed=13 + 10 * (number - 1))
+            ref_before = _snapshot(ref)
+            expected = ref_step(batch)
+            mine.train()
+            before, begin = _snapshot(mine), len(log)
+            where = f"step {number} of {STEPS}" + (" (from a used state: .grad holds the last step's gradients)"
+                                                  if number == 1 else " (the first matched; this one starts where it "
+                                                  "left .grad and the optimisers' momentum)")
+            failed, losses = _attempt(name, where, fn, mine, {k: v.clone() for k, v in batch.items()}, *opts, weights,
+                                      own=MetaStep.__call__, target="fsth.train.step.MetaStep", rules=META_RULES,
+                                      raise_hint=_backward_twice)
+            if failed is not None:
+                return failed
+            found = _step_diagnosis(log[begin:], "opt_g", ("opt_d", "opt_w"), "E and G", "D")
+            problem = _parameters_after(name, where, mine, ref, before, ref_before, lambda network, moved: _step_hint(
+                found, network, moved, {"embedder": "opt_g", "generator": "opt_g", "discriminator": "opt_d",
+                                        "W": "opt_w"}, hints))
+            if problem is not None:
+                return problem
+            for key in ("frozen", "detached"):
+                if key in found:
+                    return _report(name, False, f"{where}: the weights match, but {found[key][0]}", hint=found[key][1])
+            if isinstance(losses, dict):
+                for key, value in expected.items():
+                    if key in losses and abs(float(torch.as_tensor(losses[key]).detach()) - value) > \
+                            1e-4 + 1e-3 * abs(value):
+                        return _report(name, False, f"{where}: the weights match, but your {key!r} is "
+                                                    f"{float(losses[key]):.5g}, fsth's {value:.5g}",
+                                       hint="return the losses the step used")
+    finally:
+        for handle in handles:
+            handle.remove()
+    return _report(name, True, f"every weight of E, G and D (W included) matches fsth's MetaStep after each of "
+                               f"{STEPS} steps from a used state")
 
 
 # ----------------------------------------------------------------------------------------
 # 07: one fine-tuning step
 # ----------------------------------------------------------------------------------------
 
+FINETUNE_RULES = Rules(allow=NETWORKS + ("fsth.losses:*",), refuse=("*.personalize",),
+                       hint="write the update yourself — the networks, torch and fsth.losses' terms are fine; "
+                            "fsth.train (finetune, apply_update) is what the check compares with")
+
+
+@check("finetune_step")
 def check_finetune_step(fn: Callable) -> bool:
     """``fn(make_fake, D, target, target_landmarks, opt_g, opt_d, weights) -> dict``: one fine-tuning
     step of the personalised G′ and D′ — ``fake = make_fake()`` (G′ draws the shots' landmarks),
     G′ updated from the generator's losses (no L_MCH: D′ has no video index) with D′ frozen, then D′
     from the hinge on the shots and the detached fakes. Compared weight by weight with fsth's
-    fine-tuning update (fsth.losses.generator_terms / discriminator_terms, fsth.train.step.apply_update)."""
+    fine-tuning update (fsth.losses.generator_terms / discriminator_terms, fsth.train.step.apply_update)
+    for two steps from a used state, with the checks' optimisers (SGD with momentum, :class:`_Optimiser`)."""
     from ..losses import LossWeights, discriminator_terms, generator_terms
     from ..train.finetune import finetune
     from ..train.step import apply_update
@@ -454,40 +613,60 @@ def check_finetune_step(fn: Callable) -> bool:
     start.generator.personalize(e_hat)
     start.discriminator.personalize(e_hat)
     size = CHECK_MODEL["image_size"]
-    target = torch.rand(3, 3, size, size, generator=rng) * 2 - 1
-    lms = torch.rand(3, 3, size, size, generator=rng) * 2 - 1
+    targets = [torch.rand(3, 3, size, size, generator=rng) * 2 - 1 for _ in range(STEPS)]
+    drawn = [torch.rand(3, 3, size, size, generator=rng) * 2 - 1 for _ in range(STEPS)]
 
-    def optimizers(model):
+    def optimizers(model, log):
         G, D = model.generator, model.discriminator
         dense = [p for n, p in D.named_parameters() if not n.startswith("W.")]
-        # plain SGD with lr 1 (see _plain_sgd): each weight moves by exactly its gradient
-        return torch.optim.SGD(G.parameters(), lr=1.0), torch.optim.SGD(dense, lr=1.0), dense
+        return _Optimiser(G.parameters(), "opt_g", log), _Optimiser(dense, "opt_d", log), dense
 
     ref, mine = copy.deepcopy(start).train(), copy.deepcopy(start).train()
-    opt_g, opt_d, dense = optimizers(ref)
+    _used(ref, 32)
+    _used(mine, 32)
+    opt_g, opt_d, dense = optimizers(ref, [])
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    G, D = ref.generator, ref.discriminator
-    D.requires_grad_(False)
-    fake = G(lms)
-    g_losses = generator_terms(D, fake, target, lms, weights)
-    apply_update(g_losses, [opt_g], list(G.parameters()), scaler)
-    D.requires_grad_(True)
-    apply_update(discriminator_terms(D, target, fake, lms), [opt_d], dense, scaler)
-
-    my_opt_g, my_opt_d, _ = optimizers(mine)
-    _parameters_after.before = {k: v.detach().clone() for k, v in mine.named_parameters()}
-    failed, _losses = _attempt(name, "one step", fn, lambda: mine.generator(lms), mine.discriminator, target.clone(),
-                               lms.clone(), my_opt_g, my_opt_d, weights, own=finetune,
-                               target="fsth.train.finetune.finetune")
-    if failed is not None:
-        return failed
+    log: list = []
+    my_opt_g, my_opt_d, my_dense = optimizers(mine, log)
+    handles = _grad_hooks({"G": list(mine.generator.parameters()), "D": my_dense}, log)
     hints = {("generator", False): "G′ never moved: opt_g.step() after the generator's backward",
              "generator": "G′ is updated from the generator's losses without L_MCH (D′(x̂, y) has no video index), "
-                          "with D′ frozen and fresh gradients",
+                          "with D′ frozen and fresh gradients (opt_g.zero_grad())",
              ("discriminator", False): "D′ never moved: opt_d.step() after the hinge's backward",
              "discriminator": "D′ is updated after G′, from the hinge on the shots and the *detached* fakes, with "
-                              "fresh gradients; freeze it during G′'s step (D.requires_grad_(False))"}
-    problem = _parameters_after(name, "one step", mine, ref, hints)
-    if problem is not None:
-        return problem
-    return _report(name, True, "G′ (ψ′ included) and D′ (w′ included) match fsth's fine-tuning update after one step")
+                              "fresh gradients (opt_d.zero_grad()); freeze it during G′'s step "
+                              "(D.requires_grad_(False))"}
+    try:
+        for number, (target, lms) in enumerate(zip(targets, drawn), 1):
+            G, D = ref.generator, ref.discriminator
+            ref_before = _snapshot(ref)
+            D.requires_grad_(False)
+            fake = G(lms)
+            g_losses = generator_terms(D, fake, target, lms, weights)
+            apply_update(g_losses, [opt_g], list(G.parameters()), scaler)
+            D.requires_grad_(True)
+            apply_update(discriminator_terms(D, target, fake, lms), [opt_d], dense, scaler)
+
+            before, begin = _snapshot(mine), len(log)
+            where = f"step {number} of {STEPS}" + (" (from a used state: .grad holds the last step's gradients)"
+                                                  if number == 1 else " (the first matched; this one starts where it "
+                                                  "left .grad and the optimisers' momentum)")
+            failed, _losses = _attempt(name, where, fn, lambda lms=lms: mine.generator(lms), mine.discriminator,
+                                       target.clone(), lms.clone(), my_opt_g, my_opt_d, weights, own=finetune,
+                                       target="fsth.train.finetune.finetune", rules=FINETUNE_RULES,
+                                       raise_hint=_backward_twice)
+            if failed is not None:
+                return failed
+            found = _step_diagnosis(log[begin:], "opt_g", ("opt_d",), "G′", "D′")
+            problem = _parameters_after(name, where, mine, ref, before, ref_before, lambda network, moved: _step_hint(
+                found, network, moved, {"generator": "opt_g", "discriminator": "opt_d"}, hints))
+            if problem is not None:
+                return problem
+            for key in ("frozen", "detached"):
+                if key in found:
+                    return _report(name, False, f"{where}: the weights match, but {found[key][0]}", hint=found[key][1])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return _report(name, True, f"G′ (ψ′ included) and D′ (w′ included) match fsth's fine-tuning update after each of "
+                               f"{STEPS} steps from a used state")

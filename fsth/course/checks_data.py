@@ -6,10 +6,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .compare import (_call, _describe, _matches,
+from .compare import (check, _call, _describe, _matches,
                       _numpy, _Raised, _report, _require_callable, _run_cases, _attempt)
 
 
+@check("to_tensor")
 def check_to_tensor(fn: Callable) -> bool:
     """``fn(images)``: uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1] (fsth.train.episodes.to_tensor)."""
     from ..io.tensors import to_tensor
@@ -107,6 +108,7 @@ def _near_points(points: np.ndarray, part: str, size: int) -> np.ndarray:
     return near
 
 
+@check("landmark_image")
 def check_landmark_image(fn: Callable) -> bool:
     """``fn(points (68, 2), size) -> uint8 (size, size, 3)``: the landmark image of
     :func:`fsth.landmarks.draw_landmarks` — one colour per part, closed eyes and lips."""
@@ -170,6 +172,7 @@ def check_landmark_image(fn: Callable) -> bool:
 # 02: K + 1 episodes
 # ----------------------------------------------------------------------------------------
 
+@check("episode")
 def check_episode(fn: Callable) -> bool:
     """``fn(num_frames, k, seed) -> (shots, target)``: K distinct frame indices for the
     embedder and one held-out target that is never one of them, drawn from ``seed``."""

@@ -7,49 +7,30 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .compare import (CHECK_MODEL, _call, _check_model, _diagnose, _difference, _Raised, _report, _require_callable, _run_cases, _attempt)
+from .compare import (CHECK_MODEL, Rules, _attempt, _call, _check_model, _diagnose, _difference, _Raised, _report,
+                      _require_callable, _run_cases, check)
 
 
 def _score_cases():
+    """Reals and fakes need not be as many (D may see more of one than the other), so an average
+    over both together — or a sum where a mean belongs — shows."""
     rng = torch.Generator().manual_seed(4)
-    return [("8 scores around 0", (torch.randn(8, generator=rng) * 0.5, torch.randn(8, generator=rng) * 0.5)),
-            ("16 large scores", (torch.randn(16, generator=rng) * 4, torch.randn(16, generator=rng) * 4 - 1)),
-            ("confident D", (torch.full((4,), 2.5), torch.full((4,), -3.0)))]
+    return [("8 real and 5 fake scores around 0", (torch.randn(8, generator=rng) * 0.5, torch.randn(5, generator=rng) * 0.5)),
+            ("3 real, 12 fake, large scores", (torch.randn(3, generator=rng) * 4, torch.randn(12, generator=rng) * 4 - 1)),
+            ("1 real, 6 fake", (torch.randn(1, generator=rng) * 2, torch.randn(6, generator=rng) * 2)),
+            ("confident D, 4 and 4", (torch.full((4,), 2.5), torch.full((4,), -3.0)))]
 
 
-def _gradient_problem(name: str, fn: Callable, reference: Callable, args) -> bool | None:
-    """A loss must be a tensor that gradients flow through, with fsth's gradients: the ✗ report
-    if not (False), None when fine. Values are the business of ``_run_cases``."""
-    mine_in = [a.clone().requires_grad_(True) for a in args]
-    ref_in = [a.clone().requires_grad_(True) for a in args]
-    try:
-        loss = _call(fn, *mine_in)
-    except _Raised:
-        return None  # reported with the values
-    if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
-        got = ("a tensor cut off from its inputs (detached?)" if isinstance(loss, torch.Tensor)
-               else "None — did you forget to return it?" if loss is None else f"a {type(loss).__name__}")
-        return _report(name, False, f"the loss must be a tensor that gradients flow through; got {got}",
-                       hint="keep it in torch operations — no .item(), float(), numpy or .detach() — "
-                            "so that loss.backward() can train the network")
-    expected = reference(*ref_in)
-    if loss.shape != expected.shape or not torch.allclose(loss.detach().float(), expected.detach(), 1e-4, 1e-5):
-        return None  # a wrong value: _run_cases explains it
-    _call(loss.backward)
-    expected.backward()
-    for position, (a, b) in enumerate(zip(mine_in, ref_in)):
-        ok, summary, notes = _difference(a.grad if a.grad is not None else torch.zeros_like(b.grad), b.grad,
-                                         1e-5, 1e-4)
-        if not ok:
-            return _report(name, False, f"right value, wrong gradient for argument {position + 1}: {summary}", notes,
-                           hint="something in the computation isn't differentiable the way the formula is "
-                                "(a .detach(), an in-place change, or a constant where an input belongs?)")
-    return None
+NOTHING_OF_FSTH = Rules(allow=())  # a loss written in torch: no fsth function may run
+MEAN_EACH = ("two means, one per batch: mean relu(1 − D(real)) over the reals plus mean relu(1 + D(fake)) over the "
+             "fakes — D may see more of one than of the other, so don't average them together")
 
 
+@check("hinge_loss")
 def check_hinge_loss(fn: Callable) -> bool:
     """``fn(real_score, fake_score) -> scalar``: the discriminator's hinge loss,
-    mean relu(1 − D(real)) + mean relu(1 + D(fake)), on raw scores (fsth.losses.hinge_d_loss)."""
+    mean relu(1 − D(real)) + mean relu(1 + D(fake)), on raw scores (fsth.losses.hinge_d_loss).
+    The cases have as many reals as fakes, or not; values and gradients are compared."""
     from ..losses import hinge_d_loss
 
     _require_callable("hinge_loss", fn)
@@ -63,21 +44,26 @@ def check_hinge_loss(fn: Callable) -> bool:
                 ("a loss is minimised: D wants this one small, so no minus sign in front of it",
                  lambda: -(F.relu(1 - real).mean() + F.relu(1 + fake).mean())),
                 ("average over the batch (mean), don't sum", lambda: F.relu(1 - real).sum() + F.relu(1 + fake).sum()),
+                (MEAN_EACH, lambda: (F.relu(1 - real) + F.relu(1 + fake)).mean()),
+                (MEAN_EACH, lambda: 2 * torch.cat([F.relu(1 - real), F.relu(1 + fake)]).mean()),
+                (MEAN_EACH, lambda: torch.cat([F.relu(1 - real), F.relu(1 + fake)]).mean()),
                 ("the hinge: relu(1 − s) stops pushing once D is confident; without relu the scores "
                  "grow forever", lambda: (1 - real).mean() + (1 + fake).mean())]
 
-    problem = _gradient_problem("hinge_loss", fn, hinge_d_loss, _score_cases()[0][1])
-    if problem is not None:
-        return problem
     return _run_cases("hinge_loss", "fsth.losses.hinge_d_loss", _score_cases(),
                       lambda r, f: _call(fn, r.clone(), f.clone()), hinge_d_loss, mistakes, atol=1e-5, rtol=1e-5,
-                      own=(hinge_d_loss,))
+                      own=(hinge_d_loss,), rules=NOTHING_OF_FSTH, grads=((0, "real_score"), (1, "fake_score")),
+                      grad_tolerance=(1e-5, 1e-4), raise_hint=MEAN_EACH,
+                      grad_hint="each score's gradient is −1/N_real (reals below +1) or +1/N_fake (fakes above −1), "
+                                "0 past the hinge: keep every part in torch operations on both inputs")
 
 
+@check("feature_matching")
 def check_feature_matching(fn: Callable) -> bool:
     """``fn(fake_features, real_features) -> scalar``: the sum over layers of the mean L1
     difference between D's activations on fakes and on reals, with the real ones detached
-    (fsth.losses.feature_matching_loss)."""
+    (fsth.losses.feature_matching_loss). Compares values and the gradients reaching the fakes
+    (and that none reach the reals)."""
     from ..losses import feature_matching_loss
 
     _require_callable("feature_matching", fn)
@@ -119,9 +105,15 @@ def check_feature_matching(fn: Callable) -> bool:
     return _run_cases("feature_matching", "fsth.losses.feature_matching_loss", cases,
                       lambda f, r: _call(fn, [t.clone() for t in f], [t.clone() for t in r]),
                       feature_matching_loss, mistakes, atol=1e-5, rtol=1e-5, own=(feature_matching_loss,),
-                      suffix="; gradients reach the fakes only")
+                      rules=NOTHING_OF_FSTH, grads=((0, "fake_features"), (1, "real_features")),
+                      grad_tolerance=(1e-6, 1e-4),
+                      grad_hint="the value is right but the gradient isn't: every layer's term must depend on the "
+                                "fakes exactly as mean |fake − real| does — no .detach() on part of it, no "
+                                "constant stand-in — and the reals not at all (detached)",
+                      suffix="; none reach the reals")
 
 
+@check("embedding_match")
 def check_embedding_match(fn: Callable) -> bool:
     """``fn(w_rows (B, D), e_hat (B, D)) -> scalar``: L_MCH, the mean |Wᵢ − êᵢ| (fsth.losses.embedding_match_loss)."""
     from ..losses import embedding_match_loss
@@ -136,18 +128,23 @@ def check_embedding_match(fn: Callable) -> bool:
                 ("take the mean over batch and dimensions, not the sum", lambda: (w - e).abs().sum()),
                 ("the absolute value: without it positive and negative differences cancel", lambda: (w - e).mean())]
 
-    problem = _gradient_problem("embedding_match", fn, embedding_match_loss, cases[0][1])
-    if problem is not None:
-        return problem
     return _run_cases("embedding_match", "fsth.losses.embedding_match_loss", cases,
                       lambda w, e: _call(fn, w.clone(), e.clone()), embedding_match_loss, mistakes, atol=1e-5, rtol=1e-5,
-                      own=(embedding_match_loss,))
+                      own=(embedding_match_loss,), rules=NOTHING_OF_FSTH, grads=((0, "w_rows"), (1, "e_hat")),
+                      grad_tolerance=(1e-6, 1e-4),
+                      grad_hint="L_MCH pulls both ways: keep W and ê in the computation (the callers detach one "
+                                "side or the other, not the loss)")
 
 
 # ----------------------------------------------------------------------------------------
 # 07: few-shot fine-tuning
 # ----------------------------------------------------------------------------------------
 
+PERSONAL = Rules(allow=(), hint="compute ψ′ with the generator's projection (model.generator.projection) and w′ from "
+                                "D's shared column (model.discriminator.w0) yourself: the networks' personalize() "
+                                "methods are fsth's implementation of this very step")
+
+@check("personalize")
 def check_personalize(fn: Callable) -> bool:
     """``fn(model, e_hat (D,)) -> (psi, w)``: the paper's fine-tuning start — the generator's
     AdaIN parameters ψ′ = P·ê (``model.generator.projection``) and the discriminator's
@@ -166,7 +163,7 @@ def check_personalize(fn: Callable) -> bool:
         theirs = copy.deepcopy(model)
         with torch.no_grad():
             failed, result = _attempt(name, f"case {i + 1} of 2", fn, theirs, e_hat.clone(),
-                                      own=personalize, target="fsth.train.finetune.personalize")
+                                      own=personalize, target="fsth.train.finetune.personalize", rules=PERSONAL)
         if failed is not None:
             return failed
         if not isinstance(result, (tuple, list)) or len(result) != 2:

@@ -8,7 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .compare import (CHECK_MODEL, _call, _check_model, _Raised, _report, _require_callable, _run_cases, _shape)
+from .compare import (CHECK_MODEL, Rules, _call, _check_model, _Raised, _report, _require_callable, _run_cases, _shape,
+                      check)
+
+NOTHING_OF_FSTH = Rules(allow=())  # the exercise is plain torch: no fsth function may run
 
 
 def _plain_weight(conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -64,11 +67,12 @@ def _learner_block(name: str, cls: Callable, cin: int, cout: int):
     return None, block, convs
 
 
+@check("ResBlockDown")
 def check_resblock_down(cls: Callable) -> bool:
     """``cls(cin, cout)``: a residual block that halves the resolution, as fsth's
     ``ResBlockDown`` (pre-activated, avg-pooled, a 1×1 skip). Name its layers ``conv1``
     (3×3, cin→cout), ``conv2`` (3×3, cout→cout) and ``skip`` (1×1, cin→cout) so the check can
-    run fsth's block with your weights."""
+    run fsth's block with your weights, and compares outputs and the gradients with respect to x."""
     from ..nn.blocks import ResBlockDown
 
     _require_callable("ResBlockDown", cls)
@@ -99,15 +103,19 @@ def check_resblock_down(cls: Callable) -> bool:
     with torch.no_grad():
         return _run_cases(name, "fsth.nn.ResBlockDown (with your weights)", cases,
                           lambda x: _call(block, x.clone()), reference, mistakes, atol=1e-5, rtol=1e-4,
-                          own=(ResBlockDown,),
+                          own=(ResBlockDown,), rules=NOTHING_OF_FSTH, grads=((0, "x"),),
+                          grad_hint="keep both paths in torch operations on x (no .detach(), numpy or in-place "
+                                    "changes of the input): E and D learn through this block",
                           generic_hint="residual: conv1 → ReLU → conv2 → avg-pool, plus skip(avg-pool(x)); "
                                        "the residual path starts with ReLU(x)")
 
 
 
+@check("embed_average")
 def check_embedder_average(fn: Callable) -> bool:
     """``fn(embedder, frames, landmarks) -> ê``: frames and landmark images (B, K, 3, S, S)
-    in [-1, 1] to the mean of E's vectors over the K frames of each video, (B, embed_dim)."""
+    in [-1, 1] to the mean of E's vectors over the K frames of each video, (B, embed_dim).
+    Compares ê and the gradients reaching the frames and the landmark images (E trains through ê)."""
     _require_callable("embed_average", fn)
     model = _check_model()
     embedder = model.embedder
@@ -117,12 +125,10 @@ def check_embedder_average(fn: Callable) -> bool:
                                 torch.rand(b, k, 3, size, size, generator=rng) * 2 - 1)) for b, k in ((2, 3), (1, 1), (3, 2))]
 
     def reference(frames, landmarks):
-        with torch.no_grad():
-            return embedder.embed(frames, landmarks)
+        return embedder.embed(frames, landmarks)
 
     def mine(frames, landmarks):
-        with torch.no_grad():
-            return _call(fn, embedder, frames.clone(), landmarks.clone())
+        return _call(fn, embedder, frames.clone(), landmarks.clone())
 
     def mistakes(frames, landmarks):
         b, k = frames.shape[:2]
@@ -135,7 +141,9 @@ def check_embedder_average(fn: Callable) -> bool:
                      "back as (B, K, D), not (K, B, D)", lambda: per_frame.view(k, b, -1).mean(0))]
 
     return _run_cases("embed_average", "Embedder.embed", cases, mine, reference, mistakes, atol=1e-4, rtol=1e-4,
-                      own=(embedder.embed,),
+                      own=(embedder.embed,), grads=((0, "frames"), (1, "landmarks")),
+                      grad_hint="stay in torch operations (no .detach(), numpy or torch.no_grad()): meta-learning "
+                                "trains E through ê",
                       generic_hint="embed all B·K frames in one call (merge the first two axes), put the K "
                                    "vectors of each video back together, then average over the axis of the K "
                                    "shots — not over the videos")
@@ -159,10 +167,12 @@ def _as_adain(obj) -> Callable:
     return lambda x, psi: _call(obj, x, psi)
 
 
+@check("adain")
 def check_adain(cls_or_fn) -> bool:
     """``adain(x (B, C, H, W), psi (B, 2C)) -> (B, C, H, W)``: normalise each channel of each
     image, then scale by psi[:, :C] and shift by psi[:, C:] (fsth.nn.AdaIN). A class taking
-    the channel count (like ``AdaIN(C)``) or a module works too."""
+    the channel count (like ``AdaIN(C)``) or a module works too. Compares the values and the
+    gradients with respect to x and ψ."""
     from ..nn.blocks import AdaIN
 
     _require_callable("adain", cls_or_fn)
@@ -196,7 +206,10 @@ def check_adain(cls_or_fn) -> bool:
                 ("fsth multiplies by the scale itself, not by (1 + scale)", lambda: norm((2, 3)) * (1 + scale) + bias)]
 
     return _run_cases("adain", "fsth.nn.AdaIN", cases, lambda x, psi: run(x.clone(), psi.clone()), reference,
-                      mistakes, atol=1e-4, rtol=1e-4, own=(AdaIN,),
+                      mistakes, atol=1e-4, rtol=1e-4, own=(AdaIN,), rules=NOTHING_OF_FSTH,
+                      grads=((0, "x"), (1, "ψ")),
+                      grad_hint="the mean and the variance are functions of x too: keep them in the graph (no "
+                                ".detach() on the statistics), or G learns as if the normalisation weren't there",
                       generic_hint="each channel of each image gets its own mean and (biased) variance over "
                                    "its pixels; after normalising, the first half of ψ scales and the second "
                                    "half shifts")

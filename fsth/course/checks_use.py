@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .compare import (_diagnose, _difference, _numpy, _report, _require_callable, _attempt)
+from .compare import (check, _diagnose, _difference, _numpy, _report, _require_callable, _attempt)
 
 
 def _adaptation_cases():
@@ -22,16 +22,18 @@ def _adaptation_cases():
     return cases
 
 
+@check("relative_adaptation")
 def check_relative_adaptation(fn: Callable) -> bool:
     """``fn(driving (T, 68, 2), portrait (68, 2), reference) -> (T, 68, 2)``: the portrait's
     own landmarks plus the driving face's motion since frame ``reference``, measured in
-    normalised face coordinates (fsth.landmarks.adapt_landmarks, mode "relative")."""
+    normalised face coordinates (fsth.landmarks.adapt_landmarks, mode "relative", the lids moved
+    with the rest: ``eyes="relative"``; retargeting the eyes is fsth's later refinement)."""
     from ..landmarks.adapt import adapt_landmarks
 
     _require_callable("relative_adaptation", fn)
     name = "relative_adaptation"
     for i, (label, (driving, portrait, ref)) in enumerate(_adaptation_cases()):
-        expected = adapt_landmarks(driving, portrait, mode="relative", reference=ref)
+        expected = adapt_landmarks(driving, portrait, mode="relative", reference=ref, eyes="relative")
         eyes = float(np.linalg.norm(portrait[36:42].mean(0) - portrait[42:48].mean(0)))
         tolerance = 0.005 * eyes  # half a percent of the eye distance
         failed, mine = _attempt(name, f"case {i + 1} of 3 ({label})", fn, driving.copy(), portrait.copy(), ref,
@@ -49,7 +51,7 @@ def check_relative_adaptation(fn: Callable) -> bool:
              "portrait's: faces differ in size and tilt, so raw pixel offsets don't transfer",
              lambda: portrait + (driving - driving[ref])),
             ("the reference is the driving frame given by `reference`, not always frame 0",
-             lambda: adapt_landmarks(driving, portrait, mode="relative", reference=0))]
+             lambda: adapt_landmarks(driving, portrait, mode="relative", reference=0, eyes="relative"))]
         hint = _diagnose(mine, mistakes)
         details = notes
         if mine is not None and _numpy(mine).shape == expected.shape:
@@ -68,6 +70,7 @@ def check_relative_adaptation(fn: Callable) -> bool:
 # 09: detectability
 # ----------------------------------------------------------------------------------------
 
+@check("eer")
 def check_eer(fn: Callable) -> bool:
     """``fn(labels, scores) -> float``: the equal error rate, where the false-positive rate
     (reals called fake) equals the false-negative rate (fakes missed) (fsth.metrics.eer).
@@ -141,6 +144,7 @@ def _fpr_equals_tpr(labels, scores) -> float:
     return float(fpr[int(np.argmin(np.abs(fpr - tpr)[1:])) + 1])
 
 
+@check("temperature")
 def check_temperature(fn: Callable) -> bool:
     """``fn(log_odds, labels) -> T``: temperature scaling — the T > 0 for which sigmoid(z / T) has the
     smallest binary cross-entropy on held-out labelled images (fsth.metrics.fit_temperature).

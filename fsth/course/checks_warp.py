@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .compare import _attempt, _diagnose, _difference, _report, _require_callable
+from .compare import check, _attempt, _diagnose, _difference, _report, _require_callable
 
 
 def _warp_cases():
@@ -18,6 +18,7 @@ def _warp_cases():
     return cases
 
 
+@check("piecewise_warp")
 def check_piecewise_warp(fn: Callable) -> bool:
     """``fn(source_points (68, 2), target_points (68, 2), size) -> (size, size, 2)``: for every
     pixel (x, y) of the target frame, the (x, y) position in the source image to sample,

@@ -6,10 +6,12 @@ reference on fixed cases and names the common mistake when it recognises one.
 """
 from __future__ import annotations
 
-import inspect
+import contextlib
+import functools
 import os
 import sys
 import traceback
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,13 +28,93 @@ CHECK_MODEL = {"image_size": 32, "channels": 8, "max_channels": 32, "embed_dim":
 # Reporting
 # ----------------------------------------------------------------------------------------
 
+@dataclass
+class Result:
+    """One check's verdict as a grader reads it (never from printed text): the check, whether it
+    passed, its one-line message and hint."""
+    check: str
+    ok: bool
+    message: str
+    hint: str | None = None
+    details: tuple = ()
+
+
+_REPORTS: list[Result] = []  # every report since the last check began (the last one is the verdict)
+_LAST: list[Result] = []  # the verdict of the last check that ran
+_LENIENT = [0]  # > 0: strict mode is off (mine(), grading)
+
+
 def _report(name: str, ok: bool, message: str, details=(), hint: str | None = None) -> bool:
     print(f"{OK if ok else WRONG} {name}: {message}")
     for line in details:
         print(f"    {line}")
     if hint and not ok:
         print(f"    hint: {hint}")
+    _REPORTS.append(Result(name, bool(ok), message, hint if not ok else None, tuple(details)))
     return ok
+
+
+def strict() -> bool:
+    """Strict mode: a failing check raises AssertionError (nbgrader then gives the cell 0 points).
+    On with ``FSTH_STRICT=1`` in the environment or ``fsth.exercises.STRICT = True``."""
+    if _LENIENT[0]:
+        return False
+    if os.environ.get("FSTH_STRICT", "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    return any(getattr(sys.modules.get(m), "STRICT", False) is True for m in ("fsth.exercises", "fsth.course"))
+
+
+@contextlib.contextmanager
+def lenient():
+    """Checks inside never raise, whatever strict mode says (``mine()`` and grading use it)."""
+    _LENIENT[0] += 1
+    try:
+        yield
+    finally:
+        _LENIENT[0] -= 1
+
+
+def last_result() -> Result | None:
+    """The verdict of the last check that ran (what ``fsth course grade`` records)."""
+    return _LAST[-1] if _LAST else None
+
+
+def check(name: str):
+    """Decorate a public ``check_*``: refuse fsth's code pasted into the answer (or any function it
+    calls), record the verdict (:func:`last_result`), and raise in strict mode when it fails."""
+    def decorate(run_check):
+        @functools.wraps(run_check)
+        def checked(answer, *args, **kwargs):
+            _require_callable(name, answer)
+            del _REPORTS[:]
+            copied = _pasted(name, answer)
+            ok = copied if copied is not None else run_check(answer, *args, **kwargs)
+            verdict = _REPORTS[-1] if _REPORTS else Result(name, bool(ok), "passed" if ok else "failed")
+            verdict = Result(name, bool(ok), verdict.message, verdict.hint, verdict.details)
+            del _REPORTS[:]
+            _LAST[:] = [verdict]
+            if not ok and strict():
+                raise AssertionError(f"✗ {name}: {verdict.message}" + (f" — hint: {verdict.hint}" if verdict.hint else ""))
+            return ok
+        checked.check_name = name
+        return checked
+    return decorate
+
+
+def _pasted(name: str, answer) -> bool | None:
+    """The ✗ report (False) when the answer, or a function it calls, is a copy of fsth's code."""
+    from . import origin
+
+    try:
+        copied = origin.copied_from_fsth(answer)
+    except Exception:  # never let the screening break a check
+        return None
+    if copied is None:
+        return None
+    yours, theirs = copied
+    return _report(name, False, f"your {yours} is fsth's own {theirs}, under another name: the check would compare "
+                                "fsth with fsth", hint="write the computation yourself, from the lesson; fsth's "
+                                "code is there to compare with afterwards (compare()), not to hand in")
 
 
 def _require_callable(name: str, obj) -> None:
@@ -51,54 +133,68 @@ def _call(fn, *args, **kwargs):
         raise _Raised(_describe_error(err)) from err
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What the learner's code may run of fsth while a check watches it (:class:`origin.Fence`):
+    ``own`` — fsth's implementation of the exercise, never; ``allow`` — None: anything else, or the
+    ``module:qualname`` patterns it may enter (everything else in fsth is refused); ``refuse`` —
+    patterns refused even when allowed; ``hint`` — what to do instead."""
+    own: tuple = ()
+    allow: tuple[str, ...] | None = None
+    refuse: tuple[str, ...] = ()
+    hint: str = ("write the computation yourself (torch operations are fine); use fsth's version afterwards "
+                 "to compare, with compare()")
+
+
+NETWORKS = ("fsth.nn.*",)  # the networks: E, G and D's forward passes and their parts
+PRIMITIVES = ("fsth.losses:hinge_d_loss", "fsth.losses:feature_matching_loss", "fsth.losses:embedding_match_loss",
+              "fsth.losses:adversarial_g_loss")  # earlier lessons' losses
+
+
 class _Watch:
-    """Notices when the learner's code runs fsth's own implementation of the exercise (a check
-    that compares fsth with itself proves nothing): ``with _Watch(hinge_d_loss) as w: ...; w.seen``."""
+    """Notices when the learner's code runs fsth's own implementation of the exercise, or fsth's
+    internals the rules don't allow (a check that compares fsth with itself proves nothing):
+    ``with _Watch(hinge_d_loss) as w: ...; w.seen``."""
 
-    def __init__(self, *references):
-        self.codes = set()
-        for ref in references:
-            for fn in ([getattr(ref, "forward", None), getattr(ref, "__init__", None)] if inspect.isclass(ref)
-                       else [getattr(ref, "__func__", ref)]):
-                code = getattr(fn, "__code__", None)
-                if code is not None and code.co_filename.startswith((_PACKAGE, _DETECTOR)):
-                    self.codes.add(code)
-        self.seen = False
+    def __init__(self, *references, rules: Rules | None = None):
+        from .origin import Fence
 
-    def _hook(self, frame, event, arg):
-        if event == "call" and frame.f_code in self.codes:
-            self.seen = True
+        rules = rules or Rules()
+        self.fence = Fence(*references, *rules.own, allow=rules.allow, refuse=rules.refuse)
 
     def __enter__(self):
-        self._previous = sys.getprofile()
-        sys.setprofile(self._hook)
+        self.fence.__enter__()
         return self
 
     def __exit__(self, *exc):
-        sys.setprofile(self._previous)
-        return False
+        return self.fence.__exit__(*exc)
+
+    @property
+    def seen(self) -> bool:
+        return self.fence.seen
 
 
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # fsth/
-_DETECTOR = os.path.join(os.path.dirname(_PACKAGE), "detector")
-
-
-def _own_implementation(name: str, target: str) -> bool:
+def _own_implementation(name: str, target: str, watch: _Watch | None = None, rules: Rules | None = None) -> bool:
+    if watch is not None and not watch.fence.own_seen:
+        offences = ", ".join(o.replace(":", ".") for o in watch.fence.offences)
+        return _report(name, False, f"your code runs fsth's {offences}: fsth's own machinery for this exercise, so "
+                                    "the check would compare fsth with fsth", hint=(rules or Rules()).hint)
     return _report(name, False, f"that runs {target} itself, so the check would compare fsth with fsth",
-                   hint="write the computation yourself (torch operations are fine); "
-                        "use fsth's version afterwards to compare, with compare()")
+                   hint=(rules or Rules()).hint)
 
 
-def _attempt(name: str, where: str, fn, *args, own=None, target: str = ""):
-    """Run the learner's ``fn(*args)`` watching for fsth's own ``own``: (None, result), or
-    (False, None) after reporting the ✗ (their code raised, or ran fsth's implementation)."""
+def _attempt(name: str, where: str, fn, *args, own=None, target: str = "", rules: Rules | None = None,
+             raise_hint=None):
+    """Run the learner's ``fn(*args)`` watching for fsth's own ``own`` (and what ``rules`` refuse):
+    (None, result), or (False, None) after reporting the ✗ (their code raised — ``raise_hint(message)``
+    may explain it — or ran fsth's implementation)."""
     try:
-        with _Watch(*([own] if own is not None else [])) as watch:
+        with _Watch(*([own] if own is not None else []), rules=rules) as watch:
             result = _call(fn, *args)
     except _Raised as err:
-        return _report(name, False, f"{where}: {err}"), None
+        return _report(name, False, f"{where}: {err}", hint=raise_hint(str(err)) if raise_hint else None), None
     if watch.seen:
-        return _own_implementation(name, target), None
+        return _own_implementation(name, target, watch, rules), None
     return None, result
 
 
@@ -205,30 +301,104 @@ def _diagnose(mine, mistakes) -> str | None:
     return None
 
 
+def _leaves(args, positions):
+    """Copies of ``args`` whose tensors at ``positions`` (a tensor or a list of tensors) require
+    grad, and those leaves as (label suffix, tensor) per position."""
+    out, leaves = list(args), {}
+    for i in positions:
+        if isinstance(args[i], (list, tuple)):
+            out[i] = [t.detach().clone().requires_grad_(True) for t in args[i]]
+            leaves[i] = [(f"[{j}]", t) for j, t in enumerate(out[i])]
+        else:
+            out[i] = args[i].detach().clone().requires_grad_(True)
+            leaves[i] = [("", out[i])]
+    return out, leaves
+
+
+def _gradient_report(name: str, where: str, run_mine, run_reference, args, grads, rules, target, hint,
+                     atol=1e-4, rtol=1e-3, seed=0):
+    """Compare the gradients of the learner's output with fsth's with respect to the inputs
+    ``grads`` ((position, label) pairs), with a fixed random weighting of the output's values
+    (a vector–Jacobian product). The ✗ report, or None when they agree."""
+    positions = [i for i, _ in grads]
+    labels = dict(grads)
+    with torch.enable_grad():
+        mine_args, mine_leaves = _leaves(args, positions)
+        try:
+            with _Watch(rules=rules) as watch:
+                out = run_mine(*mine_args)
+        except _Raised as err:
+            return _report(name, False, f"{where}: with inputs that require gradients: {err}")
+        if watch.seen:
+            return _own_implementation(name, target, watch, rules)
+        if not isinstance(out, torch.Tensor) or out.grad_fn is None:
+            got = ("a tensor cut off from its inputs (detached?)" if isinstance(out, torch.Tensor)
+                   else f"a {type(out).__name__}")
+            return _report(name, False, f"{where}: the result must be a tensor that gradients flow through; got {got}",
+                           hint="keep it in torch operations — no .item(), float(), numpy or .detach() — so that "
+                                "backward() can train the network")
+        ref_args, ref_leaves = _leaves(args, positions)
+        ref = run_reference(*ref_args)
+        rng = torch.Generator().manual_seed(1000 + seed)
+        cotangent = torch.randn(ref.shape, generator=rng, dtype=torch.float64).to(ref.dtype)
+        flat_mine = [t for i in positions for _, t in mine_leaves[i]]
+        flat_ref = [t for i in positions for _, t in ref_leaves[i]]
+        try:
+            mine_grads = _call(torch.autograd.grad, (out.reshape(ref.shape) * cotangent).sum(), flat_mine,
+                               allow_unused=True)
+        except _Raised as err:
+            return _report(name, False, f"{where}: backward pass: {err}")
+        ref_grads = torch.autograd.grad((ref * cotangent).sum(), flat_ref, allow_unused=True)
+    names = [f"{labels[i]}{suffix}" for i in positions for suffix, _ in ref_leaves[i]]
+    for label, gm, gr, leaf in zip(names, mine_grads, ref_grads, flat_ref):
+        gm = torch.zeros_like(leaf) if gm is None else gm
+        gr = torch.zeros_like(leaf) if gr is None else gr
+        ok, summary, notes = _difference(gm, gr, atol, rtol)
+        if not ok:
+            return _report(name, False, f"{where}: right value, wrong gradient for {label}: {summary}", notes,
+                           hint or "something in the computation isn't differentiable the way the formula "
+                           "is (a .detach(), an in-place change, or a constant where an input belongs?)")
+    return None
+
+
 def _run_cases(name: str, target: str, cases, run_mine, run_reference, mistakes_for=None, atol=1e-5, rtol=1e-4,
-               generic_hint: str | None = None, check_dtype: bool = True, suffix: str = "", own=()) -> bool:
+               generic_hint: str | None = None, check_dtype: bool = True, suffix: str = "", own=(),
+               rules: Rules | None = None, grads=(), grad_hint: str | None = None, raise_hint: str | None = None,
+               grad_tolerance=(1e-4, 1e-3)) -> bool:
     """Run every case; report the first that fails (with a diagnosis) or the overall pass.
-    own: fsth's implementations of the exercise, which the learner's code must not run."""
+    own: fsth's implementations of the exercise, which the learner's code must not run (rules:
+    what else it may or may not run of fsth). grads: (position, label) of the inputs whose
+    gradients are compared with fsth's, on every case, once the values agree."""
     worst_kind, max_diff = "exact", 0.0
     for i, (label, args) in enumerate(cases):
+        where = f"case {i + 1} of {len(cases)} ({label})"
         reference = run_reference(*args)
         try:
-            with _Watch(*own) as watch:
+            with _Watch(*own, rules=rules) as watch:
                 mine = run_mine(*args)
         except _Raised as err:
-            return _report(name, False, f"case {i + 1} of {len(cases)} ({label}): {err}")
+            return _report(name, False, f"{where}: {err}", hint=raise_hint)
         if watch.seen:
-            return _own_implementation(name, target)
+            return _own_implementation(name, target, watch, rules)
         ok, summary, notes = _difference(mine, reference, atol, rtol, check_dtype)
         if not ok:
             hint = _diagnose(mine, mistakes_for(*args)) if mistakes_for else None
-            return _report(name, False, f"case {i + 1} of {len(cases)} ({label}): {summary}", notes,
-                           hint or generic_hint)
+            return _report(name, False, f"{where}: {summary}", notes, hint or generic_hint)
         if summary != "exact":
             worst_kind = "approximate"
             max_diff = max(max_diff, float(np.abs(_numpy(mine).astype(np.float64) - _numpy(reference)).max()))
+        if grads:
+            problem = _gradient_report(name, where, run_mine, run_reference, args, grads,
+                                       Rules(own=tuple(own) + (rules.own if rules else ()),
+                                             allow=rules.allow if rules else None,
+                                             refuse=rules.refuse if rules else (),
+                                             hint=rules.hint if rules else Rules.hint),
+                                       target, grad_hint, *grad_tolerance, seed=i)
+            if problem is not None:
+                return problem
     detail = f" (max difference {max_diff:.2g}; tolerance {atol:g} + {rtol:g}·|fsth|)" if max_diff else ""
-    return _report(name, True, f"matches {target} — {worst_kind}{detail} on {len(cases)} case(s){suffix}")
+    also = f"; gradients for {', '.join(label for _, label in grads)} too" if grads else ""
+    return _report(name, True, f"matches {target} — {worst_kind}{detail} on {len(cases)} case(s){also}{suffix}")
 
 
 def _shape(t) -> str:

@@ -11,14 +11,12 @@ notebook always runs to the end.
 """
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib.util
 import io
 import json
 import linecache
 import sys
-import textwrap
 import time
 
 import numpy as np
@@ -27,6 +25,7 @@ from torch import nn
 
 from ..io import atomic_write_text
 from ..nn.conditioning import select
+from .compare import lenient
 from .data import course_dir
 
 CHECKS = {"adain": "check_adain", "ResBlockUp": "check_resblock_up", "realism_score": "check_realism_score",
@@ -41,26 +40,32 @@ def _kept_file():
 
 
 def _source(obj) -> dict:
-    """Where ``obj`` can be found again: its own source text (a notebook cell), or its file and name."""
-    functions = [obj] if callable(obj) and hasattr(obj, "__code__") else \
-        [v for v in vars(obj).values() if hasattr(v, "__code__")]
-    if not functions:
+    """Where ``obj`` can be found again: its own source text (a notebook cell) and everything it calls
+    from the notebook — helper functions and classes (their sources, recursively), modules, imported
+    names and literal values (:func:`fsth.course.origin.closure`) — or, for a piece imported from a
+    file of the learner's own, that file and its name."""
+    from .origin import closure
+
+    if not callable(obj) or not (hasattr(obj, "__code__") or any(hasattr(v, "__code__") for v in vars(obj).values())):
         raise TypeError(f"keep: {obj!r} is neither a function nor a class with methods")
-    code = functions[0].__code__
+    found = closure(obj)
+    if found.source is not None:
+        kept = {"source": found.source, "name": obj.__name__,
+                "needs": [n.as_dict() for n in found.needs if n.kind != "missing"]}
+        if found.missing:
+            kept["missing"] = [f"{n.name} ({n.text})" for n in found.missing]
+        return kept
     module = sys.modules.get(getattr(obj, "__module__", ""), None)
     if getattr(module, "__file__", None) and module.__name__ != "__main__" and getattr(module, obj.__name__, None) is obj:
         return {"file": module.__file__, "name": obj.__name__}
-    text = "".join(linecache.getlines(code.co_filename))  # a notebook cell: IPython keeps its text here
-    for node in ast.walk(ast.parse(text)):
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == obj.__name__ and \
-                min([node.lineno] + [d.lineno for d in node.decorator_list]) <= code.co_firstlineno <= node.end_lineno:
-            return {"source": textwrap.dedent(ast.get_source_segment(text, node, padded=True)), "name": obj.__name__}
     raise ValueError(f"keep: can't find the source of {obj.__name__}")
 
 
 def keep(**pieces) -> None:
     """Keep your pieces for later notebooks, by role: ``keep(adain=my_adain, ResBlockUp=MyResBlockUp)``.
-    Roles: adain, ResBlockUp, realism_score, generator_loss, discriminator_loss, meta_step, finetune_step."""
+    Roles: adain, ResBlockUp, realism_score, generator_loss, discriminator_loss, meta_step, finetune_step.
+    What a piece calls from your notebook is kept with it (your helper functions and classes, the
+    modules and names you imported, constants), so later notebooks run your whole solution."""
     unknown = set(pieces) - set(CHECKS)
     if unknown:
         raise TypeError(f"keep: unknown role(s) {', '.join(sorted(unknown))}; roles are {', '.join(CHECKS)}")
@@ -68,20 +73,43 @@ def keep(**pieces) -> None:
     kept = json.loads(path.read_text()) if path.exists() else {}
     kept.update({role: _source(obj) for role, obj in pieces.items()})
     atomic_write_text(path, json.dumps(kept, indent=1))
-    print(f"kept {', '.join(pieces)} in {path.parent}: later notebooks use them once their checks pass")
+    helpers = sorted({n.get("defines", n["name"]) for role in pieces for n in kept[role].get("needs", [])
+                      if "source" in n and n["source"]})
+    print(f"kept {', '.join(pieces)}{' (with ' + ', '.join(helpers) + ')' if helpers else ''} in {path.parent}: "
+          "later notebooks use them once their checks pass")
+    for role in pieces:
+        for missing in kept[role].get("missing", []):
+            print(f"  note: your {role} uses {missing}; pass it in or define it inside the function")
+
+
+def _remember(source: str, filename: str) -> None:
+    """Put a kept source where tracebacks and inspect look for it (as IPython does for a cell)."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
 
 
 def _load(kept: dict) -> dict:
-    """Every kept piece, defined again in one namespace (they may call each other, as in the notebook)."""
-    namespace: dict = {}
-    exec(compile(PRELUDE, "<course prelude>", "exec"), namespace)
-    for role, where in kept.items():
-        if "source" in where:
-            exec(compile(where["source"], f"<your {role}>", "exec"), namespace)
+    """Every kept piece, defined again: each with what it needs, in a namespace of its own. (Pieces
+    kept before their helpers were stored share one namespace, as in the notebook.)"""
+    from .origin import define
+
+    shared: dict = {}
+    exec(compile(PRELUDE, "<course prelude>", "exec"), shared)
     found = {}
     for role, where in kept.items():
+        if "source" not in where:
+            continue
+        namespace = shared
+        if "needs" in where:
+            namespace = {"__name__": f"__your_{role}__"}
+            exec(compile(PRELUDE, "<course prelude>", "exec"), namespace)
+            define(namespace, where["needs"])
+        filename = f"<your {role}>"
+        _remember(where["source"], filename)
+        exec(compile(where["source"], filename, "exec"), namespace)
+        found[role] = namespace
+    for role, where in kept.items():
         if "source" in where:
-            found[role] = namespace.get(where["name"])
+            found[role] = found[role].get(where["name"])
         else:
             spec = importlib.util.spec_from_file_location(f"_kept_{role}", where["file"])
             module = importlib.util.module_from_spec(spec)
@@ -108,8 +136,11 @@ def mine(*roles: str, verbose: bool = True) -> dict:
             notes.append(f"{role}: fsth's (not kept yet)")
             continue
         check = getattr(checks_build, CHECKS[role], None) or getattr(checks_networks, CHECKS[role])
-        with contextlib.redirect_stdout(io.StringIO()):
-            ok = check(loaded[role])
+        with contextlib.redirect_stdout(io.StringIO()), lenient():
+            try:
+                ok = check(loaded[role])
+            except TypeError:  # not callable (a kept name that is no function any more)
+                ok = False
         if ok:
             usable[role] = loaded[role]
             notes.append(f"{role}: yours ✓")

@@ -232,6 +232,27 @@ def cmd_animate(args: opts.AnimateOptions) -> int:
     return 0
 
 
+def cmd_live(args: opts.LiveOptions) -> int:
+    from .io import atomic_write
+    from .live.benchmark import format_table, run_benchmark
+    from .live.portrait import media_path
+
+    if not args.benchmark:
+        raise UsageError("--benchmark VIDEO is required until the browser page exists")
+    media_path(args.benchmark, "video", "--benchmark")  # a name that is neither a file nor a sample: exit 2
+    media_path(args.portrait, "image", "--portrait")
+    if args.json:
+        output_file(args.json, "--json")
+    summary = run_benchmark(args.benchmark, portrait=args.portrait, method=args.method, size=args.size,
+                            max_frames=args.max_frames, ft_steps=args.ft_steps)
+    print(format_table(summary))
+    if args.json:
+        with atomic_write(args.json, "w") as f:
+            json.dump(summary, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_evaluate(args: opts.EvaluateOptions) -> int:
     import torch
 
@@ -275,7 +296,8 @@ def cmd_evaluate(args: opts.EvaluateOptions) -> int:
 
         torch.manual_seed(args.seed)
         pairs = warp_hard_pairs(args.warp_hard, size=model.config.image_size)
-        rows = warp_hard_table({"landmark warp": None, "untrained": create(model.config).eval(),
+        rows = warp_hard_table({"landmark warp": None, "guard-rails (no learning)": "guided-warp",
+                                "untrained": create(model.config).eval(),
                                 Path(args.checkpoint).name: model}, pairs)
         print(save_warp_hard(args.out, rows, len(pairs)).read_text())
     return 0
@@ -362,6 +384,8 @@ def commands() -> dict[str, Command]:
                             _flags_of(opts.FinetuneOptions), cmd_finetune, opts.FinetuneOptions),
         "animate": Command("drive a portrait with a video's facial landmarks (marked synthetic)",
                            _flags_of(opts.AnimateOptions), cmd_animate, opts.AnimateOptions),
+        "live": Command("live puppeteering: a camera's face drives the portrait (--benchmark VIDEO: replay a video "
+                        "and time every stage)", _flags_of(opts.LiveOptions), cmd_live, opts.LiveOptions),
         "evaluate": Command("the paper's Table 1 protocol: self- and cross-identity reenactment",
                             _flags_of(opts.EvaluateOptions), cmd_evaluate, opts.EvaluateOptions),
         "course": command_group("the course's classroom tools: fsth course grade NOTEBOOK...", _course_commands,

@@ -128,6 +128,22 @@ class AnimateOptions(PersonOptions):
 
 
 @dataclass(frozen=True)
+class LiveOptions:
+    benchmark: str = option("", "replay VIDEO (a file, or a sample's name: wolfgang, single_face) as the camera "
+                            "through the live loop, without a browser, and print frames/s and latency per stage "
+                            "(required until the browser page exists)")
+    portrait: str = option("monalisa", "the portrait: an image file or a sample portrait's name (fsth samples list)")
+    method: str = option("guided-warp", "guided-warp: the portrait's pixels warped on guard-rails; warp: warped "
+                         "alone; model: the shipped model personalised on the portrait",
+                         choices=("guided-warp", "warp", "model"))
+    size: int = option(256, "side of the rendered frames in pixels", check=between(64, 512))
+    ft_steps: int = option(0, "model: fine-tuning steps on the portrait before the loop starts (0: feed-forward)",
+                           check=at_least(0))
+    max_frames: int = option(0, "replay at most this many frames (0: all)", check=at_least(0))
+    json: str = option("", "also write the figures to this .json file", check=suffix(".json"))
+
+
+@dataclass(frozen=True)
 class EvaluateOptions:
     checkpoint: str = option("", "training checkpoint to evaluate", required=True)
     data: str = option("", "clips; the checkpoint's held-out identities are used if it has any", required=True)

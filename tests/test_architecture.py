@@ -28,7 +28,7 @@ FLOORS = [
     ["fsth.data", "fsth.metrics", "fsth.viz"],
     ["fsth.person"],
     ["fsth.train"],
-    ["fsth.reenact", "fsth.animation", "fsth.evaluate", "fsth.warp_hard"],
+    ["fsth.reenact", "fsth.animation", "fsth.evaluate", "fsth.warp_hard", "fsth.live"],
     ["fsth.demo", "fsth.cli", "fsth.options", "fsth.course", "fsth.exercises", "fsth.__main__",
      "fsth"],
 ]

@@ -39,8 +39,11 @@ def test_relative_keeps_the_portrait_shape_and_moves_its_mouth():
     portrait = face_points(200)
     driver = widened(face_points(256), 1.4)  # a broader face, larger in its frame
     frames = np.stack([driver, open_mouth(driver, 12.8), rotate(driver, 10)])
-    out = adapt_landmarks(frames, portrait, "relative")
+    out = adapt_landmarks(frames, portrait, "relative", eyes="relative")  # the lids move with the rest
     assert np.allclose(out[0], portrait, atol=1e-3)  # reference frame: the portrait itself
+    retargeted = adapt_landmarks(frames, portrait, "relative")  # the default: lid gaps follow the driver's
+    lids = [37, 38, 40, 41, 43, 44, 46, 47]
+    assert np.allclose(np.delete(retargeted, lids, axis=1), np.delete(out, lids, axis=1))  # only the lids differ
     jaw = lambda p: np.ptp(p[:17, 0]) / np.linalg.norm(p[36:42].mean(0) - p[42:48].mean(0))  # noqa: E731
     assert jaw(out[1]) == pytest.approx(jaw(portrait), rel=1e-3)  # face shape kept
     # the mouth opens by the same fraction of the face size (256 px driver, 200 px portrait)

@@ -123,12 +123,13 @@ def test_a_toy_generator_makes_fakes_and_animates(toy_model, tmp_path):
 
 def test_nothing_outside_fsth_nn_asks_which_generator_it_holds():
     """No isinstance check on a generator class, no comparison of a generator's name, no
-    "does it warp" flag: callers build what ``conditioning`` names and call ``full_resolution``."""
+    "does it warp" flag: callers build what ``conditioning`` names and call ``full_resolution``.
+    (``torch.Generator``, a random-number source, is not a talking-head generator.)"""
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    asks = re.compile(r"isinstance\([^)]*\b\w*Generator\b|\.generator\s*[!=]=|generator\s*(==|!=|in)\s*[\"'(]"
+    asks = re.compile(r"isinstance\([^)]*(?<!torch\.)\b\w*Generator\b|\.generator\s*[!=]=|generator\s*(==|!=|in)\s*[\"'(]"
                       r"|\.warps\b|registered_name\s*[!=]=")
     found = [f"{path.relative_to(root)}:{number}: {line.strip()}"
              for folder in ("fsth", "detector") for path in sorted((root / folder).rglob("*.py"))

@@ -47,3 +47,14 @@ def clip_folder(tmp_path_factory):
             save_clip(root / f"id{identity}" / f"clip{clip}.npz", frames, landmarks,
                       {"identity": f"id{identity}", "video": f"v{clip}"})
     return root
+
+
+@pytest.fixture(scope="module")
+def saved_detector(tmp_path_factory):
+    """A frequency detector fitted on toy faces and saved: what ``detect score`` loads."""
+    from detector import models
+    from detector.data import split_by_identity
+    from tests.test_detector import toy_faces
+
+    det = models.create("frequency").fit(split_by_identity(toy_faces(size=64))["train"])
+    return det.save(tmp_path_factory.mktemp("det") / "f.json")

@@ -30,3 +30,15 @@ def ibug_face_points(size=256):
         centre = points[part, 1].mean()
         points[part, 1] = 2 * centre - points[part, 1]
     return points
+
+
+def run_cli(capsys, argv, entry=None):
+    """Exit code and the one error line of a command (``entry``, default ``fsth.cli.main``):
+    never a traceback."""
+    if entry is None:
+        from fsth.cli import main as entry
+    code = entry(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert "Traceback" not in err and len(lines) == 1, err
+    return code, lines[0]

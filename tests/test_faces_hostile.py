@@ -11,15 +11,13 @@ import pytest
 from PIL import Image
 
 import fsth.landmarks
-from detector import models
 from detector.__main__ import main as detector_main
-from detector.data import split_by_identity
 from fsth.cli import main
 from fsth.data.preprocess import discover
 from fsth.io.images import read_image, save_image
 from fsth.io.video import VideoReadError, frames_at, is_video, probe, read_frames, write_video
 from fsth.landmarks import create_detector
-from tests.test_detector import toy_faces
+from tests.helpers import run_cli
 from tests.test_score_streaming import StubLandmarks
 
 
@@ -44,18 +42,6 @@ def _audio_only(path):
     return path
 
 
-def run_cli(capsys, argv, entry=main):
-    code = entry(argv)
-    captured = capsys.readouterr()
-    lines = [line for line in captured.err.splitlines() if ": error: " in line]
-    assert "Traceback" not in captured.err and len(lines) == 1, captured.err
-    return code, lines[0]
-
-
-@pytest.fixture(scope="module")
-def saved_detector(tmp_path_factory):
-    det = models.create("frequency").fit(split_by_identity(toy_faces(size=64))["train"])
-    return det.save(tmp_path_factory.mktemp("det") / "f.json")
 
 
 @pytest.fixture

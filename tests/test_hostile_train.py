@@ -18,7 +18,7 @@ from fsth.io.checkpoint import CheckpointError, list_checkpoints, load_checkpoin
 from fsth.train.config import ConfigError, TrainConfig
 from fsth.train.episodes import EpisodeDataset
 from fsth.train.meta import train
-from tests.helpers import SMALL_MODEL
+from tests.helpers import SMALL_MODEL, run_cli
 
 
 def config(data, out, **overrides):
@@ -191,13 +191,6 @@ def unwritable(tmp_path):
     folder.mkdir(mode=0o500)
     return str(folder)
 
-
-def run_cli(capsys, argv, entry=main):
-    code = entry(argv)
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if ": error: " in line]
-    assert "Traceback" not in err and len(lines) == 1, err
-    return code, lines[0]
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ import fsth.io.decode
 import fsth.landmarks
 from detector import models, scoring
 from detector.__main__ import main as detector_main
-from detector.data import split_by_identity
 from detector.faces import face_crops
 from fsth.cli import main as fsth_main
 from fsth.io.video import write_video
-from tests.test_detector import toy_faces
 
 ANGLES = np.linspace(0, 2 * np.pi, 68, endpoint=False)
 POINTS = np.stack([32 + 12 * np.cos(ANGLES), 30 + 14 * np.sin(ANGLES)], axis=1).astype(np.float32)
@@ -46,11 +44,6 @@ def long_video(tmp_path_factory):
     write_video(path, (np.clip(base + (i % 50) - 25, 0, 255).astype(np.uint8) for i in range(300)), fps=25)
     return path
 
-
-@pytest.fixture(scope="module")
-def saved_detector(tmp_path_factory):
-    det = models.create("frequency").fit(split_by_identity(toy_faces(size=64))["train"])
-    return det.save(tmp_path_factory.mktemp("det") / "f.json")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from fsth.cli import main
 from fsth.errors import describe
 from fsth.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from fsth.io.clips import save_clip
@@ -19,18 +18,10 @@ from fsth.person import load_model, load_person, save_person
 from fsth.train.config import TrainConfig
 from fsth.train.finetune import finetune
 from fsth.train.meta import train
-from tests.helpers import SMALL_MODEL, face_points
+from tests.helpers import SMALL_MODEL, face_points, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def run_cli(capsys, argv, entry=main):
-    """Exit code and the one error line of a command (never a traceback)."""
-    code = entry(argv)
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if ": error: " in line]
-    assert "Traceback" not in err and len(lines) == 1, err
-    return code, lines[0]
 
 
 @pytest.fixture(scope="module")

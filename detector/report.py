@@ -547,7 +547,6 @@ def capitalised(text: str) -> str:
 
 
 def _save(fig, path: Path) -> None:
-    from fsth.io import atomic_write
+    from fsth.io import save_figure
 
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=100)
+    save_figure(fig, path, format="png", dpi=100)

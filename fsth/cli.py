@@ -108,6 +108,34 @@ def cmd_samples(args: opts.SamplesOptions) -> int:
     return 0
 
 
+def cmd_credentials(args: opts.CredentialsOptions) -> int:
+    """Read each file's Content Credentials with c2pa's reader; exit 1 unless every one validates."""
+    from .io import credentials
+
+    if not args.files:
+        raise UsageError("name one or more images or videos")
+    failed = 0
+    for name in args.files:
+        try:
+            found = credentials.read(name)
+        except (OSError, ValueError) as err:  # one unreadable file doesn't hide the others' verdicts
+            from .errors import describe
+
+            failed += 1
+            print(f"fsth credentials: error: {describe(err)[0]}", file=sys.stderr)
+            continue
+        if found.state is None:
+            failed += 1
+            print(f"{name}: no Content Credentials")
+            continue
+        failed += found.state not in ("Trusted", "Valid")
+        what = (found.source_type or "no source type").rsplit("/", 1)[-1]
+        trust = {"Trusted": "signer trusted here", "Valid": "signature valid, signer not in the trust list",
+                 "Invalid": "INVALID: " + ", ".join(found.failures)}.get(found.state, found.state)
+        print(f"{name}: {found.state} · {what} · made by {found.generator} · signed by {found.signer!r} ({trust})")
+    return 1 if failed else 0
+
+
 def cmd_inspect(args: opts.InspectOptions) -> int:
     from .io.clips import SkippedClips, list_clips, readable_clips
     from .io.images import save_image
@@ -369,6 +397,9 @@ def commands() -> dict[str, Command]:
     table = {
         "demo": Command("the main job: animate the Mona Lisa offline and score it with the shipped detectors",
                         _flags_of(opts.DemoOptions), cmd_demo, opts.DemoOptions),
+        "credentials": Command("read and validate the Content Credentials (C2PA) of images and videos",
+                               _flags_of(opts.CredentialsOptions), cmd_credentials, opts.CredentialsOptions,
+                               torch=False),
         "landmarks": Command("detect 68 facial landmarks in an image or a video", _flags_of(opts.LandmarksOptions),
                              cmd_landmarks, opts.LandmarksOptions, torch=False),
         "preprocess": Command("turn face videos or portraits into training-ready clips",
@@ -409,13 +440,26 @@ def build_parser(command: str = "all") -> argparse.ArgumentParser:
         prog="fsth", description="Few-shot talking heads (Zakharov et al., ICCV 2019): "
         "teach, reproduce, and measure how detectable the fakes are.")
     parser.add_argument("-v", "--verbose", action="store_true", help="more output, and tracebacks of errors")
+    parser.add_argument("--c2pa-cert", metavar="PEM", default="",
+                        help="sign Content Credentials with this certificate chain (signer first; default: "
+                        "fsth's local test identity; also FSTH_C2PA_CERT)")
+    parser.add_argument("--c2pa-key", metavar="PEM", default="", help="the private key of --c2pa-cert (FSTH_C2PA_KEY)")
     add_subcommands(parser, commands(), command, "command")
     return parser
 
 
+GLOBAL_VALUED = ("--c2pa-cert", "--c2pa-key")  # the top-level flags that take a value
+
+
 def _chosen(argv: list[str]) -> str | None:
-    """The command named in argv (the first word that is not a flag), if any."""
-    return next((word for word in argv if not word.startswith("-")), None)
+    """The command named in argv (the first word that is neither a flag nor a flag's value), if any."""
+    words = iter(argv)
+    for word in words:
+        if word in GLOBAL_VALUED:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def main(argv=None) -> int:
@@ -430,8 +474,20 @@ def main(argv=None) -> int:
         configure_threads()
     name = " ".join(["fsth", args.command] + [v for k, v in vars(args).items() if k.endswith("_command")])
     # options are checked inside run_command: a bad value is one line and exit 2, before any work
-    return run_command(name, lambda a: command.run(from_args(a, command.options) if command.options else a),
-                       args, args.verbose)
+    return run_command(name, lambda a: _signing(a) or command.run(from_args(a, command.options) if command.options
+                                                                    else a), args, args.verbose)
+
+
+def _signing(args) -> None:
+    """--c2pa-cert/--c2pa-key: every file this run writes is signed with them (checked first)."""
+    if bool(args.c2pa_cert) != bool(args.c2pa_key):
+        raise UsageError("--c2pa-cert and --c2pa-key go together: give both or neither")
+    from .io import credentials
+
+    if args.c2pa_cert:
+        credentials.use_certificate(args.c2pa_cert, args.c2pa_key)
+    else:
+        credentials.use_environment()  # FSTH_C2PA_CERT/KEY or the local identity, whatever an earlier run chose
 
 
 if __name__ == "__main__":

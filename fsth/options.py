@@ -29,6 +29,12 @@ class DemoOptions:
 
 
 @dataclass(frozen=True)
+class CredentialsOptions:
+    files: tuple[str, ...] = option((), "images or videos whose Content Credentials (C2PA) to read and validate",
+                                    positional=True)
+
+
+@dataclass(frozen=True)
 class LandmarksOptions:
     input: str = option("", "image, video file, or folder of frames", positional=True)
     backend: str = option("auto", "landmark detector", choices=BACKENDS)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fsth.cli import main
+from fsth.io.credentials import read as read_credentials
 from fsth.io.video import probe, read_metadata
 from tests.helpers import SMALL_MODEL
 
@@ -19,6 +20,8 @@ def test_demo_with_small_settings(tmp_path, samples, capsys):
     assert summary["finetune_steps"] == 2 and summary["frames"] >= 10
     for key in ("video", "gif", "strip"):
         assert (tmp_path / "demo" / summary[key].split("/")[-1]).exists()
+        credentials = read_credentials(summary[key])  # signed Content Credentials, declaring a generated file
+        assert credentials.state in ("Trusted", "Valid") and credentials.synthetic, (key, credentials)
     assert read_metadata(summary["video"]).get("comment", "").lower().count("synthetic") >= 1
     assert "P(fake)" in printed and summary["p_fake"] and all(0 <= p <= 1 for p in summary["p_fake"].values())
 

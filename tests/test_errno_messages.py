@@ -132,8 +132,9 @@ def test_a_245_character_target_name_gets_a_temp_name_that_fits_in_255_bytes(tmp
 
     assert long_json.read_text() == "{}" and load_checkpoint(long_pt)["step"] == 3
     assert read_image(long_png).shape == (8, 8, 3)
-    assert len(made) == 3 and all(len(os.fsencode(name)) <= 255 for name in made)
-    assert made[2].endswith(".tmp.png")
+    # the fourth: the image's copy with its Content Credentials, signed next to it
+    assert len(made) == 4 and all(len(os.fsencode(name)) <= 255 for name in made)
+    assert made[2].endswith(".tmp.png") and made[3].startswith(".c2pa.") and made[3].endswith(".tmp.png")
     assert all(atomic_module._TEMP_NAME.match(name) for name in made)  # stale_temps would find them
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long_json.name, long_pt.name, long_png.name])
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from fsth.io.credentials import read as read_credentials
 from fsth.io.video import read_metadata, probe, write_video
 from fsth.losses import LossWeights
 from fsth.nn import create
@@ -86,6 +87,8 @@ def test_animate_writes_a_marked_side_by_side_video(model, shots, samples, dlib_
         assert (info.frames, info.width, info.height) == (5, 96, 32)
         assert "SYNTHETIC" in read_metadata(tmp_path / f"{mode}.mp4")["comment"]
         assert "SYNTHETIC" in read_metadata(tmp_path / f"{mode}.gif")["comment"]
+        for written in (f"{mode}.mp4", f"{mode}.gif"):
+            assert read_credentials(tmp_path / written).synthetic
         assert result["landmarks"].shape == (5, 68, 2)
     rel = animate(person, driving, tmp_path / "r.mp4", dlib_detector, adapt="relative")["landmarks"]
     lids = [37, 38, 40, 41, 43, 44, 46, 47]  # retargeted: their gap follows how open the driver's eyes are

@@ -98,9 +98,13 @@ def save_figure(fig, target: str | os.PathLike, **savefig_kwargs) -> Path:
     would pick it; unlike ``savefig``, no extension is ever added: exactly ``target`` is written.
     """
     target = Path(target)
+    from . import credentials
+
     fmt = savefig_kwargs.pop("format", None) or target.suffix[1:].lower() or "png"
-    with atomic_write(target) as f:
-        fig.savefig(f, format=fmt, **savefig_kwargs)
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:
+            fig.savefig(f, format=fmt, **savefig_kwargs)
+        credentials.sign(tmp, "figure", title=target.name, format=fmt)  # signed Content Credentials: a chart
     return target
 
 

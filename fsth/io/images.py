@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, PngImagePlugin
 
+from . import credentials
 from .atomic import atomic_path
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -148,8 +149,10 @@ def _eight_bit(im: Image.Image) -> Image.Image:
 
 def save_image(path: str | os.PathLike, image: np.ndarray, synthetic: bool = False,
                quality: int = 95) -> Path:
-    """Save uint8 RGB to PNG/JPEG/WebP; ``synthetic=True`` writes the synthetic-media note
-    into the file's metadata (PNG text chunk, JPEG comment, WebP/other: EXIF description)."""
+    """Save uint8 RGB to PNG/JPEG/WebP with signed Content Credentials (:mod:`.credentials`);
+    ``synthetic=True`` declares it generated (``trainedAlgorithmicMedia``) and also writes the
+    synthetic-media note into the file's metadata (PNG text chunk, JPEG comment, WebP/other: EXIF
+    description); otherwise it is declared a composite (real frames with fsth's drawings)."""
     path = Path(path)
     im = Image.fromarray(to_rgb(image, str(path)))
     suffix = path.suffix.lower()
@@ -171,6 +174,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray, synthetic: bool = Fal
                 kwargs["comment"] = SYNTHETIC_NOTE
     with atomic_path(path) as tmp:
         im.save(tmp, **kwargs)
+        credentials.sign(tmp, "synthetic" if synthetic else "composite", title=path.name)
     return path
 
 

@@ -84,3 +84,18 @@ def test_saved_images_carry_the_synthetic_mark(tmp_path, noise_frames):
         marked = save_image(tmp_path / f"m{suffix}", noise_frames[0], synthetic=True)
         plain = save_image(tmp_path / f"p{suffix}", noise_frames[0])
         assert is_marked_synthetic(marked) and not is_marked_synthetic(plain)
+
+
+def test_a_gif_whose_frames_differ_in_size_is_read_whole_at_the_first_frames_size(tmp_path):
+    """FFmpeg's demuxer counts one frame of such a GIF and called it truncated; Pillow reads all."""
+    from PIL import Image
+
+    from fsth.io.video import probe, read_frames
+
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 255, (40 + 10 * i, 50, 3), dtype=np.uint8)) for i in range(3)]
+    frames[0].save(tmp_path / "mixed.gif", save_all=True, append_images=frames[1:], duration=100)
+    read = list(read_frames(tmp_path / "mixed.gif"))
+    assert len(read) == 3 and {f.shape for f in read} == {(40, 50, 3)}
+    info = probe(tmp_path / "mixed.gif")
+    assert (info.frames, info.width, info.height) == (3, 50, 40) and info.fps == pytest.approx(10)

@@ -24,7 +24,9 @@ from . import credentials
 from .images import IMAGE_EXTENSIONS, MAX_PIXELS, SYNTHETIC_NOTE, image_size, list_images, read_image, to_rgb
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".gif", ".mpg", ".mpeg"}
-ANIMATED_EXTENSIONS = {".webp", ".png"}  # image formats that may hold an animation (read with Pillow)
+# image formats that may hold an animation, read with Pillow: it composes GIF frames on the logical screen
+# (FFmpeg's demuxer miscounts GIFs whose frames differ in size, and reports them truncated)
+ANIMATED_EXTENSIONS = {".webp", ".png", ".gif"}
 MAX_VIDEO_FRAMES = 2000  # read_video holds every frame at once; longer videos must be streamed
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "VideoReadError", "frames_at", "is_animated_image", "is_video", "probe",
@@ -45,7 +47,7 @@ def is_video(path: str | os.PathLike) -> bool:
 
 
 def is_animated_image(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a WebP or PNG holding more than one frame (False for anything unreadable)."""
+    """Whether ``path`` is a WebP, PNG or GIF holding more than one frame (False for anything unreadable)."""
     path = Path(path)
     if path.suffix.lower() not in ANIMATED_EXTENSIONS or not path.is_file():
         return False
@@ -141,12 +143,16 @@ def _animation_frames(path: Path, wanted: list[int] | None, max_pixels: int) -> 
     try:
         with Image.open(path) as im:
             check_frame_size(path, *im.size)
-            count = im.n_frames
+            count, size = im.n_frames, im.size  # every frame comes out at the first one's size
             if wanted and not 0 <= wanted[0] <= wanted[-1] < count:
                 raise VideoReadError(f"{path}: frames {wanted[0]}..{wanted[-1]} asked for, but it has {count}")
             for index in range(count) if wanted is None else wanted:
                 im.seek(index)
                 frame = im.convert("RGB")
+                if frame.size != size:  # a frame reaching past the logical screen: cut to it
+                    canvas = Image.new("RGB", size)
+                    canvas.paste(frame.crop((0, 0, *size)))
+                    frame = canvas
                 if frame.width * frame.height > max_pixels:
                     factor = (frame.width * frame.height / max_pixels) ** 0.5
                     frame = frame.resize((max(1, int(frame.width / factor)), max(1, int(frame.height / factor))),

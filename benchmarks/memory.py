@@ -7,7 +7,8 @@ Makes a 40 s 720p clip (the wolfgang sample scaled to 1280x720 and looped, 24 fp
 - ``fsth animate --method warp`` (driving landmarks detected frame by frame, frames rendered and
   written in batches) at 256 px;
 - ``fsth detect score`` (frames read, cropped and scored in batches);
-- ``fsth landmarks`` on the same video.
+- ``fsth landmarks`` on the same video;
+- ``fsth animate`` with the demo's options (side by side, watermarked, a gif too), and ``fsth demo`` itself.
 
     python benchmarks/memory.py [--seconds 40] [--out docs/memory_benchmark.md]
 """
@@ -54,8 +55,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--video", default="", help="your own long video instead of the looped sample")
     parser.add_argument("--out", default="docs/memory_benchmark.md")
-    parser.add_argument("--only", nargs="+", default=["animate", "score", "landmarks"],
-                        choices=["animate", "score", "landmarks"], help="which commands to measure")
+    parser.add_argument("--only", nargs="+", default=["animate", "demo", "score", "landmarks"],
+                        choices=["animate", "demo", "score", "landmarks"], help="which commands to measure")
     args = parser.parse_args()
     import torch
 
@@ -71,6 +72,10 @@ def main():
         runs = {"animate --method warp --size 256": fsth + ["animate", "--method", "warp", "--shots",
                                                             str(samples.fetch("monalisa")), "--driving", str(video),
                                                             "--out", str(tmp / "out.mp4")],
+                "animate --side-by-side --watermark --gif (the demo's options)": fsth + [
+                    "animate", "--method", "warp", "--shots", str(samples.fetch("monalisa")), "--driving", str(video),
+                    "--out", str(tmp / "panels.mp4"), "--side-by-side", "--watermark", "--gif", str(tmp / "panels.gif")],
+                "demo (its own inputs: 6 s of the wolfgang sample)": fsth + ["demo", "--out", str(tmp / "demo")],
                 "detect score (the shipped CNN)": fsth + ["detect", "score", str(video), "--detector",
                                                            str(pretrained_path(SHIPPED_DETECTORS["cnn"]))],
                 "landmarks": fsth + ["landmarks", str(video), "--out", str(tmp / "points.npy")]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def animate(person, driving: str | os.PathLike, out: str | os.PathLike, detector
     """Render ``person`` following ``driving``; writes ``out`` (mp4) and optionally a gif.
 
     The driving video is streamed, never held whole: its landmarks are detected frame by frame,
-    then frames are rendered and written :data:`BATCH` at a time (a gif, though, keeps its frames).
+    then frames are rendered and written :data:`BATCH` at a time (a gif's frames wait on disk).
     side_by_side: each frame shows driving face | landmark image | result (the driving video is
     read a second time for its faces).
     watermark: mark the written frames in their pixels too, a visible "SYNTHETIC · fsth"
@@ -71,22 +72,58 @@ def animate(person, driving: str | os.PathLike, out: str | os.PathLike, detector
     targets = adapt_landmarks(drive, person.landmarks[0], mode=adapt, reference=reference)
     boxes = smooth_boxes(face_box(detected), sigma=0.3 * info.fps) if side_by_side else None
     kept: list[np.ndarray] | None = [] if keep_rendered else None
-    gif_frames: list[np.ndarray] | None = [] if gif else None
+    gif_frames = FrameSpool() if gif else None
 
     def panels():
         made = _panels(person, targets, read_frames(driving, indices) if side_by_side else None, boxes,
                        watermark, kept)
         for i, panel in enumerate(made):
             if gif_frames is not None and i % 2 == 0:
-                gif_frames.append(panel.copy())  # a copy: a view would keep its whole batch alive
+                gif_frames.add(panel)
             yield panel
 
     written = [write_video(out, panels(), fps=info.fps, synthetic=True)]
     if gif:
-        written.append(write_video(gif, gif_frames, fps=info.fps / 2, synthetic=True))
+        with gif_frames:
+            written.append(write_video(gif, gif_frames, fps=info.fps / 2, synthetic=True))
     return {"frames": len(targets), "landmarks": targets, "driving_landmarks": drive,
             "detected_landmarks": detected, "rendered": np.concatenate(kept) if keep_rendered else None,
             "files": [Path(p) for p in written]}
+
+
+class FrameSpool:
+    """Frames parked in a temp file until they are written again (a gif's, which Pillow needs all
+    of at the end): memory stays flat however long the video. Iterate to read them back in order."""
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile()
+        self._shape: tuple[int, ...] | None = None
+        self._count = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        if self._shape is None:
+            self._shape = frame.shape
+        elif frame.shape != self._shape:
+            raise ValueError(f"frame {self._count} is {frame.shape}, the first was {self._shape}")
+        self._file.write(frame.tobytes())
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self):
+        self._file.flush()
+        self._file.seek(0)
+        size = int(np.prod(self._shape)) if self._shape else 0
+        for _ in range(self._count):
+            yield np.frombuffer(self._file.read(size), np.uint8).reshape(self._shape)
+
+    def __enter__(self) -> "FrameSpool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
 
 
 def _panels(person, targets: np.ndarray, frames, boxes, watermark: bool, kept: list | None):

@@ -135,3 +135,17 @@ def test_keep_rendered_false_keeps_no_frames_and_the_gif_gets_every_other_one(pe
     assert result["rendered"] is None and result["frames"] == FRAMES
     assert len(list(read_frames(tmp_path / "out.gif"))) == FRAMES // 2
     assert probe(tmp_path / "out.mp4").frames == FRAMES
+
+
+def test_gif_frames_wait_on_disk_and_come_back_in_order():
+    from fsth.animation import FrameSpool
+
+    frames = [np.full((8, 24, 3), i, np.uint8) for i in range(5)]
+    with FrameSpool() as spool:
+        for frame in frames:
+            spool.add(frame[:, ::1])  # views are stored by value
+        assert len(spool) == 5
+        assert [int(f[0, 0, 0]) for f in spool] == list(range(5))
+        assert [int(f[0, 0, 0]) for f in spool] == list(range(5))  # read again from the start
+        with pytest.raises(ValueError, match=r"frame 5 is \(4, 4, 3\), the first was \(8, 24, 3\)"):
+            spool.add(np.zeros((4, 4, 3), np.uint8))

@@ -215,12 +215,15 @@ def _write_h264(path: Path, frames, fps, synthetic, crf):
 
 
 def _write_gif(path: Path, frames, fps, synthetic):
-    images = [Image.fromarray(to_rgb(f, str(path))) for f in frames]
-    if not images:
+    """Pillow's GIF writer, fed one frame at a time: it keeps each frame only as palette indices
+    (one byte a pixel), never the RGB frames all at once."""
+    images = (Image.fromarray(to_rgb(f, str(path))) for f in frames)
+    first = next(images, None)
+    if first is None:
         raise ValueError(f"{path}: no frames to write")
     extra = {"comment": SYNTHETIC_NOTE} if synthetic else {}
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
-                   duration=max(20, round(1000 / fps)), loop=0, **extra)
+    first.save(path, format="GIF", save_all=True, append_images=images,
+               duration=max(20, round(1000 / fps)), loop=0, **extra)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:

@@ -89,16 +89,56 @@ def jupyterlab(root: Path, env: dict | None = None, timeout: float = 90) -> Iter
 
 
 @contextlib.contextmanager
-def chromium_page(width: int = 1280, height: int = 860):
+def chromium_page(width: int = 1280, height: int = 860, args: tuple[str, ...] = ()):
+    """A page of a headless Chromium; ``args``: more command-line switches (e.g. :func:`fake_camera_args`)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *args], headless=True)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
             yield page
         finally:
             browser.close()
+
+
+def fake_camera_args(y4m: Path) -> list[str]:
+    """Chromium's switches for a camera that plays ``y4m`` (a .y4m video, looped) and is granted
+    without asking."""
+    return ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={y4m}"]
+
+
+def write_y4m(path: Path, frames, fps: int = 25) -> Path:
+    """Frames uint8 RGB (H, W, 3), all one size with even sides, as a YUV4MPEG2 file (4:2:0): what
+    Chromium's fake camera plays."""
+    import cv2
+
+    path = Path(path)
+    with open(path, "wb") as f:
+        for i, frame in enumerate(frames):
+            height, width = frame.shape[:2]
+            if i == 0:
+                f.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
+def run_code(page, code: str) -> None:
+    """Run ``code`` in the kernel of the notebook open in ``page`` (not in a cell); raise if it fails."""
+    failed = page.evaluate("""async (code) => {
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        let failed = null;
+        const future = kernel.requestExecute({ code, store_history: false });
+        future.onIOPub = (msg) => {
+            if (msg.header.msg_type === 'error') failed = msg.content.ename + ': ' + msg.content.evalue;
+        };
+        await future.done;
+        return failed;
+    }""", code)
+    if failed:
+        raise AssertionError(f"the kernel failed to run {code[:80]!r}: {failed}")
 
 
 def open_and_run(page, url: str, token: str, notebook: str, timeout_s: float = 300) -> None:

@@ -135,6 +135,10 @@ skips what `Person.render` redoes per call (spectral norms, the shots' tensors, 
 whatever shares its host: on the 2-core VM these were first measured on, the same stage timings
 came out ~1.7x slower on an idle VM at one hour than on a busier one an hour before (neighbours on
 the host that nothing inside the VM shows).
+
+These are the kernel's figures alone. End to end in a browser (the camera frame encoded by Chromium,
+relayed by JupyterLab's server, shown on the page), measured by `python benchmarks/live_browser.py`:
+`docs/live_browser.md`.
 """
 
 

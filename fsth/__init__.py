@@ -39,7 +39,7 @@ _API = {
     "read_image": "fsth.io.images", "save_image": "fsth.io.images", "read_frames": "fsth.io.video",
     "write_video": "fsth.io.video", "fetch_sample": "fsth.data.samples",
     "pretrained_path": "fsth.assets", "SHIPPED_MODEL": "fsth.assets", "PAPER_MODEL": "fsth.assets", "LAYERED_MODEL": "fsth.assets",
-    "GUIDED_MODEL": "fsth.assets",
+    "GUIDED_MODEL": "fsth.assets", "COURSE_MODEL": "fsth.assets",
     "SHIPPED_DETECTORS": "fsth.assets", "PRETRAINED": "fsth.assets",
 }
 _RENAMED = {"create_model": "create", "create_landmark_detector": "create_detector", "fetch_sample": "fetch"}

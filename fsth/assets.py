@@ -12,6 +12,7 @@ SHIPPED_MODEL = "talking_heads_tiny_warp.pt"  # the talking-head model demo, fin
 PAPER_MODEL = "talking_heads_tiny.pt"  # the paper's pure-synthesis generator, same preset: for comparisons
 LAYERED_MODEL = "talking_heads_tiny_layered.pt"  # the layered generator: paints open mouths (MODEL_CARD.md)
 GUIDED_MODEL = "talking_heads_tiny_guided.pt"  # the guided generator: the warp on guard-rails, refined by learning
+COURSE_MODEL = "course_tiny_synth.pt"  # the course's architecture (learners build it from their blocks), trained by fsth
 SHIPPED_DETECTORS = {"frequency": "frequency.json", "cnn": "detector_cnn.pt"}  # written by the study's --ship
 
 

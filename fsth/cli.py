@@ -265,10 +265,10 @@ def cmd_live(args: opts.LiveOptions) -> int:
     from .live.benchmark import format_table, run_benchmark
     from .live.portrait import media_path
 
+    media_path(args.portrait, "image", "--portrait")  # a name that is neither a file nor a sample: exit 2
     if not args.benchmark:
-        raise UsageError("--benchmark VIDEO is required until the browser page exists")
-    media_path(args.benchmark, "video", "--benchmark")  # a name that is neither a file nor a sample: exit 2
-    media_path(args.portrait, "image", "--portrait")
+        return _serve_live(args)
+    media_path(args.benchmark, "video", "--benchmark")
     if args.json:
         output_file(args.json, "--json")
     summary = run_benchmark(args.benchmark, portrait=args.portrait, method=args.method, size=args.size,
@@ -278,6 +278,28 @@ def cmd_live(args: opts.LiveOptions) -> int:
         with atomic_write(args.json, "w") as f:
             json.dump(summary, f, indent=2)
         print(f"wrote {args.json}")
+    return 0
+
+
+def _serve_live(args: opts.LiveOptions) -> int:
+    """``fsth live`` without --benchmark: the live page on 127.0.0.1 until Ctrl-C."""
+    from .live.server import LiveServer
+
+    if args.json or args.max_frames:
+        raise UsageError("--json and --max-frames go with --benchmark VIDEO")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder; give a folder name")
+    server = LiveServer(port=args.port, portrait=args.portrait, method=args.method, size=args.size,
+                        ft_steps=args.ft_steps, out=args.out)
+
+    def announce(url):
+        print(f"fsth live: open {url} in a browser on this computer (Ctrl-C stops); every frame is "
+              f"labelled SYNTHETIC, recordings go to {args.out}/", flush=True)
+
+    try:
+        server.run(announce)
+    except OSError as err:
+        raise UsageError(f"--port {args.port}: {err.strerror or err}") from err
     return 0
 
 
@@ -415,8 +437,9 @@ def commands() -> dict[str, Command]:
                             _flags_of(opts.FinetuneOptions), cmd_finetune, opts.FinetuneOptions),
         "animate": Command("drive a portrait with a video's facial landmarks (marked synthetic)",
                            _flags_of(opts.AnimateOptions), cmd_animate, opts.AnimateOptions),
-        "live": Command("live puppeteering: a camera's face drives the portrait (--benchmark VIDEO: replay a video "
-                        "and time every stage)", _flags_of(opts.LiveOptions), cmd_live, opts.LiveOptions),
+        "live": Command("live puppeteering: a camera's face drives the portrait, on a page served on 127.0.0.1 "
+                        "(--benchmark VIDEO: replay a video and time every stage)", _flags_of(opts.LiveOptions),
+                        cmd_live, opts.LiveOptions),
         "evaluate": Command("the paper's Table 1 protocol: self- and cross-identity reenactment",
                             _flags_of(opts.EvaluateOptions), cmd_evaluate, opts.EvaluateOptions),
         "course": command_group("the course's classroom tools: fsth course grade NOTEBOOK...", _course_commands,

@@ -137,7 +137,7 @@ class AnimateOptions(PersonOptions):
 class LiveOptions:
     benchmark: str = option("", "replay VIDEO (a file, or a sample's name: wolfgang, single_face) as the camera "
                             "through the live loop, without a browser, and print frames/s and latency per stage "
-                            "(required until the browser page exists)")
+                            "(without it: serve the live page on this computer)")
     portrait: str = option("monalisa", "the portrait: an image file or a sample portrait's name (fsth samples list)")
     method: str = option("guided-warp", "guided-warp: the portrait's pixels warped on guard-rails; warp: warped "
                          "alone; model: the shipped model personalised on the portrait",
@@ -147,6 +147,8 @@ class LiveOptions:
                            check=at_least(0))
     max_frames: int = option(0, "replay at most this many frames (0: all)", check=at_least(0))
     json: str = option("", "also write the figures to this .json file", check=suffix(".json"))
+    port: int = option(8765, "the page's port on 127.0.0.1 (0: any free port)", check=between(0, 65535))
+    out: str = option("fsth-live", "folder for the page's recordings (marked mp4s)")
 
 
 @dataclass(frozen=True)

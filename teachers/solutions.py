@@ -74,6 +74,22 @@ def adain(x: torch.Tensor, psi: torch.Tensor, eps: float = 1e-5) -> torch.Tensor
     return (x - mean) / torch.sqrt(var + eps) * scale + bias
 
 
+class ResBlock(nn.Module):
+    """The bottleneck: x + conv2(ReLU(AdaIN(conv1(ReLU(AdaIN(x, ψ₁))), ψ₂))), at constant resolution.
+    psi (B, 4·channels): the first AdaIN's scales and biases, then the second's."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = spectral_norm(nn.Conv2d(channels, channels, 3, padding=1))
+        self.conv2 = spectral_norm(nn.Conv2d(channels, channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        p1, p2 = psi.chunk(2, dim=1)
+        h = self.conv1(F.relu(adain(x, p1)))
+        h = self.conv2(F.relu(adain(h, p2)))
+        return x + h
+
+
 class ResBlockUp(nn.Module):
     """AdaIN → ReLU → upsample ×2 → conv1 → AdaIN → ReLU → conv2, plus a 1×1 skip of the upsampled input.
     psi (B, 2·cin + 2·cout): the first AdaIN's scales and biases, then the second's."""
@@ -262,3 +278,11 @@ def piecewise_warp(source_points: np.ndarray, target_points: np.ndarray, size: i
         A = np.linalg.solve(np.c_[dst[corners], np.ones(3)], src[corners])
         out[inside] = np.c_[pixels[inside], np.ones(inside.sum())] @ A
     return out.reshape(size, size, 2)
+
+
+def label_stamp(frame: np.ndarray, over_black: np.ndarray, over_white: np.ndarray) -> np.ndarray:
+    """The visible label as one multiply-add: out = a·frame + b, b the label over black, a its
+    change from black to white out of 255 (fsth.live.mark.LabelStamp)."""
+    b = over_black.astype(np.float32)
+    a = (over_white.astype(np.float32) - b) / 255.0
+    return np.clip(frame * a + b + 0.5, 0, 255).astype(np.uint8)

@@ -381,3 +381,20 @@ def test_course_model_trains_when_missing_and_reuses_the_run(tmp_path, monkeypat
     assert info["checkpoint"].exists() and len(info["holdout"]) == 4 and model.config.image_size == 64
     again, info2 = exercises.course_model("tiny", fast=True, device="cpu", minutes=0.02)
     assert info2["checkpoint"] == info["checkpoint"] and info2["step"] == info["step"]  # reused, not retrained
+
+
+def test_the_label_stamp_check_names_the_usual_mistakes(capsys):
+    """Notebook 11: the label as a multiply-add, from the label drawn over black and over white."""
+    from fsth.provenance import label
+
+    assert exercises.check_label_stamp(solutions.label_stamp) is True
+    assert capsys.readouterr().out.startswith("✓ label_stamp")
+    wrong = [(lambda f, k, w: (f * (w - k) // 255 + k).astype(np.uint8), "wrapped around"),
+             (lambda f, k, w: np.clip(f * (w.astype(float) - k) + k, 0, 255).astype(np.uint8), "out of 255"),
+             (lambda f, k, w: np.clip(f * (k.astype(float) - w) / 255 + w, 0, 255).astype(np.uint8), "swapped"),
+             (lambda f, k, w: np.clip(f * (w.astype(float) - k) / 255 + k, 0, 255), "dtype float64"),
+             (lambda f, k, w: label(f), "compare fsth with fsth")]
+    for answer, says in wrong:
+        assert exercises.check_label_stamp(answer) is False
+        out = capsys.readouterr().out
+        assert out.startswith("✗ label_stamp") and says in out, out

@@ -123,12 +123,12 @@ def test_shipped_models_run_in_fp32_without_native_bf16(monkeypatch):
     import numpy as np
 
     from detector import models as detectors
-    from fsth.assets import GUIDED_MODEL, LAYERED_MODEL, PAPER_MODEL, SHIPPED_MODEL, pretrained_path
+    from fsth.assets import COURSE_MODEL, GUIDED_MODEL, LAYERED_MODEL, PAPER_MODEL, SHIPPED_MODEL, pretrained_path
     from fsth.person import load_model
     from fsth.train.finetune import finetune
 
     with_facts(monkeypatch, AVX2)
-    for name in (SHIPPED_MODEL, PAPER_MODEL, LAYERED_MODEL, GUIDED_MODEL):
+    for name in (SHIPPED_MODEL, PAPER_MODEL, LAYERED_MODEL, GUIDED_MODEL, COURSE_MODEL):
         model = load_model(pretrained_path(name))
         assert {p.dtype for p in model.parameters()} == {torch.float32}
         rng = np.random.default_rng(0)

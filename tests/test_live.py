@@ -167,7 +167,8 @@ def test_fsth_live_benchmark_prints_its_table(samples, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, says", [
-    ([], "--benchmark VIDEO is required until the browser page exists"),
+    (["--json", "figures.json"], "--json and --max-frames go with --benchmark VIDEO"),
+    (["--port", "70000"], "--port 70000: must be from 0 to 65535"),
     (["--benchmark", "nowhere.mp4"], "--benchmark nowhere.mp4: no such file, nor a sample video"),
     (["--benchmark", "single_face", "--portrait", "nowhere.png"], "--portrait nowhere.png: no such file"),
     (["--benchmark", "single_face", "--size", "0"], "--size 0: must be from 64 to 512"),

@@ -23,7 +23,7 @@ TIMES_FILE = ROOT / "docs" / "notebook_times.json"
 CELL_TIMEOUT = 1800  # seconds: a hang guard, generous so a busy machine passes (FSTH_RECORD_TIMES=1 records times)
 COURSE = ["00_tour", "01_landmarks", "02_data_and_episodes", "03_embedder", "04_generator_and_adain",
           "05_discriminator_hinge_fm", "06_meta_learning", "07_few_shot_finetuning",
-          "08_puppeteering_and_adaptation", "09_detectability", "10_warping"]
+          "08_puppeteering_and_adaptation", "09_detectability", "10_warping", "11_live"]
 
 
 def _in_git() -> set[Path]:

@@ -1,5 +1,5 @@
-"""Checks for the pieces learners build and then train with (notebooks 04–07): ResBlockUp with
-AdaIN, the projection score, the generator's and the discriminator's losses, one meta-learning
+"""Checks for the pieces learners build and then train with (notebooks 04–07): ResBlock and
+ResBlockUp with AdaIN, the projection score, the generator's and the discriminator's losses, one meta-learning
 step and one fine-tuning step. Each compares values *and* gradients (or, for the steps, the
 weights after the update) with fsth's on fixed seeds.
 """
@@ -19,6 +19,7 @@ from .compare import (CHECK_MODEL, NETWORKS, PRIMITIVES, Rules, _attempt, _call,
 from .checks_networks import _learner_block, _with_weights
 
 UP_IN, UP_OUT = 4, 6  # different channel counts, so a ψ split the wrong way round shows
+RES_CHANNELS = 5
 
 
 def _gradient_mismatch(name: str, where: str, pairs, hint: str) -> bool | None:
@@ -137,6 +138,71 @@ def check_resblock_up(cls: Callable) -> bool:
     if problem is not None:
         return problem
     return _report(name, True, printed.getvalue().strip().split(": ", 1)[1] + "; gradients for x and ψ match too")
+
+
+# ----------------------------------------------------------------------------------------
+# 04: the bottleneck's ResBlock with AdaIN
+# ----------------------------------------------------------------------------------------
+
+@check("ResBlock")
+def check_resblock(cls: Callable) -> bool:
+    """``cls(channels)``, called as ``block(x, psi)``: the generator's bottleneck block at constant
+    resolution — AdaIN → ReLU → conv1 (3×3) → AdaIN → ReLU → conv2 (3×3), plus the input itself.
+    ψ (B, 4·channels) holds the first AdaIN's 2·channels numbers, then the second's. The check copies
+    your conv1 and conv2 weights into fsth's ResBlock and compares outputs and the gradients with
+    respect to x and ψ."""
+    from ..nn.blocks import AdaIN, ResBlock
+
+    _require_callable("ResBlock", cls)
+    name = "ResBlock"
+    c = RES_CHANNELS
+    failed, block, convs = _learner_block(name, cls, c, c, skip=False)
+    if failed is not None:
+        return failed
+    reference = _with_weights(ResBlock(c).eval(), convs)
+    rng = torch.Generator().manual_seed(14)
+    cases = []
+    for b, h, w in ((2, 6, 6), (1, 4, 7)):
+        x = torch.randn(b, c, h, w, generator=rng) * 2 + 0.5
+        psi = torch.randn(b, 4 * c, generator=rng)
+        cases.append((f"x {_shape(x)}, psi {_shape(psi)}", (x, psi)))
+    (w1, b1), (w2, b2) = convs["conv1"], convs["conv2"]
+
+    def functional(x, psi, swap=False, use_psi=True, residual=True, preact=True):
+        p1, p2 = psi.chunk(2, dim=1)
+        if swap:
+            p1, p2 = p2, p1
+
+        def norm(t, p):
+            t = F.instance_norm(t, eps=1e-5)
+            scale, bias = p[:, :, None, None].chunk(2, dim=1)
+            return t * scale + bias if use_psi else t
+        if preact:
+            h = F.conv2d(F.relu(norm(x, p1)), w1, b1, padding=1)
+            h = F.conv2d(F.relu(norm(h, p2)), w2, b2, padding=1)
+        else:
+            h = F.relu(norm(F.conv2d(x, w1, b1, padding=1), p1))
+            h = F.relu(norm(F.conv2d(h, w2, b2, padding=1), p2))
+        return x + h if residual else h
+
+    def mistakes(x, psi):
+        return [("ψ is read in the order the AdaINs are met: the first 2·channels numbers for the AdaIN on the "
+                 "input, the rest for the one after conv1", lambda: functional(x, psi, swap=True)),
+                ("ψ is ignored: normalising alone makes every person the same; AdaIN's scale and bias are "
+                 "where the identity enters the generator", lambda: functional(x, psi, use_psi=False)),
+                ("residual: return x + h, the input plus what the two convolutions add", lambda: functional(
+                    x, psi, residual=False)),
+                ("pre-activation: AdaIN, then ReLU, then the convolution (twice)",
+                 lambda: functional(x, psi, preact=False))]
+
+    with torch.no_grad():
+        return _run_cases(name, "fsth.nn.ResBlock (with your weights)", cases,
+                          lambda x, psi: _call(block, x.clone(), psi.clone()), reference, mistakes, atol=1e-4,
+                          rtol=1e-4, own=(ResBlock, AdaIN), rules=Rules(allow=()), grads=((0, "x"), (1, "ψ")),
+                          grad_hint="keep every step in torch operations on x and ψ (no .detach(), numpy or "
+                                    "in-place changes of the inputs), so G and P can learn through the block",
+                          generic_hint="x + conv2(ReLU(AdaIN(conv1(ReLU(AdaIN(x, ψ₁))), ψ₂))): two AdaIN–ReLU–conv "
+                                       "stages at the same resolution, and the input added back")
 
 
 # ----------------------------------------------------------------------------------------

@@ -41,29 +41,35 @@ def _reference_down(cin: int, cout: int, convs: dict[str, tuple]) -> nn.Module:
     return _with_weights(ResBlockDown(cin, cout).eval(), convs)
 
 
-def _learner_block(name: str, cls: Callable, cin: int, cout: int):
-    """The learner's block ``cls(cin, cout)`` and its conv1/conv2/skip weights: (None, block, convs),
-    or (the ✗ report, None, None) when it can't be built or its layers aren't the expected ones."""
+def _learner_block(name: str, cls: Callable, cin: int, cout: int, skip: bool = True):
+    """The learner's block ``cls(cin, cout)`` (``cls(cin)`` without ``skip``: a block at constant width)
+    and its conv1/conv2/skip weights: (None, block, convs), or (the ✗ report, None, None) when it
+    can't be built or its layers aren't the expected ones."""
     torch.manual_seed(0)
+    args = (cin, cout) if skip else (cin,)
+    made = f"cls({', '.join(map(str, args))})"
     try:
-        block = _call(cls, cin, cout)
+        block = _call(cls, *args)
     except _Raised as err:
-        return _report(name, False, f"creating it as cls({cin}, {cout}): {err}"), None, None
+        return _report(name, False, f"creating it as {made}: {err}"), None, None
     if not isinstance(block, nn.Module):
-        return _report(name, False, f"cls({cin}, {cout}) gave {type(block).__name__}, not a torch.nn.Module"), None, None
-    missing = [k for k in ("conv1", "conv2", "skip") if not isinstance(getattr(block, k, None), nn.Conv2d)]
+        return _report(name, False, f"{made} gave {type(block).__name__}, not a torch.nn.Module"), None, None
+    expected = {"conv1": (cout, cin, 3, 3), "conv2": (cout, cout, 3, 3)}
+    if skip:
+        expected["skip"] = (cout, cin, 1, 1)
+    layers = "conv1 (3×3), conv2 (3×3) and skip (1×1)" if skip else "conv1 and conv2 (both 3×3)"
+    missing = [k for k in expected if not isinstance(getattr(block, k, None), nn.Conv2d)]
     if missing:
         return _report(name, False, f"no nn.Conv2d named {', '.join(missing)}",
-                       hint="name the layers conv1 (3×3), conv2 (3×3) and skip (1×1) so the check can compare"), \
-            None, None
+                       hint=f"name the layers {layers} so the check can compare"), None, None
     block.eval()
-    convs = {k: _plain_weight(getattr(block, k)) for k in ("conv1", "conv2", "skip")}
-    expected = {"conv1": (cout, cin, 3, 3), "conv2": (cout, cout, 3, 3), "skip": (cout, cin, 1, 1)}
+    convs = {k: _plain_weight(getattr(block, k)) for k in expected}
     for key, shape in expected.items():
         if tuple(convs[key][0].shape) != shape:
             return _report(name, False, f"{key}.weight has shape {tuple(convs[key][0].shape)}, expected {shape} "
                                         "(out channels, in channels, kernel, kernel)",
-                           hint="conv1: cin→cout 3×3 (padding 1), conv2: cout→cout 3×3, skip: cin→cout 1×1"), None, None
+                           hint="conv1: cin→cout 3×3 (padding 1), conv2: cout→cout 3×3, skip: cin→cout 1×1" if skip
+                           else "conv1 and conv2: channels→channels, 3×3, padding 1"), None, None
     return None, block, convs
 
 

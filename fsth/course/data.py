@@ -16,6 +16,18 @@ def course_dir() -> Path:
     return Path(os.environ.get("FSTH_COURSE_DIR") or cache_dir() / "course")
 
 
+COURSE_SIZES = {"tiny": {"embed_dim": 128}}  # the course's model: tiny with a 128-dim ê (3.7M parameters)
+
+
+def course_config(preset: str = "tiny", **overrides):
+    """The ModelConfig of the course's model for ``preset``: the tiny preset with a 128-dimensional
+    embedding — the size of fsth's precomputed course model (``fsth/pretrained/course_tiny_synth.pt``,
+    ``configs/tiny_course.yaml``) — and the other presets as they are."""
+    from ..nn import get_config
+
+    return get_config(preset, **{**COURSE_SIZES.get(preset, {}), **overrides})
+
+
 def course_data(preset: str = "tiny", fast: bool = True) -> Path:
     """The SynthHeads set the course trains on (written once, then reused).
 

@@ -1,13 +1,17 @@
-"""Your pieces, in the model: what learners build in notebooks 04–07 is kept (d2l's ``#@save``)
+"""Your pieces, in the model: what learners build in notebooks 03–07 is kept (d2l's ``#@save``)
 and later notebooks train and animate with it.
 
     keep(adain=my_adain, ResBlockUp=MyResBlockUp)   # notebook 04: written to the course folder
     pieces = mine()                                  # notebook 06: the kept pieces that pass their checks
-    model = build_model("tiny", pieces, num_videos=48)
-    history = train_mine(model, data, pieces.get("meta_step"), minutes=1)
+    model = build_model(course_config("tiny"), pieces, num_videos=48)
+    print(describe_share(model))                     # how much of the model is your code
+    history = train_mine(model, data, pieces.get("meta_step"), steps=120)
 
-A piece that is missing or fails its check is replaced by fsth's, and ``mine`` says so: a
-notebook always runs to the end.
+The model is assembled from the learner's blocks (``fsth.nn.create(..., blocks=...)``): their
+ResBlockDown in the embedder and the discriminator (03), their ResBlock and ResBlockUp with their
+AdaIN in the generator (04), scored with their realism score (05), trained with their losses and
+step (06), personalised and fine-tuned with theirs (07). A piece that is missing or fails its
+check is replaced by fsth's, and ``mine`` says so: a notebook always runs to the end.
 """
 from __future__ import annotations
 
@@ -28,9 +32,11 @@ from ..nn.conditioning import select
 from .compare import lenient
 from .data import course_dir
 
-CHECKS = {"adain": "check_adain", "ResBlockUp": "check_resblock_up", "realism_score": "check_realism_score",
+CHECKS = {"ResBlockDown": "check_resblock_down", "adain": "check_adain", "ResBlock": "check_resblock",
+          "ResBlockUp": "check_resblock_up", "realism_score": "check_realism_score",
           "generator_loss": "check_generator_loss", "discriminator_loss": "check_discriminator_loss",
-          "meta_step": "check_meta_step", "finetune_step": "check_finetune_step"}
+          "meta_step": "check_meta_step", "personalize": "check_personalize", "finetune_step": "check_finetune_step"}
+LEARNERS_MODULES = ("__your_", "_kept_", "__main__")  # where classes defined by a learner live (kept pieces, a notebook)
 PRELUDE = ("import numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
            "from torch.nn.utils.parametrizations import spectral_norm\n")
 
@@ -63,7 +69,8 @@ def _source(obj) -> dict:
 
 def keep(**pieces) -> None:
     """Keep your pieces for later notebooks, by role: ``keep(adain=my_adain, ResBlockUp=MyResBlockUp)``.
-    Roles: adain, ResBlockUp, realism_score, generator_loss, discriminator_loss, meta_step, finetune_step.
+    Roles: ResBlockDown, adain, ResBlock, ResBlockUp, realism_score, generator_loss, discriminator_loss,
+    meta_step, personalize, finetune_step.
     What a piece calls from your notebook is kept with it (your helper functions and classes, the
     modules and names you imported, constants), so later notebooks run your whole solution."""
     unknown = set(pieces) - set(CHECKS)
@@ -92,7 +99,7 @@ def _load(kept: dict) -> dict:
     kept before their helpers were stored share one namespace, as in the notebook.)"""
     from .origin import define
 
-    shared: dict = {}
+    shared: dict = {"__name__": "__your_pieces__"}
     exec(compile(PRELUDE, "<course prelude>", "exec"), shared)
     found = {}
     for role, where in kept.items():
@@ -120,7 +127,7 @@ def _load(kept: dict) -> dict:
 
 def mine(*roles: str, verbose: bool = True) -> dict:
     """The kept pieces (all, or ``roles``) that pass their checks now; the others are left to fsth."""
-    from . import checks_build, checks_networks
+    from . import checks_build, checks_losses, checks_networks
 
     path = _kept_file()
     kept = json.loads(path.read_text()) if path.exists() else {}
@@ -135,7 +142,8 @@ def mine(*roles: str, verbose: bool = True) -> dict:
         if role not in loaded:
             notes.append(f"{role}: fsth's (not kept yet)")
             continue
-        check = getattr(checks_build, CHECKS[role], None) or getattr(checks_networks, CHECKS[role])
+        check = next(getattr(m, CHECKS[role]) for m in (checks_build, checks_networks, checks_losses)
+                     if hasattr(m, CHECKS[role]))
         with contextlib.redirect_stdout(io.StringIO()), lenient():
             try:
                 ok = check(loaded[role])
@@ -170,25 +178,6 @@ def _adain_module():
     return YourAdaIN
 
 
-def _up_module():
-    from ..nn.blocks import ResBlockUp
-
-    class YourResBlockUp(ResBlockUp):
-        """fsth's ResBlockUp slot (the generator hands it its slice of ψ), your block inside."""
-
-        def __init__(self, inner: nn.Module, adain_params: int):
-            nn.Module.__init__(self)
-            self.inner, self._adain_params = inner, adain_params
-
-        @property
-        def adain_params(self) -> int:
-            return self._adain_params
-
-        def forward(self, x, psi):
-            return self.inner(x, psi)
-    return YourResBlockUp
-
-
 def _score_discriminator(cls):
     class YourScore(cls):
         """fsth's discriminator, scored with your V(x, y)ᵀ(Wᵢ + w₀) + b."""
@@ -201,32 +190,71 @@ def _score_discriminator(cls):
     return YourScore
 
 
-def build_model(preset: str = "tiny", pieces: dict | None = None, **overrides):
-    """``fsth.nn.create(preset, **overrides)`` with your pieces in place of fsth's: ``adain`` in
-    every AdaIN of G, ``ResBlockUp`` for G's upsampling blocks, ``realism_score`` for D's score."""
+def your_blocks(pieces: dict) -> dict:
+    """The block classes for ``fsth.nn.create(..., blocks=...)`` from your pieces, called with fsth's
+    signatures: your ResBlockDown where fsth's is pre-activated and unnormalised (every block of E and
+    of D's V but the first, which sees the raw image), your ResBlock in G's bottleneck (AdaIN), your
+    ResBlockUp in G's decoder, your AdaIN everywhere else an AdaIN is. Your blocks name their weights
+    as fsth's do (conv1, conv2, skip), so a checkpoint loads into either."""
+    from ..nn.blocks import AdaIN, ResBlock, ResBlockDown
+
+    blocks, adain = {}, AdaIN
+    if "adain" in pieces:
+        YourAdaIN, fn = _adain_module(), pieces["adain"]
+        adain = blocks["AdaIN"] = lambda channels: YourAdaIN(channels, fn)
+    if "ResBlockDown" in pieces:
+        def down(cin, cout, norm="none", preactivate=True, yours=pieces["ResBlockDown"]):
+            if norm == "none" and preactivate:
+                return yours(cin, cout)
+            return ResBlockDown(cin, cout, norm=norm, preactivate=preactivate)
+        blocks["ResBlockDown"] = down
+    if "ResBlock" in pieces:
+        def res(channels, norm="adain", yours=pieces["ResBlock"]):
+            return yours(channels) if norm == "adain" else ResBlock(channels, norm=norm, adain=adain)
+        blocks["ResBlock"] = res
+    if "ResBlockUp" in pieces:
+        blocks["ResBlockUp"] = lambda cin, cout, yours=pieces["ResBlockUp"]: yours(cin, cout)
+    return blocks
+
+
+def build_model(preset="tiny", pieces: dict | None = None, **overrides):
+    """``fsth.nn.create(preset, **overrides)`` built from your pieces in place of fsth's (:func:`your_blocks`),
+    D scored with your ``realism_score``. ``preset``: a name or a ModelConfig (:func:`course_config`)."""
     from ..nn import create
-    from ..nn.blocks import AdaIN, ResBlockUp
 
     pieces = pieces or {}
-    model = create(preset, **overrides)
-    G = model.generator
-    if "ResBlockUp" in pieces:
-        Up = _up_module()
-        for i, block in enumerate(G.up):
-            if isinstance(block, ResBlockUp):
-                cin, cout = block.conv1.in_channels, block.conv1.out_channels
-                G.up[i] = Up(pieces["ResBlockUp"](cin, cout), block.adain_params)
-    if "adain" in pieces:
-        YourAdaIN = _adain_module()
-        for parent in list(G.modules()):
-            for name, child in list(parent.named_children()):
-                if type(child) is AdaIN:
-                    setattr(parent, name, YourAdaIN(child.channels, pieces["adain"]))
+    model = create(preset, blocks=your_blocks(pieces), **overrides)
     if "realism_score" in pieces:
         model.discriminator.__class__ = _score_discriminator(type(model.discriminator))
         model.discriminator.score_fn = pieces["realism_score"]
     model.pieces = sorted(pieces)
     return model
+
+
+def _learners(cls) -> bool:
+    return any(cls.__module__.startswith(prefix) for prefix in LEARNERS_MODULES)
+
+
+def parameter_share(model: nn.Module) -> dict:
+    """How many of the model's parameters live in modules of classes you wrote (your blocks and
+    everything inside them), in total and per network."""
+    mine_ids = {id(p) for m in model.modules() if _learners(type(m)) for p in m.parameters()}
+    share = {}
+    for name in ("embedder", "generator", "discriminator"):
+        params = list(getattr(model, name).parameters())
+        share[name] = (sum(p.numel() for p in params if id(p) in mine_ids), sum(p.numel() for p in params))
+    yours, total = (sum(v[i] for v in share.values()) for i in (0, 1))
+    return {"yours": yours, "total": total, "share": yours / total, "networks": share}
+
+
+def describe_share(model: nn.Module) -> str:
+    """One line per network: how much of it is your code."""
+    share = parameter_share(model)
+    lines = [f"{share['yours'] / 1e6:.2f}M of the model's {share['total'] / 1e6:.2f}M parameters are in your code: "
+             f"{100 * share['share']:.1f} %"]
+    for name, (yours, total) in share["networks"].items():
+        lines.append(f"  {name:13s} {100 * yours / total:5.1f} % of {total / 1e6:.2f}M")
+    return "\n".join(lines)
 
 
 def _fsth_meta_step(model, weights, lr_g, lr_d):
@@ -236,19 +264,23 @@ def _fsth_meta_step(model, weights, lr_g, lr_d):
     return lambda batch: step(batch)
 
 
-def train_mine(model, data, step=None, minutes: float = 1.0, k: int = 4, batch_size: int = 4,
+def train_mine(model, data, step=None, steps: int = 100, k: int = 4, batch_size: int = 4,
                lr_g: float = 3e-4, lr_d: float = 1.2e-3, weights=None, holdout: int = 4, seed: int = 0,
-               device: str = "cpu", max_steps: int = 100_000) -> dict:
+               device: str = "cpu", minutes: float | None = None, max_steps: int | None = None,
+               samples_every: int | None = None) -> dict:
     """Meta-learning with ``step(model, batch, opt_g, opt_d, opt_w, weights)`` (yours) or, when it
-    is None, fsth's MetaStep, for ``minutes``; ``holdout`` people are kept out. Returns the losses
-    of every step, sample pictures (target landmarks | x̂ | x_t) from the first and last step and
-    the held-out identities. float32 throughout: your step has no autocast."""
+    is None, fsth's MetaStep, for ``steps`` steps (a fixed number, whatever the machine; ``minutes``
+    adds a time box, ``max_steps`` is an old name of ``steps``); ``holdout`` people are kept out.
+    Returns the losses of every step, sample pictures (target landmarks | x̂ | x_t) from the first
+    step, every ``samples_every`` steps and the last, and the held-out identities. float32
+    throughout: your step has no autocast."""
     from torch.utils.data import DataLoader
 
     from ..losses import LossWeights
     from ..train.episodes import EpisodeDataset, EpisodeSampler
     from ..train.meta import split_identities
 
+    steps = max_steps if max_steps is not None else steps
     weights = weights or LossWeights()
     torch.manual_seed(seed)
     train_ids, held_out = split_identities(str(data), holdout, seed)  # as fsth train does
@@ -274,8 +306,8 @@ def train_mine(model, data, step=None, minutes: float = 1.0, k: int = 4, batch_s
         losses = run(batch)
         for key, value in losses.items():
             history.setdefault(key, []).append(float(torch.as_tensor(value).detach()))
-        done = time.perf_counter() - started > minutes * 60 or number + 1 >= max_steps
-        if number == 0 or done:
+        done = number + 1 >= steps or (minutes is not None and time.perf_counter() - started > minutes * 60)
+        if number == 0 or done or (samples_every and (number + 1) % samples_every == 0):
             samples.append(_sample(model, batch, number + 1))
         if done:
             break
@@ -302,19 +334,38 @@ def save_mine(model, path=None):
     return path
 
 
-def load_mine(path=None, device: str = "cpu"):
-    """The model notebook 06 trained with your pieces (rebuilt with them, then its weights)."""
+def load_mine(path=None, device: str = "cpu", pretrained: bool = False):
+    """The model notebook 06 trained with your pieces (rebuilt with them, then its weights), or with
+    ``pretrained=True`` your architecture — your blocks, as far as they pass their checks — with the
+    weights of fsth's precomputed course model (``fsth/pretrained/course_tiny_synth.pt``: the same
+    architecture, trained by fsth for 40 minutes), for when your own run was short."""
+    from ..assets import COURSE_MODEL, pretrained_path
     from ..io.checkpoint import load_checkpoint
     from ..nn import ModelConfig
 
-    path = path or course_dir() / "mine" / "model.pt"
-    state = load_checkpoint(path, map_location="cpu")
-    pieces = mine(*state["pieces"], verbose=False) if state["pieces"] else {}
-    if set(pieces) != set(state["pieces"]):
-        raise ValueError(f"{path} was trained with your {', '.join(state['pieces'])}, but "
-                         f"{', '.join(sorted(set(state['pieces']) - set(pieces)))} no longer pass(es) its check")
+    if pretrained:
+        path = pretrained_path(COURSE_MODEL)
+        state = load_checkpoint(path, map_location="cpu")
+        pieces = mine(*[r for r in ("ResBlockDown", "adain", "ResBlock", "ResBlockUp", "realism_score")],
+                      verbose=False)
+    else:
+        path = path or course_dir() / "mine" / "model.pt"
+        state = load_checkpoint(path, map_location="cpu")
+        pieces = mine(*state["pieces"], verbose=False) if state["pieces"] else {}
+        if set(pieces) != set(state["pieces"]):
+            raise ValueError(f"{path} was trained with your {', '.join(state['pieces'])}, but "
+                             f"{', '.join(sorted(set(state['pieces']) - set(pieces)))} no longer pass(es) its check")
     model = build_model(ModelConfig.from_dict(state["model_config"]), pieces)
-    model.load_state_dict(state["model"])
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:  # your blocks name their weights otherwise: fsth's blocks take them
+        if not pretrained:
+            raise
+        print(f"your blocks don't take the course model's weights ({str(err).splitlines()[0]}); using fsth's blocks")
+        model = build_model(ModelConfig.from_dict(state["model_config"]),
+                            {r: p for r, p in pieces.items() if r == "realism_score"})
+        model.load_state_dict(weights)
     return model.to(device).eval()
 
 
@@ -322,24 +373,44 @@ def load_mine(path=None, device: str = "cpu"):
 # Fine-tuning with your step
 # ----------------------------------------------------------------------------------------
 
+def personalize_mine(model, shots: np.ndarray, landmarks: np.ndarray, personalize=None):
+    """A copy of the model initialised for this person and its ê: with your ``personalize(model, ê)
+    -> (ψ′, w′)`` (notebook 07), or fsth's when it is None."""
+    from ..train.finetune import embed_shots
+    from ..train.finetune import personalize as fsths
+
+    if personalize is None:
+        return fsths(model, shots, landmarks)
+    tuned, e_hat = embed_shots(model, shots, landmarks)
+    e_hat = e_hat[0]
+    with torch.no_grad():
+        psi, w = personalize(tuned, e_hat)
+    synthesis = getattr(tuned.generator, "synth", tuned.generator)  # a warping G personalises its synthesis path
+    synthesis.psi = nn.Parameter(psi.detach().reshape(1, -1).float().clone())  # ψ′, trainable
+    tuned.discriminator.w_personal = nn.Parameter(w.detach().reshape(-1).float().clone())  # w′
+    return tuned, e_hat
+
+
 def finetune_mine(model, shots: np.ndarray, landmarks: np.ndarray, step=None, steps: int = 30, lr_g: float = 1e-3,
-                  lr_d: float = 2e-4, batch_size: int = 4, weights=None, seed: int = 0):
+                  lr_d: float = 2e-4, batch_size: int = 4, weights=None, seed: int = 0, personalize=None):
     """A :class:`fsth.person.Person` fine-tuned with ``step(make_fake, D, target, target_landmarks,
-    opt_g, opt_d, weights)`` (yours) — or with fsth's ``finetune`` when it is None. Works for every
-    generator: ``make_fake`` hides what G′ needs besides the landmarks (its ``conditioning``)."""
+    opt_g, opt_d, weights)`` (yours) — or with fsth's ``finetune`` when it and ``personalize`` are
+    None — from the start your ``personalize`` gives (fsth's when None). Works for every generator:
+    ``make_fake`` hides what G′ needs besides the landmarks (its ``conditioning``)."""
     from ..io.tensors import resize_frames, to_tensor
     from ..landmarks.draw import draw_landmarks
     from ..losses import LossWeights
     from ..person import Person
-    from ..train.finetune import finetune, finetune_conditioning, personalize
+    from ..train.finetune import finetune, finetune_conditioning
 
     weights = weights or LossWeights()
-    if step is None:
+    if step is None and personalize is None:
         return finetune(model, shots, landmarks, steps=steps, lr_g=lr_g, lr_d=lr_d, batch_size=batch_size,
                         weights=weights, seed=seed, progress=False, amp="none")
+    step = step or _fsth_finetune_step
     size = model.config.image_size
     shots, landmarks = resize_frames(shots, landmarks, size)
-    tuned, e_hat = personalize(model, shots, landmarks)
+    tuned, e_hat = personalize_mine(model, shots, landmarks, personalize)
     G, D = tuned.generator, tuned.discriminator
     device = e_hat.device
     images = to_tensor(shots).to(device)
@@ -355,3 +426,22 @@ def finetune_mine(model, shots: np.ndarray, landmarks: np.ndarray, step=None, st
         step(make_fake, D, images[pick], drawn[pick], opt_g, opt_d, weights)
     G.eval()
     return Person(G, e_hat.detach(), shots, landmarks.astype(np.float32), steps)
+
+
+def _fsth_finetune_step(make_fake, D, target, target_landmarks, opt_g, opt_d, weights):
+    """fsth's fine-tuning step in the form of notebook 07's exercise (for a learner's personalize
+    without their step)."""
+    from ..losses import generator_terms, hinge_d_loss
+
+    D.requires_grad_(False)
+    fake = make_fake()
+    g_losses = generator_terms(D, fake, target, target_landmarks, weights)
+    opt_g.zero_grad()
+    sum(g_losses.values()).backward()
+    opt_g.step()
+    D.requires_grad_(True)
+    d_loss = hinge_d_loss(D(target, target_landmarks)[0], D(fake.detach(), target_landmarks)[0])
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    return {**g_losses, "d_hinge": d_loss}

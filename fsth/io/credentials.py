@@ -117,7 +117,8 @@ def _probe(who: Identity, cert) -> None:
     import c2pa
     from PIL import Image
 
-    image, out = io.BytesIO(), io.BytesIO()
+    image = io.BytesIO()
+    out = io.BytesIO()
     Image.new("RGB", (1, 1)).save(image, format="PNG")
     image.seek(0)
     manifest = {"claim_generator_info": [{"name": "fsth"}], "assertions": [{"label": "c2pa.actions.v2", "data": {

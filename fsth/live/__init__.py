@@ -11,7 +11,13 @@ The kernel side of the live loop, one concept a module:
 - :mod:`fsth.live.mark` — the visible "SYNTHETIC" label every output frame carries;
 - :mod:`fsth.live.loop` — :class:`LiveLoop`: decode → track → adapt → render → mark → encode, timed;
 - :mod:`fsth.live.portrait` — a portrait and a replayed video by file or sample name;
-- :mod:`fsth.live.benchmark` — a video replayed as the camera (``fsth live --benchmark VIDEO``).
+- :mod:`fsth.live.benchmark` — a video replayed as the camera (``fsth live --benchmark VIDEO``);
+- :mod:`fsth.live.recorder` — the output streamed into a marked mp4 as it comes (the Record button);
+- :mod:`fsth.live.session` — one page's messages (camera JPEGs, settings, an uploaded photo) and
+  answers, whatever carries them;
+- :mod:`fsth.live.widget` — :class:`~fsth.live.widget.LiveWidget`, the page in JupyterLab (anywidget;
+  its browser code in ``static/``), imported on its own: ``from fsth.live.widget import LiveWidget``;
+- :mod:`fsth.live.server` — the same page served on 127.0.0.1 by ``fsth live`` (tornado, a websocket).
 
     from fsth.live import LiveLoop, live_renderer, portrait_shots
     shots, points = portrait_shots("monalisa", 256)
@@ -22,8 +28,10 @@ from .adaptation import LiveAdapter
 from .loop import LiveLoop
 from .mark import LabelStamp
 from .portrait import media_path, portrait_shots
+from .recorder import Recorder
 from .renderers import LIVE_THREADS, METHODS, StreamingPerson, live_renderer
+from .session import LiveSession
 from .tracker import LandmarkTracker
 
-__all__ = ["LIVE_THREADS", "LabelStamp", "LandmarkTracker", "LiveAdapter", "LiveLoop", "METHODS",
-           "StreamingPerson", "live_renderer", "media_path", "portrait_shots"]
+__all__ = ["LIVE_THREADS", "LabelStamp", "LandmarkTracker", "LiveAdapter", "LiveLoop", "LiveSession", "METHODS",
+           "Recorder", "StreamingPerson", "live_renderer", "media_path", "portrait_shots"]

@@ -40,3 +40,14 @@ class LabelStamp:
         corner = frame[self.rows, self.cols]
         out[self.rows, self.cols] = np.clip(corner * self.scale + self.offset, 0, 255).astype(np.uint8)
         return out
+
+    def visible_in(self, frame: np.ndarray, contrast: float = 80.0) -> bool:
+        """Whether ``frame`` (uint8 (size, size, 3)) shows the label, even after lossy compression:
+        the label's letters (the pixels it paints over whatever was there) are bright, and at least
+        ``contrast`` grey levels brighter than the darkened box around them."""
+        corner = np.asarray(frame)[self.rows, self.cols].astype(np.float32)
+        letters = self.scale.max(-1) < 0.1
+        box = (self.scale.min(-1) > 0.2) & (self.scale.max(-1) < 0.5)
+        if not letters.any() or not box.any():
+            raise ValueError("this label has no opaque letters on a translucent box to look for")
+        return bool(corner[letters].mean() > 200 and corner[letters].mean() > corner[box].mean() + contrast)

@@ -36,11 +36,14 @@ def generator_names() -> list[str]:
     return sorted(GENERATORS)
 
 
-def create_generator(config) -> "TalkingHeadGenerator":
-    """The generator ``config.generator`` names, built for ``config`` (a ModelConfig)."""
+def create_generator(config, blocks: dict | None = None) -> "TalkingHeadGenerator":
+    """The generator ``config.generator`` names, built for ``config`` (a ModelConfig); ``blocks``:
+    other block classes by role (fsth.nn.blocks.block_classes), for a generator that takes them."""
     _builtin()
     if config.generator not in GENERATORS:
         raise ValueError(f"unknown generator {config.generator!r}; registered: {', '.join(sorted(GENERATORS))}")
+    if blocks:
+        return GENERATORS[config.generator](config, blocks=blocks)
     return GENERATORS[config.generator](config)
 
 

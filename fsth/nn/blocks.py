@@ -2,8 +2,18 @@
 residual down/up/bottleneck blocks, instance norm, AdaIN and self-attention.
 
 Tensors are images in (B, C, H, W); every block works in channels_last and under autocast.
+
+The networks take their block classes from :func:`block_classes`, so a model can be assembled
+from other implementations of the same blocks (the course builds one from a learner's):
+``fsth.nn.create("tiny", blocks={"ResBlockUp": MyResBlockUp})``. A replacement is called with
+fsth's signature — ``ResBlockDown(cin, cout, norm=..., preactivate=...)``, ``ResBlock(channels,
+norm=...)``, ``ResBlockUp(cin, cout)`` (forward(x, psi)), ``AdaIN(channels)`` (forward(x, psi)) —
+and should name its weights as fsth's block does, so checkpoints load either way.
 """
 from __future__ import annotations
+
+from functools import partial
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -65,12 +75,12 @@ class ResBlock(nn.Module):
     """Residual block at constant resolution; normalised by AdaIN (generator bottleneck),
     instance norm, or nothing (the discriminator's extra block)."""
 
-    def __init__(self, channels: int, norm: str = "adain"):
+    def __init__(self, channels: int, norm: str = "adain", adain: type = AdaIN):
         super().__init__()
         self.norm_kind = norm
         self.conv1, self.conv2 = sn_conv(channels, channels), sn_conv(channels, channels)
         if norm == "adain":
-            self.norm1, self.norm2 = AdaIN(channels), AdaIN(channels)
+            self.norm1, self.norm2 = adain(channels), adain(channels)
         elif norm == "instance":
             self.norm1, self.norm2 = (nn.InstanceNorm2d(channels, affine=True) for _ in range(2))
         else:
@@ -98,9 +108,9 @@ class ResBlockUp(nn.Module):
     forward(x (B, cin, H, W), psi (B, adain_params)) -> (B, cout, 2H, 2W)
     """
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, adain: type = AdaIN):
         super().__init__()
-        self.norm1, self.norm2 = AdaIN(cin), AdaIN(cout)
+        self.norm1, self.norm2 = adain(cin), adain(cout)
         self.conv1, self.conv2 = sn_conv(cin, cout), sn_conv(cout, cout)
         self.skip = sn_conv(cin, cout, 1)
 
@@ -140,3 +150,19 @@ class SelfAttention(nn.Module):
         return x + self.gain.to(x.dtype) * self.out(attended.contiguous(memory_format=torch.channels_last)
                                                      if x.is_contiguous(memory_format=torch.channels_last)
                                                      else attended)
+
+
+BLOCK_ROLES = ("ResBlockDown", "ResBlock", "ResBlockUp", "AdaIN")
+
+
+def block_classes(blocks: dict | None = None) -> SimpleNamespace:
+    """The classes the networks are built from: fsth's, or the ``blocks`` given by role
+    (:data:`BLOCK_ROLES`). An AdaIN given alone also goes into fsth's ResBlock and ResBlockUp."""
+    blocks = dict(blocks or {})
+    unknown = set(blocks) - set(BLOCK_ROLES)
+    if unknown:
+        raise ValueError(f"unknown block role(s) {sorted(unknown)}; roles are {', '.join(BLOCK_ROLES)}")
+    adain = blocks.get("AdaIN", AdaIN)
+    return SimpleNamespace(ResBlockDown=blocks.get("ResBlockDown", ResBlockDown),
+                           ResBlock=blocks.get("ResBlock") or partial(ResBlock, adain=adain),
+                           ResBlockUp=blocks.get("ResBlockUp") or partial(ResBlockUp, adain=adain), AdaIN=adain)

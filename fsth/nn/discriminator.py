@@ -11,18 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ResBlock
+from .blocks import block_classes
 from .config import ModelConfig
 from .embedder import DownTrunk
 
 
 class Discriminator(nn.Module):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, blocks: dict | None = None):
         super().__init__()
         self.config = config
         dim = config.embed_dim
-        self.trunk = DownTrunk(config, in_channels=6, out_channels=dim)
-        self.extra = ResBlock(dim, norm="none")
+        self.trunk = DownTrunk(config, in_channels=6, out_channels=dim, blocks=blocks)
+        self.extra = block_classes(blocks).ResBlock(dim, norm="none")
         self.W = nn.Embedding(config.num_videos, dim, sparse=True)
         nn.init.normal_(self.W.weight, std=0.02)
         self.w0 = nn.Parameter(torch.zeros(dim).normal_(std=0.02))

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 
-from .blocks import ResBlockDown, SelfAttention
+from .blocks import SelfAttention, block_classes
 from .config import ModelConfig
 
 
@@ -14,8 +14,10 @@ class DownTrunk(nn.Module):
     """Residual downsampling blocks from (B, in_channels, S, S) to (B, C, 4, 4), with
     self-attention at ``config.attention_size``. Shared design of E and of D's V."""
 
-    def __init__(self, config: ModelConfig, in_channels: int = 6, out_channels: int | None = None):
+    def __init__(self, config: ModelConfig, in_channels: int = 6, out_channels: int | None = None,
+                 blocks: dict | None = None):
         super().__init__()
+        ResBlockDown = block_classes(blocks).ResBlockDown
         widths = [config.width(i) for i in range(config.downs)]
         widths[-1] = out_channels or widths[-1]
         layers, cin, size = [], in_channels, config.image_size
@@ -44,10 +46,10 @@ class DownTrunk(nn.Module):
 class Embedder(nn.Module):
     """E(x, y) -> e of size embed_dim; for K frames of one video the vectors are averaged."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, blocks: dict | None = None):
         super().__init__()
         self.config = config
-        self.trunk = DownTrunk(config, in_channels=6, out_channels=config.embed_dim)
+        self.trunk = DownTrunk(config, in_channels=6, out_channels=config.embed_dim, blocks=blocks)
 
     def forward(self, frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         """frames, landmarks: (B, 3, S, S) in [-1, 1] -> e: (B, embed_dim)."""

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import TalkingHeadGenerator, register_generator
-from .blocks import AdaIN, ResBlock, ResBlockDown, ResBlockUp, SelfAttention, sn_conv, sn_linear
+from .blocks import SelfAttention, block_classes, sn_conv, sn_linear
 from .config import ModelConfig
 
 
@@ -20,38 +20,40 @@ from .config import ModelConfig
 class Generator(TalkingHeadGenerator):
     """The paper's G: paints every pixel from the landmark image and ψ (no other conditioning).
 
-    in_channels: 3 for the landmark image; the warping generator adds its warped shots."""
+    in_channels: 3 for the landmark image; the warping generator adds its warped shots.
+    blocks: other classes for its blocks, by role (``fsth.nn.blocks.block_classes``)."""
 
-    def __init__(self, config: ModelConfig, in_channels: int = 3):
+    def __init__(self, config: ModelConfig, in_channels: int = 3, blocks: dict | None = None):
         super().__init__()
         self.config = config
+        B = block_classes(blocks)
         widths = [config.width(i) for i in range(config.generator_downs)]
         size = config.image_size
 
         down, cin = [], in_channels
         for i, cout in enumerate(widths):
-            down.append(ResBlockDown(cin, cout, norm="instance", preactivate=i > 0))
+            down.append(B.ResBlockDown(cin, cout, norm="instance", preactivate=i > 0))
             size //= 2
             if size == config.attention_size:
                 down.append(SelfAttention(cout))
             cin = cout
         self.down = nn.ModuleList(down)
-        self.bottleneck = nn.ModuleList(ResBlock(cin) for _ in range(config.generator_res_blocks))
+        self.bottleneck = nn.ModuleList(B.ResBlock(cin, norm="adain") for _ in range(config.generator_res_blocks))
+        # Every AdaIN, in the order forward() meets it: how many numbers of ψ it takes (2 per channel)
+        self.adain_sizes = [4 * cin] * config.generator_res_blocks
 
         up = []
         for cout in reversed([widths[0]] + widths[:-1]):
-            up.append(ResBlockUp(cin, cout))
+            up.append(B.ResBlockUp(cin, cout))
+            self.adain_sizes.append(2 * cin + 2 * cout)
             size *= 2
             if size == config.attention_size:
                 up.append(SelfAttention(cout))
             cin = cout
         self.up = nn.ModuleList(up)
-        self.out_norm = AdaIN(cin)
+        self.out_norm = B.AdaIN(cin)
         self.to_rgb = sn_conv(cin, 3)
-
-        # Every AdaIN, in the order forward() meets it, and where its ψ slice starts.
-        self.adain_sizes = [b.adain_params for b in self.bottleneck] + \
-            [b.adain_params for b in self.up if isinstance(b, ResBlockUp)] + [self.out_norm.num_params]
+        self.adain_sizes.append(2 * cin)
         self.num_adain_params = sum(self.adain_sizes)
         self.projection = sn_linear(config.embed_dim, self.num_adain_params)  # P
         self.psi = None  # ψ′ after personalize()
@@ -81,7 +83,7 @@ class Generator(TalkingHeadGenerator):
         for block in self.bottleneck:
             x = block(x, next(psi))
         for block in self.up:
-            x = block(x, next(psi)) if isinstance(block, ResBlockUp) else block(x)
+            x = block(x) if isinstance(block, SelfAttention) else block(x, next(psi))
         return F.relu(self.out_norm(x, next(psi)))
 
     def forward(self, landmarks: torch.Tensor, e_hat: torch.Tensor | None = None) -> torch.Tensor:

@@ -12,14 +12,15 @@ from .embedder import Embedder
 
 class TalkingHeads(nn.Module):
     """E, G and D of one configuration; ``config`` is saved with the weights. G is whichever
-    registered generator ``config.generator`` names (fsth.nn.base)."""
+    registered generator ``config.generator`` names (fsth.nn.base). ``blocks``: other classes for
+    the networks' blocks, by role (``fsth.nn.blocks.block_classes``); None: fsth's."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, blocks: dict | None = None):
         super().__init__()
         self.config = config
-        self.embedder = Embedder(config)
-        self.generator = create_generator(config)
-        self.discriminator = Discriminator(config)
+        self.embedder = Embedder(config, blocks=blocks)
+        self.generator = create_generator(config, blocks=blocks)
+        self.discriminator = Discriminator(config, blocks=blocks)
 
     def parameter_counts(self) -> dict[str, int]:
         return {name: sum(p.numel() for p in getattr(self, name).parameters())
@@ -40,7 +41,9 @@ class TalkingHeads(nn.Module):
         self.config = self.discriminator.config
 
 
-def create(name_or_config: str | ModelConfig | dict = "tiny", **overrides) -> TalkingHeads:
+def create(name_or_config: str | ModelConfig | dict = "tiny", blocks: dict | None = None, **overrides) -> TalkingHeads:
     """Create E, G and D by preset name (``tiny``, ``small``, ``paper``) or config, e.g.
-    ``create("tiny", num_videos=len(dataset))``; keyword arguments override config fields."""
-    return TalkingHeads(get_config(name_or_config, **overrides))
+    ``create("tiny", num_videos=len(dataset))``; keyword arguments override config fields.
+    ``blocks``: other classes for the blocks, by role, e.g. ``{"ResBlockUp": MyResBlockUp}``
+    (``fsth.nn.blocks.block_classes``: the same signatures and weight names as fsth's)."""
+    return TalkingHeads(get_config(name_or_config, **overrides), blocks=blocks)

@@ -35,8 +35,8 @@ from .step import OptimConfig, apply_update, identity_encoder
 log = logging.getLogger(__name__)
 
 
-def personalize(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray) -> tuple[TalkingHeads, torch.Tensor]:
-    """A copy of the model initialised for this person (ψ′ = P·ê, w′ = w₀ + ê, b′ = b)."""
+def embed_shots(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray) -> tuple[TalkingHeads, torch.Tensor]:
+    """A copy of the model (eval mode) and the person's embedding ê (1, d) from K shots at the model's size."""
     size = model.config.image_size
     shots, landmarks = resize_frames(shots, landmarks, size)
     model = copy.deepcopy(model).eval()
@@ -44,6 +44,12 @@ def personalize(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray) -
     with torch.no_grad():
         e_hat = model.embedder.embed(to_tensor(shots)[None].to(device),
                                      to_tensor(draw_landmarks(landmarks, size))[None].to(device))
+    return model, e_hat
+
+
+def personalize(model: TalkingHeads, shots: np.ndarray, landmarks: np.ndarray) -> tuple[TalkingHeads, torch.Tensor]:
+    """A copy of the model initialised for this person (ψ′ = P·ê, w′ = w₀ + ê, b′ = b)."""
+    model, e_hat = embed_shots(model, shots, landmarks)
     model.generator.personalize(e_hat)
     model.discriminator.personalize(e_hat)
     return model, e_hat[0]

@@ -30,6 +30,7 @@ def browser():
 
 @pytest.mark.slow
 def test_the_live_widget_follows_the_camera_in_a_real_browser(tmp_path, samples, dlib_detector):
+    from fsth.io.credentials import read as read_credentials
     from fsth.io.video import probe, read_frames, read_metadata
     from fsth.live import LabelStamp
 
@@ -54,6 +55,7 @@ def test_the_live_widget_follows_the_camera_in_a_real_browser(tmp_path, samples,
     path = result["recording"]
     assert path and os.path.isfile(path), result["kernel"]
     assert "synthetic" in read_metadata(path).get("comment", "").lower()
+    assert read_credentials(path).synthetic  # signed Content Credentials: trainedAlgorithmicMedia
     assert probe(path).frames >= 10
     stamp = LabelStamp(256)
     recorded = list(read_frames(path))
@@ -65,6 +67,7 @@ def test_the_live_widget_follows_the_camera_in_a_real_browser(tmp_path, samples,
 def test_fsth_lives_own_page_runs_the_same_loop_in_a_real_browser(tmp_path, samples):
     """``fsth live``'s page (tornado, a websocket; no JupyterLab) with the same fake camera: frames come
     back labelled, the record button writes a marked mp4."""
+    from fsth.io.credentials import read as read_credentials
     from fsth.io.video import read_frames, read_metadata
     from fsth.live import LabelStamp
 
@@ -80,4 +83,5 @@ def test_fsth_lives_own_page_runs_the_same_loop_in_a_real_browser(tmp_path, samp
     [path] = result["recordings"]
     assert result["status_line"].startswith(f"wrote {path}")
     assert "synthetic" in read_metadata(path).get("comment", "").lower()
+    assert read_credentials(path).synthetic  # signed Content Credentials: trainedAlgorithmicMedia
     assert all(stamp.visible_in(frame) for frame in read_frames(path))

@@ -118,15 +118,10 @@ def _probe(who: Identity, cert) -> None:
     from PIL import Image
 
     image = io.BytesIO()
-    out = io.BytesIO()
     Image.new("RGB", (1, 1)).save(image, format="PNG")
     image.seek(0)
-    manifest = {"claim_generator_info": [{"name": "fsth"}], "assertions": [{"label": "c2pa.actions.v2", "data": {
-        "actions": [{"action": "c2pa.created", "digitalSourceType": SOURCE_TYPES["figure"]}]}}]}
     try:
-        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(who.alg, who.chain, who.key, None))
-        with c2pa.Builder(manifest, context=_builder_context()) as builder:
-            builder.sign(signer, "png", image, out)
+        _sign_stream(who, _manifest("figure", "probe.png"), "png", image, io.BytesIO(), tsa=None)
     except c2pa.C2paError as err:
         raise CredentialsError(f"{cert}: c2pa cannot sign with this certificate ({_one_line(err)}); C2PA asks for "
                                "an end-entity certificate with digitalSignature key usage and an EKU such as "
@@ -202,21 +197,11 @@ def sign(path: str | os.PathLike, kind: str = "synthetic", title: str | None = N
     if suffix not in SIGNED_SUFFIXES:
         return path
     who = identity()
-    manifest = {
-        "claim_generator_info": [{"name": "fsth", "version": _version()}],
-        "title": title or path.name,
-        "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [{
-            "action": "c2pa.created", "digitalSourceType": SOURCE_TYPES[kind],
-            "softwareAgent": {"name": "fsth", "version": _version()},
-            "description": _DESCRIPTIONS[kind]}]}}],
-    }
-    tsa = os.environ.get("FSTH_C2PA_TSA_URL") or None
     fd, signed = tempfile.mkstemp(dir=path.parent, prefix=".c2pa.", suffix=".tmp" + suffix)
     try:
-        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(who.alg, who.chain, who.key, tsa))
-        with c2pa.Builder(manifest, context=_builder_context()) as builder, open(path, "rb") as source, \
-                os.fdopen(fd, "w+b") as dest:
-            builder.sign(signer, suffix.lstrip("."), source, dest)
+        with open(path, "rb") as source, os.fdopen(fd, "w+b") as dest:
+            _sign_stream(who, _manifest(kind, title or path.name), suffix.lstrip("."), source, dest,
+                         tsa=os.environ.get("FSTH_C2PA_TSA_URL") or None)
         os.chmod(signed, stat.S_IMODE(os.stat(path).st_mode))  # the signed copy keeps the file's permissions
         os.replace(signed, path)
     except c2pa.C2paError as err:
@@ -226,6 +211,23 @@ def sign(path: str | os.PathLike, kind: str = "synthetic", title: str | None = N
         Path(signed).unlink(missing_ok=True)
         raise
     return path
+
+
+def _manifest(kind: str, title: str) -> dict:
+    """The manifest fsth signs: one ``c2pa.created`` action saying what made the content and what it is."""
+    agent = {"name": "fsth", "version": _version()}
+    return {"claim_generator_info": [agent], "title": title,
+            "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [{
+                "action": "c2pa.created", "digitalSourceType": SOURCE_TYPES[kind], "softwareAgent": agent,
+                "description": _DESCRIPTIONS[kind]}]}}]}
+
+
+def _sign_stream(who: Identity, manifest: dict, fmt: str, source, dest, tsa: str | None) -> None:
+    import c2pa
+
+    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(who.alg, who.chain, who.key, tsa))
+    with c2pa.Builder(manifest, context=_builder_context()) as builder:
+        builder.sign(signer, fmt, source, dest)
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 and the marked solutions pass every check."""
 from __future__ import annotations
 
+import ast
 import linecache
 import shutil
 
@@ -17,11 +18,15 @@ SOLVED = build.sources()
 def test_the_student_notebooks_are_what_the_solution_notebooks_make(capsys):
     from fsth.course.grade import main
 
-    assert [p.stem for p in SOLVED] == ["03_embedder", "04_generator_and_adain", "05_discriminator_hinge_fm",
-                                        "06_meta_learning", "07_few_shot_finetuning"]
+    # every lesson with an exercise is made from its solution notebook: all of notebooks/
+    assert [p.name for p in SOLVED] == sorted(p.name for p in build.NOTEBOOKS.glob("*.ipynb"))
+    assert [p.stem for p in SOLVED] == ["00_tour", "01_landmarks", "02_data_and_episodes", "03_embedder",
+                                        "04_generator_and_adain", "05_discriminator_hinge_fm", "06_meta_learning",
+                                        "07_few_shot_finetuning", "08_puppeteering_and_adaptation",
+                                        "09_detectability", "10_warping", "11_live"]
     assert build.build(check=True) == [], "notebooks/ differ from fsth/course/solutions/: run `fsth course build`"
     assert main(["build", "--check"]) == 0
-    assert "match the 5 solution notebooks" in capsys.readouterr().out
+    assert "match the 12 solution notebooks" in capsys.readouterr().out
 
 
 def test_build_check_names_a_student_notebook_edited_by_hand(tmp_path, capsys):
@@ -63,9 +68,18 @@ def test_every_exercise_cell_holds_a_solution_and_every_check_cell_is_the_studen
     assert checks and checks == [c.source for c in student.cells if is_check_cell(c)]
 
 
+def _imports(source: str) -> str:
+    """A cell's top-level import statements (``import cv2``, ``from fsth.landmarks import PARTS``)."""
+    tree = ast.parse(source)
+    return "\n".join(ast.get_source_segment(source, node) for node in tree.body
+                     if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
 @pytest.mark.parametrize("path", SOLVED, ids=lambda p: p.stem)
 def test_the_marked_solutions_pass_every_check(path, tmp_path, monkeypatch, capsys):
-    """The solution notebook's setup and exercise cells, run as cells, then each of its checks."""
+    """The solution notebook's parameters, every name the lesson imports, and its exercise cells, run as
+    cells (not the lesson's data, detectors or training: the checks bring their own cases), then each of
+    its checks."""
     import fsth.course as course
 
     monkeypatch.setenv("FSTH_COURSE_DIR", str(tmp_path))
@@ -73,10 +87,11 @@ def test_the_marked_solutions_pass_every_check(path, tmp_path, monkeypatch, caps
     code = [c for c in nb.cells if c.cell_type == "code"]
     namespace = {"__name__": "__main__"}
     for number, c in enumerate(code):
-        if number < 2 or "exercise" in c.metadata.get("tags", []):  # parameters, imports, exercises
-            filename = f"<{path.stem} cell {number}>"
-            linecache.cache[filename] = (len(c.source), None, c.source.splitlines(keepends=True), filename)
-            exec(compile(c.source, filename, "exec"), namespace)
+        exercise = "exercise" in c.metadata.get("tags", [])
+        source = c.source if number == 0 or exercise else _imports(c.source)  # parameters, imports, exercises
+        filename = f"<{path.stem} cell {number}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        exec(compile(source, filename, "exec"), namespace)
     calls = [call for c in code if is_check_cell(c) for call in check_calls(c.source)]
     assert calls
     capsys.readouterr()

@@ -14,9 +14,11 @@ whole lesson with the reference solutions in its exercise cells, each between nb
 ``fsth course build`` writes ``notebooks/NN_name.ipynb`` with each region replaced by one line at
 its indentation, ``raise NotImplementedError  # your code here…`` — the region's first line when it
 is a ``# your code here`` comment says what the stub says. Everything else is copied as it is
-(outputs cleared), so nbgrader (``nbgrader generate_assignment`` on the solution notebooks) and this
-command make the same assignment. ``--check`` only compares: it exits 1, naming the notebooks,
-when notebooks/ isn't what the solutions make (``tests/test_course_build.py`` runs it).
+(outputs cleared), so nbgrader (``nbgrader generate_assignment`` on the solution notebooks, with
+``c.ClearSolutions.code_stub = {"python": STUB}``) and this command make the same assignment but for
+the task text nbgrader drops (docs/teachers.md; ``tests/test_nbgrader.py``). ``--check`` only
+compares: it exits 1, naming the notebooks, when notebooks/ isn't what the solutions make
+(``tests/test_course_build.py`` runs it).
 
 The solution notebooks are files of the repository, not of the installed package (package data
 lists only the pretrained models): a learner's ``import`` can't reach them.

@@ -43,9 +43,13 @@ class StudyOptions:
     size: int = option(64, "face crop size for --real/--fake")
     match_processing: bool = option(False, "--real/--fake: put the reals through the fakes' pipeline (their face "
                                     "resolution and codec), so neither can tell the classes apart")
-    render_size: int | None = option(None, "side the fakes are rendered at and real faces cropped at (default: the "
-                                     "generator's own size; fsth animate renders at the portrait's, e.g. 256)",
+    render_size: int | None = option(None, "side the fakes are rendered at and real faces cropped at (default: "
+                                     "256, as fsth animate renders)",
                                      check=(lambda v: v is None or 16 <= v <= 1024, "from 16 to 1024"))
+    detector_size: int | None = option(None, "side the detectors see, after the fakes' processing (default: 128; "
+                                       "0: the render size)",
+                                       check=(lambda v: v is None or v == 0 or 16 <= v <= 1024,
+                                              "0 or from 16 to 1024"))
     pretrained: tuple[str, ...] = option((), "ImageNet weights of a timm backbone, as NAME=FILE (e.g. "
                                          "resnet50=resnet50_a1_0-14fe96d1.pth) or FILE when the study has one "
                                          "timm backbone; loaded by timm's own loader, no download")
@@ -54,7 +58,7 @@ class StudyOptions:
                                     check=(lambda v: v is None or 16 <= v <= 1024, "from 16 to 1024"))
     out: str = option("detector-study", "folder for report.md, results.json, figures and detectors")
     fast: bool = option(False, "every section, on small axes (a few minutes)")
-    detectors: tuple[str, ...] = option((), "detector names (default: frequency residual resnet10t): any timm "
+    detectors: tuple[str, ...] = option((), "detector names (default: frequency residual): any timm "
                                         "name (legacy_xception, xception41, efficientnet_b0, efficientnet_b4, "
                                         "resnet50), fine-tuned at its own input size, or probe:NAME, a linear probe "
                                         "on its frozen features (needs --pretrained)")
@@ -84,13 +88,21 @@ class ScoreOptions:
                                     "(default: all)", check=(lambda v: v is None or v >= 1, "at least 1"))
 
 
-def study_settings(args: "StudyOptions"):
-    from .study import FAST, StudySettings
+@dataclass(frozen=True)
+class HeldoutOptions:
+    detector: tuple[str, ...] = option((), "saved detector(s) (default: the two shipped ones)")
+    cache: str = option("", "folder for the held-out video's face crops (default: fsth's cache)")
+    json: str = option("", "also write the figures to this JSON file")
 
-    s = FAST if args.fast else StudySettings()
+
+def study_settings(args: "StudyOptions"):
+    from .study import FAST, STANDARD
+
+    s = FAST if args.fast else STANDARD
     src = replace(s.sources, **{k: v for k, v in {"pairs": args.pairs, "window": args.window, "k": args.k,
                                                    "steps": args.ft_steps, "seed": args.synth_seed,
-                                                   "render_size": args.render_size}.items()
+                                                   "render_size": args.render_size,
+                                                   "detector_size": args.detector_size}.items()
                                 if v is not None})
     detectors = tuple(args.detectors) if args.detectors else s.detectors
     p = replace(s.protocol, **{k: v for k, v in {"folds": args.folds, "epochs": args.epochs,
@@ -289,11 +301,34 @@ def _scores(det, given: str, max_frames: int | None) -> dict[str, dict]:
     return scored
 
 
+def cmd_heldout(args: "HeldoutOptions") -> int:
+    """Each detector's own verdicts on real faces it never saw (:mod:`detector.heldout`); exit 1
+    when one misses the shipping line."""
+    from fsth.io.cache import cache_dir
+
+    from . import heldout, models
+
+    files = list(args.detector) or [str(PRETRAINED / f) for f in SHIPPED_DETECTORS.values()]
+    folder = Path(args.cache) if args.cache else cache_dir() / "heldout"
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for file in files:
+        results[file] = heldout.figures(models.load(file), folder)
+        print("\n".join(heldout.lines(file, results[file])))
+    if args.json:
+        from .report import write_text
+
+        write_text(Path(args.json), json.dumps(results, indent=2))
+    return 0 if all(r["passes"] for r in results.values()) else 1
+
+
 SUBCOMMANDS = {
     "study": Command("make fakes, cross-validate detectors, run the controls, write the report",
                      lambda p: add_flags(p, StudyOptions), cmd_study, StudyOptions),
     "score": Command("P(fake) of an image, a video, or each image and video of a folder, with a saved detector",
                      lambda p: add_flags(p, ScoreOptions), cmd_score, ScoreOptions),
+    "heldout": Command("each detector's own verdicts on real photos and a real video no detector ever saw",
+                       lambda p: add_flags(p, HeldoutOptions), cmd_heldout, HeldoutOptions),
 }
 
 
@@ -303,5 +338,5 @@ def add_commands(parser) -> None:
 
 def commands() -> dict[str, Command]:
     """The ``fsth.commands`` entry point: ``fsth detect``."""
-    return {"detect": command_group("how detectable are the fakes: fsth detect study | score", SUBCOMMANDS,
+    return {"detect": command_group("how detectable are the fakes: fsth detect study | score | heldout", SUBCOMMANDS,
                                     "detect_command", torch=True)}

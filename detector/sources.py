@@ -18,7 +18,9 @@ fakes). Resolution, resampling and codec then say nothing about the label.
   cropped by ``fsth preprocess`` at ``render_size`` and cut into windows; fakes of each
   window made the same way (self-reenactment from K shots taken before the window).
 - **Real photos** (:func:`real_photos`): the sample portraits cropped like ``detector
-  score`` does, at three source scales: the fixed set on which false positives are counted.
+  score`` does, at three source scales. Sample videos and photos join the training faces
+  (real faces as negatives, each video or photo its own group); the held-out real media that
+  judge the shipped detectors are others (:mod:`detector.heldout`).
 - **Your own folders** (:func:`folder_faces`, :mod:`detector.folders`): ``--real DIR --fake DIR``.
 
 Fakes come from ``fsth.finetune`` (any generator: the person ``fsth.make_fake`` makes, at the
@@ -57,12 +59,19 @@ class SourceConfig:
     detector_size: int = 0  # side the detectors see, after encoding (0: render_size)
     codec: str = "fsth"  # how every video is written: "fsth" (fsth's video writer), "h264", "jpeg", "none"
     quality: int = 18  # its CRF (JPEG: quality); 18 is fsth.io.video.write_video's
+    clip_windows: int = 0  # windows taken from each real sample video (0: all that fit)
 
 
 def processing(model, cfg: SourceConfig) -> Processing:
-    """The one path of every study video (:class:`detector.data.Processing`) for this generator."""
+    """The one path of every study video (:class:`detector.data.Processing`) for this generator.
+    A generator that takes its texture from the full-resolution shots (a warping G) makes its
+    fakes at the render size, so real crops are not put through its working size: they would
+    come out blurrier than the fakes, and blur would tell the label the other way."""
     working = model.config.image_size
-    return Processing(size=cfg.render_size or working, working=working, codec=cfg.codec, quality=cfg.quality,
+    size = cfg.render_size or working
+    if getattr(model.generator, "texture_at_full_resolution", False):
+        working = size
+    return Processing(size=size, working=working, codec=cfg.codec, quality=cfg.quality,
                       detector_size=cfg.detector_size)
 
 
@@ -157,18 +166,22 @@ def synth_faces(model, cfg: SourceConfig, makers=("model",), keys: dict | None =
     return out.faceset(), out.rows
 
 
-def real_clips(model, cfg: SourceConfig, cache: Path, progress: bool = True) -> tuple[FaceSet, list[dict]]:
+def real_clips(model, cfg: SourceConfig, cache: Path | None = None, progress: bool = True) -> tuple[FaceSet, list[dict]]:
     """Every sample video of fsth.data.samples, preprocessed like ``fsth preprocess`` at the
-    study's render size, cut into windows after a shot pool; each window real and re-enacted,
-    both through the study's processing."""
+    study's render size (into ``cache``, by default one folder of fsth's cache shared by every
+    study), cut into windows after a shot pool (``cfg.clip_windows`` of them, evenly spread, or
+    all); each window real and re-enacted, both through the study's processing."""
     from fsth.data import samples
     from fsth.io import atomic_write
     from fsth.data.preprocess import Settings, preprocess
     from fsth.io.clips import load_clip
 
+    from fsth.io.cache import cache_dir
+
     process = processing(model, cfg)
     size = process.size
-    src, crops = cache / "real-src", cache / f"real-{size}"
+    shared = cache or cache_dir() / "detector-study" / "sample-videos"  # found once for every study setting
+    src, crops = shared / "src", shared / f"crops-{size}"
     for name in VIDEO_SAMPLES:
         target = src / name / f"{name}.mp4"
         if not target.exists():
@@ -184,7 +197,10 @@ def real_clips(model, cfg: SourceConfig, cache: Path, progress: bool = True) -> 
             log.warning("%s: %d frames with a face, too few for a shot pool and a window", name, len(frames))
             continue
         head = make_head("model", model, frames[:pool], landmarks[:pool], cfg.k, cfg.steps, 0)
-        for w, start in enumerate(range(pool, len(frames) - cfg.window + 1, cfg.window)):
+        starts = list(range(pool, len(frames) - cfg.window + 1, cfg.window))
+        if cfg.clip_windows:  # evenly spread over the clip
+            starts = [starts[i] for i in np.unique(np.linspace(0, len(starts) - 1, cfg.clip_windows).round().astype(int))]
+        for w, start in enumerate(starts):
             window = slice(start, start + cfg.window)
             out.add(frames[window], 0, name, f"{name}/w{w:02d}/real", "real", name)
             out.add(head.render(landmarks[window]), 1, name, f"{name}/w{w:02d}/fake", "fake", name, kind="self")

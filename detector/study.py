@@ -4,9 +4,11 @@ makes them harder to catch? (``python -m detector study``; the protocol in docs/
 1. Faces (:mod:`detector.sources`): SynthHeads pairs the generator never saw (checked:
    :mod:`detector.unseen`), each identity once real and once fake (self-reenacted or
    puppeteered), plus the same videos faked by the warp and mean-frame baselines; real sample
-   videos and their fakes; real photos. Every video is ``window`` contiguous frames, and every
-   video, real or fake, takes the fakes' path: rendered (or, real, resized) through the
-   generator's working size, written by fsth's video writer (:class:`detector.data.Processing`);
+   videos and their fakes; real photos — all of them training faces (real faces are negatives
+   too), each video or photo its own group. Every video is ``window`` contiguous frames, and every
+   video, real or fake, takes the fakes' path: rendered (or, real, resized through the working
+   size of a generator that upsamples its output), written by fsth's video writer
+   (:class:`detector.data.Processing`);
    then everything is JPEG q95 once. Or your own folders (:mod:`detector.folders`).
 2. Detectors (:mod:`detector.models`, :mod:`detector.backbones`) trained with the same
    augmentation of both classes (:mod:`detector.augment`), under identity-grouped k-fold CV ×
@@ -14,7 +16,8 @@ makes them harder to catch? (``python -m detector study``; the protocol in docs/
 3. Controls (:mod:`detector.controls`), curves and matrices (:mod:`detector.curves`), and
    whether fsth's deliberate provenance mark survives re-encoding (:mod:`detector.marks`).
 4. Shipping (:func:`ship`): a detector is retrained on every group and saved only if it passes
-   the no-generator control (:func:`detector.controls.passes`); report.md, results.json and
+   the no-generator control (:func:`detector.controls.passes`); then judged by its own threshold
+   on real media no detector ever saw (:mod:`detector.heldout`); report.md, results.json and
    figures (:mod:`detector.report`).
 """
 from __future__ import annotations
@@ -55,10 +58,19 @@ class StudySettings:
     max_real_fpr: float = 0.5  # a CNN ships only if it calls at most this share of real faces fake (see ship)
 
 
+# The study `fsth detect study` runs (and ships from): fakes at the warping model's output resolution
+# (256 px, texture from the full-resolution shots), the detectors at 128 px; about 15 minutes on two
+# AVX2 cores. The classes' defaults (more pairs, three detectors, longer curves) are the hours-long version.
+STANDARD = StudySettings(detectors=("frequency", "residual"),
+                         sources=SourceConfig(pairs=24, window=16, pool=24, k=8, baseline_pairs=6, render_size=256,
+                                              detector_size=128, clip_windows=6),
+                         protocol=ProtocolConfig(folds=4, seeds=(0,), train_frames=4, epochs=6, n_boot=300),
+                         ks=(1, 4, 16), ft_steps=(0, 25, 100), curve_pairs=4, steps_pairs=2, generator_frames=8)
 FAST = StudySettings(detectors=("frequency", "residual"),
-                     sources=SourceConfig(pairs=12, window=16, pool=36, baseline_pairs=4),
-                     protocol=ProtocolConfig(folds=3, seeds=(0,), train_frames=0, epochs=6, n_boot=100), ks=(1, 8, 32),
-                     ft_steps=(0, 10), curve_pairs=3, steps_pairs=2, matrix_detectors=("frequency",),
+                     sources=SourceConfig(pairs=8, window=8, pool=16, k=4, baseline_pairs=3, render_size=256,
+                                          detector_size=128, clip_windows=2),
+                     protocol=ProtocolConfig(folds=3, seeds=(0,), train_frames=0, epochs=4, n_boot=100), ks=(1, 8),
+                     ft_steps=(0, 10), curve_pairs=2, steps_pairs=1, matrix_detectors=("frequency",),
                      generator_frames=0)
 
 
@@ -82,7 +94,7 @@ def make_study_faces(model, settings: StudySettings, cache: Path, trained_on: di
     parts = {}
     makers = ("model", "warp", "mean") + (("other",) if other is not None else ())
     parts["synth"] = synth_faces(model, s, makers=makers, keys=trained_on, progress=progress, other=other)
-    parts["clips"] = real_clips(model, s, cache, progress=progress)
+    parts["clips"] = real_clips(model, s, progress=progress)
     recipes = [(f"K={k}", k, 0) for k in settings.ks]
     parts["k_curve"] = curves.quality_fakes(model, s, min(settings.curve_pairs, s.pairs), recipes, embedder,
                                             progress=progress)
@@ -106,10 +118,20 @@ def load_study_faces(cache: Path) -> dict | None:
             for part in PARTS}
 
 
-def _external(faces: FaceSet):
-    """A fold hook scoring faces no detector trains on (real sample clips, real photos)."""
-    return lambda det, split: {"labels": faces.labels, "scores": det.predict_proba(faces.images),
-                               "groups": faces.groups, "threshold": det.threshold}
+def training_faces(everything: FaceSet, study_faces: dict) -> tuple[FaceSet, dict]:
+    """The faces the detectors are cross-validated on: SynthHeads reals and fakes, plus the real
+    sample videos (real windows and their fakes) and real photos, all processed alike — real
+    faces are negatives in training, not only at test time. Returns them and {"clips" | "photos":
+    row mask} for each real-media domain present (its out-of-fold figures are reported apart)."""
+    parts = [everything.subset(np.isin(everything.settings, ["real", "fake"]))]
+    domains = {}
+    for key in ("clips", "photos"):
+        if key in study_faces and len(study_faces[key][0]):
+            start = sum(map(len, parts))
+            parts.append(study_faces[key][0])
+            domains[key] = np.arange(start, start + len(parts[-1]))
+    main = FaceSet.concat(parts) if len(parts) > 1 else parts[0]
+    return main, {k: np.isin(np.arange(len(main)), rows) for k, rows in domains.items()}
 
 
 def run_study(study_faces: dict, out: str | Path, settings: StudySettings = StudySettings(), model_name: str = "",
@@ -129,13 +151,10 @@ def run_study(study_faces: dict, out: str | Path, settings: StudySettings = Stud
     study_faces = {part: (encode(f, "jpeg", 95), rows)  # one pipeline, both classes
                    for part, (f, rows) in study_faces.items()}
     everything = study_faces["synth"][0]
-    main = everything.subset(np.isin(everything.settings, ["real", "fake"]))
+    main, domains = training_faces(everything, study_faces)
     hooks = dict(controls.HOOKS)
     crf = settings.sources.quality if settings.sources.codec in ("fsth", "h264") else 18  # as the fakes are written
     hooks["no_generator"] = lambda det, split: controls.no_generator(det, split, crf)
-    for key in ("clips", "photos"):
-        if key in study_faces:
-            hooks[key] = _external(study_faces[key][0])
     own = bool((extra or {}).get("byo")) or not model_name  # no fsth generator made these fakes
     results = {"settings": asdict(settings), "model": model_name, "detectors": {}, "sections": {},
                "data": "your --real/--fake folders" if own else "SynthHeads",
@@ -152,7 +171,7 @@ def run_study(study_faces: dict, out: str | Path, settings: StudySettings = Stud
     for name in settings.detectors:
         t = time.perf_counter()
         cvs[name] = cross_validate(main, name, p, hooks=hooks, keep_models=True, progress=progress)
-        results["detectors"][name] = summarize_cv(cvs[name], main, p, kinds)
+        results["detectors"][name] = summarize_cv(cvs[name], main, p, kinds, domains)
         info = detector_info(next(iter(cvs[name]["models"].values()), None))
         if info:
             results.setdefault("detector_info", {})[name] = info
@@ -163,7 +182,7 @@ def run_study(study_faces: dict, out: str | Path, settings: StudySettings = Stud
     _sections(results, cvs, main, everything, raw, study_faces, settings)
     lap = time.perf_counter()
     results["shipped"], results["refused"] = ship(main, settings, results["detectors"], out, model_name,
-                                                  results["data"])
+                                                  results["data"], heldout_check=not own)
     results["timing"]["shipping"] = time.perf_counter() - lap
     results["seconds"] = time.perf_counter() - started
     write_report(results, cvs, main, out)
@@ -222,7 +241,8 @@ def _sections(results: dict, cvs: dict, main: FaceSet, everything: FaceSet, raw:
     clock("provenance marks")
 
 
-def summarize_cv(cv: dict, faces: FaceSet, p: ProtocolConfig, kinds: dict | None = None) -> dict:
+def summarize_cv(cv: dict, faces: FaceSet, p: ProtocolConfig, kinds: dict | None = None,
+                 domains: dict | None = None) -> dict:
     """The headline numbers of one detector: pooled out-of-fold (seed ``p.seeds[0]``) with
     cluster-bootstrap intervals, and mean ± sd over folds × seeds. ``kinds`` ({fake video:
     "self" | "puppet"}) adds the AUC of each kind of fake against all reals."""
@@ -270,10 +290,29 @@ def summarize_cv(cv: dict, faces: FaceSet, p: ProtocolConfig, kinds: dict | None
                                                   for r in folds if r["seed"] == seed])).astype(float)
         row["perturbed_fpr"][name] = estimate(np.mean, pool["groups"], flags, n_boot=n)
     row["memorisation"] = {part: mean_sd([r["memorisation"][part] for r in folds]) for part in ("train", "val", "test")}
-    for key in ("clips", "photos"):
-        if key in folds[0]:
-            row[key] = external_summary(folds, key, n)
+    for key, mask in (domains or {}).items():
+        row[key] = domain_summary(cv, faces, mask, seed, n)
     return row
+
+
+def domain_summary(cv: dict, faces: FaceSet, mask: np.ndarray, seed: int, n_boot: int) -> dict:
+    """Out-of-fold figures on one real-media domain of the training faces (``mask``: the real
+    sample videos or the real photos), each face scored by the fold detector that never saw its
+    group, at that detector's threshold: FPR and mean P(fake) on its reals (pooled, with an
+    interval over groups, and mean ± sd over folds), and, where it has fakes, AUC and TPR."""
+    scores, thr = cv["oof"][seed][mask], cv["thresholds"][seed][mask]
+    labels, groups = faces.labels[mask], faces.groups[mask]
+    flags, real = (scores > thr).astype(float), labels == 0
+    fold = np.array([cv["fold_of"][seed].get(g, -1) for g in groups])
+    out = {"fpr": estimate(np.mean, groups[real], flags[real], n_boot=n_boot),
+           "p_fake_real": estimate(np.mean, groups[real], scores[real], n_boot=n_boot),
+           "fpr_folds": mean_sd([flags[real & (fold == f)].mean() for f in np.unique(fold[real])]),
+           "n": int(real.sum()), "names": sorted(set(map(str, groups)))}
+    if (labels == 1).any() and real.any():
+        out["auc"] = estimate(auc, groups, labels, scores, n_boot=n_boot)
+        out["tpr"] = estimate(np.mean, groups[~real], flags[~real], n_boot=n_boot)
+        out["p_fake_fake"] = estimate(np.mean, groups[~real], scores[~real], n_boot=n_boot)
+    return out
 
 
 def average_precision(labels, scores) -> float:
@@ -324,27 +363,10 @@ def _pooled_auc(folds, key, seed, n_boot) -> dict:
             "folds": mean_sd([auc(r[key]["labels"], r[key]["scores"]) for r in folds])}
 
 
-def external_summary(folds: list[dict], key: str, n_boot: int) -> dict:
-    """Faces every fold's detector scores (no detector trained on them): each statistic is
-    averaged over the k × seeds detectors; the interval resamples the faces' groups."""
-    labels, groups = folds[0][key]["labels"], folds[0][key]["groups"]
-    scores = np.stack([r[key]["scores"] for r in folds])  # (detectors, N)
-    flags = np.stack([r[key]["scores"] > r[key]["threshold"] for r in folds]).astype(float)
-    idx = np.arange(len(labels))
-    out = {"fpr": estimate(lambda i: flags[:, i][:, labels[i] == 0].mean(), groups, idx, n_boot=n_boot),
-           "p_fake_real": estimate(lambda i: scores[:, i][:, labels[i] == 0].mean(), groups, idx, n_boot=n_boot),
-           "fpr_folds": mean_sd(flags[:, labels == 0].mean(1)), "n": int(len(labels)),
-           "names": sorted(set(map(str, groups)))}
-    if (labels == 1).any():
-        out["auc"] = estimate(lambda i: np.mean([auc(labels[i], s[i]) for s in scores]), groups, idx, n_boot=n_boot)
-        out["tpr"] = estimate(lambda i: flags[:, i][:, labels[i] == 1].mean(), groups, idx, n_boot=n_boot)
-        out["p_fake_fake"] = estimate(lambda i: scores[:, i][:, labels[i] == 1].mean(), groups, idx, n_boot=n_boot)
-    return out
-
-
 def real_fpr(summary: dict) -> float:
-    """A detector's false-positive rate on real faces outside its training domain: the worse of
-    its mean FPR on real photos and on real sample videos (nan when neither was scored)."""
+    """A detector's out-of-fold false-positive rate on real media (not SynthHeads renders): the
+    worse of its mean FPR on real photos and on real sample videos (nan when neither was scored).
+    The held-out real media (:mod:`detector.heldout`) never enter this choice."""
     rates = [summary[k]["fpr_folds"]["mean"] for k in ("photos", "clips") if k in summary]
     return float(max(rates)) if rates else float("nan")
 
@@ -380,10 +402,12 @@ def choose_cnn(summaries: dict, max_real_fpr: float) -> tuple[str | None, str]:
 
 
 def ship(main: FaceSet, settings: StudySettings, summaries: dict, out: Path, model_name: str,
-         data: str = "SynthHeads") -> tuple[dict, dict]:
+         data: str = "SynthHeads", heldout_check: bool = False) -> tuple[dict, dict]:
     """The frequency model and the CNN of :func:`choose_cnn`, retrained on all groups (a fifth
     held out for calibration and threshold) and saved into ``out`` — each only if it passed the
-    no-generator control (:func:`detector.controls.passes`). Returns ({name: what was saved},
+    no-generator control (:func:`detector.controls.passes`). ``heldout_check``: each saved
+    detector's own verdicts on real media no detector ever saw (:func:`detector.heldout.figures`)
+    join what was saved — reported, never used to choose. Returns ({name: what was saved},
     {"frequency" or "CNN": why none was})."""
     from .protocol import group_folds
 
@@ -413,4 +437,10 @@ def ship(main: FaceSet, settings: StudySettings, summaries: dict, out: Path, mod
         shipped[name] = {"file": file, "threshold": det.threshold, "domain": domain,
                          "why": why if name == best else "the spectrum baseline, shipped when it passes the control",
                          "check": summaries[name]["ship_check"]["why"], "real_fpr": real_fpr(summaries[name])}
+        if heldout_check:
+            from . import heldout
+
+            shipped[name]["heldout"] = heldout.figures(det, out / "heldout")
+            for line in heldout.lines(name, shipped[name]["heldout"]):
+                log.info("%s", line)
     return shipped, refused

@@ -63,6 +63,12 @@ class TalkingHeadGenerator(nn.Module):
     conditioning: tuple[str, ...] = ()
     registered_name = "?"
 
+    @property
+    def texture_at_full_resolution(self) -> bool:
+        """True when :meth:`full_resolution` takes texture from the full-resolution shots (a warping
+        G): its fakes keep the shots' detail instead of being upsampled from G's size."""
+        return type(self).full_resolution is not TalkingHeadGenerator.full_resolution
+
     def personalize(self, e_hat: torch.Tensor) -> None:
         raise NotImplementedError
 

@@ -104,27 +104,6 @@ def _record_time(name: str, seconds: float) -> None:
 CHECK_CALL = re.compile(r"^(check_\w+)\(((?:my_|My)(\w+))\)", re.M)
 
 
-def inject_solutions(nb) -> int:
-    """Hand each check the teachers' reference solution (``my_adain`` -> ``teachers.solutions.adain``,
-    ``MyResBlockDown`` -> ``ResBlockDown``), as a learner who finished every exercise; returns
-    how many checks were given one. The solutions live outside the package (teachers/), so the
-    injected line first puts the repository on the kernel's path."""
-    count = 0
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-
-        def solved(m):
-            nonlocal count
-            count += 1
-            target = m.group(3) if m.group(2).startswith("my_") else m.group(2)[2:]
-            return (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-                    f"from teachers.solutions import {target} as {m.group(2)}\n{m.group(0)}")
-
-        cell.source = CHECK_CALL.sub(solved, cell.source)
-    return count
-
-
 def check_outputs(nb) -> list[str]:
     """The printed text of every cell that runs a check."""
     return ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells
@@ -135,22 +114,17 @@ SOLUTIONS = ROOT / "fsth" / "course" / "solutions"  # the solution notebooks not
 
 
 def solved(path: Path):
-    """The notebook as a learner who finished every exercise has it: its solution notebook where
-    there is one (fsth/course/solutions/), else the notebook with teachers/solutions.py injected;
-    and how many checks it runs."""
-    if (SOLUTIONS / path.name).is_file():
-        nb = nbformat.read(SOLUTIONS / path.name, as_version=4)
-        return nb, len(check_outputs(nb))
-    nb = nbformat.read(path, as_version=4)
-    return nb, inject_solutions(nb)
+    """The notebook as a learner who finished every exercise has it: its solution notebook
+    (fsth/course/solutions/, which notebooks/ is built from), and how many checks it runs."""
+    nb = nbformat.read(SOLUTIONS / path.name, as_version=4)
+    return nb, len(check_outputs(nb))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["as shipped", "solved"])
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom_in_fast_mode(path, mode, course_dir, samples):
-    """As shipped, every check says what is missing; solved (the solution notebook, or the solutions
-    injected), every check passes."""
+    """As shipped, every check says what is missing; solved (its solution notebook), every check passes."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 

@@ -102,3 +102,33 @@ def augment(x: torch.Tensor, generator: torch.Generator | np.random.Generator,
         generator = np.random.default_rng(int(torch.randint(0, 2 ** 62, (), generator=generator)))
     images = augment_images(x.permute(0, 2, 3, 1).numpy(), generator, copies, rows, cfg)
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+
+
+def resampled_reals(reals, rng: np.random.Generator, scale: tuple[float, float] = (0.25, 0.8),
+                    crfs: tuple[int, ...] = (18, 23, 28), photo: float = 0.3):
+    """Hard negatives: a copy of every real video as low-resolution honest media reaches a
+    detector — shrunk by one random factor in ``scale``, encoded *at that size* (H.264 at a CRF of
+    ``crfs``, as a small video is; or, with chance ``photo``, JPEG q40–90, as a small photo is) and
+    enlarged back when it is scored (random interpolations) — labelled real. A generator that
+    resamples its shots (the warp) leaves resampling in every fake; trained beside these, a
+    detector has to find something else to call a face fake, and its threshold (fitted on
+    validation reals with their own copies) holds for low-resolution real video and photos.
+    ``reals``: a FaceSet of real faces; returns the copies (same groups, videos suffixed
+    ``~resampled``)."""
+    from .data import FaceSet
+
+    side = reals.images.shape[1]
+    images = reals.images.copy()
+    videos = np.array([f"{v}~resampled" for v in reals.videos])
+    for video in np.unique(videos):
+        rows = np.flatnonzero(videos == video)
+        small = max(8, int(round(side * rng.uniform(*scale))))
+        down, up = (INTERPOLATIONS[int(rng.integers(len(INTERPOLATIONS)))] for _ in range(2))
+        shrunk = np.stack([cv2.resize(images[r], (small, small), interpolation=down) for r in rows])
+        if rng.random() < photo:
+            shrunk = jpeg(shrunk, int(rng.integers(40, 91)))
+        else:
+            shrunk = h264(shrunk, videos[rows], int(crfs[int(rng.integers(len(crfs)))]))
+        up = cv2.INTER_LINEAR if up == cv2.INTER_AREA else up
+        images[rows] = np.stack([cv2.resize(i, (side, side), interpolation=up) for i in shrunk])
+    return FaceSet(images, reals.labels, reals.identities, videos, reals.settings, reals.groups)

@@ -241,14 +241,21 @@ def generated_faces(args: "StudyOptions", settings, cache: Path) -> tuple[dict, 
 
 def ship_files(results: dict, out: Path) -> None:
     """``--ship``: copy the retrained detectors into fsth/pretrained/ with a new model card, only if
-    every one of them passed the no-generator control; otherwise nothing is copied (no card next
-    to a stale file) and the run fails (exit 1) saying which failed and why."""
+    every one of them passed the no-generator control and, by its own threshold, the held-out
+    real media (:mod:`detector.heldout`); otherwise nothing is copied (no card next to a stale
+    file) and the run fails (exit 1) saying which failed and why."""
     from fsth.io import atomic_write
 
+    from .heldout import lines as heldout_lines
     from .report import card, write_text
 
-    if results.get("refused") or not results["shipped"]:  # all or nothing: no card beside a stale file
-        why = "; ".join(f"{n}: {w}" for n, w in results.get("refused", {}).items()) or "no detector was trained"
+    refused = dict(results.get("refused", {}))
+    for name, saved in results["shipped"].items():  # the release test: real media no detector ever saw
+        if "heldout" in saved and not saved["heldout"]["passes"]:
+            refused[name] = "misses the held-out real-media goal (" + "; ".join(
+                heldout_lines(name, saved["heldout"])) + ")"
+    if refused or not results["shipped"]:  # all or nothing: no card beside a stale file
+        why = "; ".join(f"{n}: {w}" for n, w in refused.items()) or "no detector was trained"
         raise ValueError(f"--ship: nothing shipped, fsth/pretrained/ left as it was: {why} (see {out / 'report.md'})")
     for file in (v["file"] for v in results["shipped"].values()):
         with atomic_write(PRETRAINED / file) as f:

@@ -65,12 +65,13 @@ class FrequencyDetector:
     name = "frequency"
     suffix = ".json"  # what save() writes
 
-    def __init__(self, bins: int = 32, c: float = 1.0):
+    def __init__(self, bins: int = 32, c: float = 1.0, image_size: int = 64):
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         self.bins = bins
+        self.image_size = image_size  # the side of the faces it was fitted on: ``detect score`` crops at it
         self.model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
         self.platt = (1.0, 0.0)
         self.threshold, self.domain = 0.5, ""
@@ -81,6 +82,7 @@ class FrequencyDetector:
         """Fit on ``train`` and one augmented copy of it (:mod:`detector.augment`, both classes
         alike); Platt scaling on ``val``."""
         images, labels = train.images, train.labels
+        self.image_size = int(images.shape[1])
         if self.augmentation.codec or self.augmentation.resize or self.augmentation.blur:
             copies = codec_copies(train.images, train.videos, self.augmentation)
             extra = augment_images(train.images, np.random.default_rng(seed), copies, cfg=self.augmentation)
@@ -102,7 +104,8 @@ class FrequencyDetector:
         scaler, lr = self.model[0], self.model[1]
         state = {"kind": "frequency", "bins": self.bins, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
                  "coef": lr.coef_.tolist(), "intercept": lr.intercept_.tolist(), "classes": lr.classes_.tolist(),
-                 "platt": list(self.platt), "threshold": self.threshold, "domain": self.domain}
+                 "platt": list(self.platt), "threshold": self.threshold, "domain": self.domain,
+                 "image_size": self.image_size}
         path = Path(path)
         with atomic_write(path, "w") as f:
             f.write(json.dumps(state))
@@ -112,7 +115,10 @@ class FrequencyDetector:
     def from_state(cls, state: dict, source: str | os.PathLike = "frequency detector") -> "FrequencyDetector":
         """The detector a :meth:`save` file describes, after checking every number in it."""
         _check_frequency_state(state, source)
-        det = cls(bins=state["bins"])
+        size = state.get("image_size", 64)  # files from before it was saved were fitted on 64 px faces
+        if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096:
+            raise ValueError(f"{source}: image_size must be an integer from 8 to 4096, not {size!r}")
+        det = cls(bins=state["bins"], image_size=size)
         scaler, lr = det.model[0], det.model[1]
         scaler.mean_, scaler.scale_ = np.array(state["mean"]), np.array(state["scale"])
         scaler.var_, scaler.n_features_in_ = scaler.scale_ ** 2, len(scaler.mean_)

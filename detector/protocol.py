@@ -43,6 +43,7 @@ class ProtocolConfig:
     n_boot: int = 300  # cluster-bootstrap draws per interval
     pretrained: tuple[tuple[str, str], ...] = ()  # (timm name, weights file): ImageNet weights of that backbone
     input_size: int = 0  # side a timm backbone sees (0: its own default, timm's data config)
+    hard_negatives: bool = False  # train and threshold beside resampled, re-encoded copies of the reals
 
 
 def pretrained_file(name: str, cfg: ProtocolConfig) -> str | None:
@@ -101,10 +102,18 @@ def spread_frames(faces: FaceSet, per_video: int) -> FaceSet:
 
 def fit_detector(name: str, train: FaceSet, val: FaceSet, cfg: ProtocolConfig, seed: int, progress: bool = False):
     """A detector trained on ``train``, calibrated and thresholded on ``val`` (``cfg.val_frames``
-    spread frames per video: neighbouring frames of one video add little but time)."""
+    spread frames per video: neighbouring frames of one video add little but time). With
+    ``cfg.hard_negatives`` both sets gain resampled, re-encoded copies of their reals, labelled
+    real (:func:`detector.augment.resampled_reals`)."""
     det = models.create(name, image_size=train.images.shape[1], input_size=cfg.input_size,
                         pretrained_file=pretrained_file(name, cfg))
     val = spread_frames(val, cfg.val_frames)
+    if cfg.hard_negatives:
+        from .augment import resampled_reals
+
+        rng = np.random.default_rng(seed)
+        train = FaceSet.concat([train, resampled_reals(train.subset(train.labels == 0), rng)])
+        val = FaceSet.concat([val, resampled_reals(val.subset(val.labels == 0), rng)])
     det.fit(spread_frames(train, cfg.train_frames), val, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed,
             progress=progress)
     det.threshold = threshold_at_fpr(det.predict_proba(val.images[val.labels == 0]), cfg.target_fpr)

@@ -101,8 +101,8 @@ def _introduction(r: dict) -> list[str]:
              f"Calibration (bounded to temperatures {TEMPERATURE_RANGE[0]:g}–{TEMPERATURE_RANGE[1]:g}) and the "
              "operating threshold (P(fake) above which a face is called fake: "
              f"{p['target_fpr']:.0%} false positives on validation reals) are fitted on validation groups only. "
-             "Both classes are trained with the same augmentation (resize chains, blur, JPEG, H.264 at several CRFs).",
-             ""]
+             "Both classes are trained with the same augmentation (resize chains, blur, JPEG, H.264 at several CRFs)."
+             + (HARD_NEGATIVES if p.get("hard_negatives") else ""), ""]
     if r.get("processing"):
         lines += [f"Processing, both classes: {r['processing']}; then every image JPEG q95 once.", ""]
     if r.get("check") and r.get("model"):
@@ -491,6 +491,14 @@ def _reliability_plot(cvs: dict, faces, seed: int, path: Path) -> None:
     _save(fig, path)
 
 
+HARD_NEGATIVES = (" Hard negatives: every training and validation real video also comes as a copy shrunk by a random "
+                  "factor in 0.25–0.8, encoded at that size (H.264 CRF 18–28, or JPEG q40–90 as a small photo) and "
+                  "enlarged back, labelled real — so resampling, "
+                  "which a warping generator leaves in every fake, can't by itself make a face fake, and the "
+                  "threshold holds for low-resolution real video. (The no-generator control's processing, halving "
+                  "with bicubic enlargement, is one such chain: read that control as a check that this worked.)")
+
+
 def card(results: dict) -> str:
     """fsth/pretrained/DETECTOR_CARD.md for the shipped detectors, from the study that trained them."""
     shipped, dets = results["shipped"], results["detectors"]
@@ -515,7 +523,7 @@ def card(results: dict) -> str:
     lines += ["", f"**Training domain.** {domain}. Trained with the same augmentation of both classes (resize "
               "chains, blur, JPEG, H.264 at several CRFs); retrained after cross-validation on every group "
               f"(a fifth of the groups held out for calibration and the threshold: {p['target_fpr']:.0%} false "
-              "positives on those reals).", ""]
+              "positives on those reals)." + (HARD_NEGATIVES if p.get("hard_negatives") else ""), ""]
     if results.get("model"):
         lines += [f"**Data.** {results['counts']['identities']} SynthHeads identities (seed {src['seed']}; unseen by "
                   f"the generator: {results.get('check', 'not checked')}), in pairs; each identity one real "

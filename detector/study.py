@@ -64,12 +64,15 @@ class StudySettings:
 STANDARD = StudySettings(detectors=("frequency", "residual"),
                          sources=SourceConfig(pairs=24, window=16, pool=24, k=8, baseline_pairs=6, render_size=256,
                                               detector_size=128, clip_windows=6),
-                         protocol=ProtocolConfig(folds=4, seeds=(0,), train_frames=4, epochs=6, n_boot=300),
-                         ks=(1, 4, 16), ft_steps=(0, 25, 100), curve_pairs=4, steps_pairs=2, generator_frames=8)
+                         protocol=ProtocolConfig(folds=4, seeds=(0,), train_frames=4, epochs=6, n_boot=300,
+                                                 hard_negatives=True),
+                         ks=(1, 4, 16), ft_steps=(0, 25, 100), curve_pairs=4, steps_pairs=2,
+                         matrix_detectors=("frequency",), generator_frames=8)
 FAST = StudySettings(detectors=("frequency", "residual"),
                      sources=SourceConfig(pairs=8, window=8, pool=16, k=4, baseline_pairs=3, render_size=256,
                                           detector_size=128, clip_windows=2),
-                     protocol=ProtocolConfig(folds=3, seeds=(0,), train_frames=0, epochs=4, n_boot=100), ks=(1, 8),
+                     protocol=ProtocolConfig(folds=3, seeds=(0,), train_frames=0, epochs=4, n_boot=100,
+                                             hard_negatives=True), ks=(1, 8),
                      ft_steps=(0, 10), curve_pairs=2, steps_pairs=1, matrix_detectors=("frequency",),
                      generator_frames=0)
 

@@ -39,6 +39,8 @@ def test_frequency_detector_finds_the_trace_and_round_trips(tmp_path):
     assert ((scores > 0.5) == splits["test"].labels).mean() > 0.9
     again = models.load(det.save(tmp_path / "freq.json"))
     assert np.array_equal(again.predict_proba(splits["test"].images), scores)
+    # it remembers the side of the faces it was fitted on: `detect score` crops media at that side
+    assert det.image_size == again.image_size == splits["train"].images.shape[1]
 
 
 @pytest.mark.slow

@@ -196,3 +196,65 @@ def test_study_fakes_render_at_the_shots_size_and_reals_take_the_generators_reso
     frames, _, _ = synth_person(cfg.seed, 0, cfg.pool + cfg.window, 64)
     real = faces.images[faces.videos == f"s{cfg.seed}-0000/real"]
     assert np.array_equal(real, resample(frames[cfg.pool:], 32, 64))  # the real crop through 32 px and back
+
+
+def test_resampled_reals_are_real_copies_of_each_video_shrunk_and_re_encoded():
+    from detector.augment import resampled_reals
+
+    reals = faces_with_trace("grating")
+    reals = reals.subset(reals.labels == 0)
+    copies = resampled_reals(reals, np.random.default_rng(0))
+    assert len(copies) == len(reals) and (copies.labels == 0).all()
+    assert (copies.groups == reals.groups).all() and all(v.endswith("~resampled") for v in copies.videos)
+
+    def detail(images):  # energy left after a 3x3 box blur is subtracted: what shrinking removes
+        import cv2
+        f = images.astype(np.float32)
+        return float(np.mean([np.abs(i - cv2.blur(i, (3, 3))).mean() for i in f]))
+
+    assert detail(copies.images) < 0.8 * detail(reals.images)
+
+
+def test_hard_negatives_join_training_and_the_threshold_as_reals_of_the_same_groups(monkeypatch):
+    """With ``hard_negatives`` a detector trains beside resampled copies of its training reals and
+    its threshold is set on validation reals together with theirs (the study measures what that
+    buys: its no-generator control and the held-out real video)."""
+    from dataclasses import replace
+
+    from detector import models, protocol
+
+    seen = {}
+
+    class Recorder:
+        threshold = 0.5
+
+        def fit(self, train, val, **_):
+            seen["train"], seen["val"] = train, val
+            return self
+
+        def predict_proba(self, images):
+            seen["thresholded"] = len(images)
+            return np.linspace(0, 1, len(images))
+
+    monkeypatch.setattr(models, "create", lambda *a, **k: Recorder())
+    faces = faces_with_trace("grating", n_pairs=4, per=4)
+    train, val = faces.subset(np.isin(faces.groups, ["pair0", "pair1", "pair2"])), faces.subset(faces.groups == "pair3")
+    cfg = ProtocolConfig(train_frames=0, val_frames=0)
+    protocol.fit_detector("frequency", train, val, cfg, seed=0)
+    assert len(seen["train"]) == len(train) and seen["thresholded"] == (val.labels == 0).sum()
+    protocol.fit_detector("frequency", train, val, replace(cfg, hard_negatives=True), seed=0)
+    copies = np.char.endswith(seen["train"].videos.astype(str), "~resampled")
+    assert copies.sum() == (train.labels == 0).sum() and (seen["train"].labels[copies] == 0).all()
+    assert set(seen["train"].groups[copies]) == set(train.groups)  # a copy never crosses a split
+    assert seen["thresholded"] == 2 * (val.labels == 0).sum()  # the threshold sees the copies too
+
+
+def test_shipping_is_refused_when_a_detector_misses_the_held_out_real_media(tmp_path):
+    from detector.command import ship_files
+
+    missed = {"photos": {"n": 24, "called_real": 0.67, "flagged": ["feat_f1 x1"]},
+              "video 64 px": {"frames": 72, "called_fake": 0.86, "p_fake": 0.6},
+              "video 256 px": {"frames": 72, "called_fake": 0.0, "p_fake": 0.1}, "passes": False}
+    results = {"shipped": {"frequency": {"file": "frequency.json", "heldout": missed}}, "refused": {}}
+    with pytest.raises(ValueError, match="nothing shipped.*frequency: misses the held-out real-media goal.*86% of 72"):
+        ship_files(results, tmp_path)

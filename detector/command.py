@@ -1,4 +1,4 @@
-"""``fsth detect study|score``: the detector package's commands, plugged into ``fsth``
+"""``fsth detect study|score|heldout``: the detector package's commands, plugged into ``fsth``
 through the ``fsth.commands`` entry point (``python -m detector`` is the same).
 
     fsth detect study --checkpoint fsth/pretrained/MODEL.pt --out docs/detector --ship

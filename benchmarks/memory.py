@@ -76,8 +76,8 @@ def main():
                     "animate", "--method", "warp", "--shots", str(samples.fetch("monalisa")), "--driving", str(video),
                     "--out", str(tmp / "panels.mp4"), "--side-by-side", "--watermark", "--gif", str(tmp / "panels.gif")],
                 "demo (its own inputs: 6 s of the wolfgang sample)": fsth + ["demo", "--out", str(tmp / "demo")],
-                "detect score (the shipped CNN)": fsth + ["detect", "score", str(video), "--detector",
-                                                           str(pretrained_path(SHIPPED_DETECTORS["cnn"]))],
+                "detect score (the shipped frequency detector)": fsth + [
+                    "detect", "score", str(video), "--detector", str(pretrained_path(SHIPPED_DETECTORS["frequency"]))],
                 "landmarks": fsth + ["landmarks", str(video), "--out", str(tmp / "points.npy")]}
         rows = []
         for name, command in runs.items():

@@ -130,6 +130,7 @@ class LinearProbeDetector:
         self.weights = describe_weights(pretrained_file)
         self.model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000))
         self.platt, self.threshold, self.domain, self.temperature = (1.0, 0.0), 0.5, "", 1.0
+        self.photo_threshold = None  # for still photos (None: the frames' threshold)
         self._fingerprint = None
 
     @torch.no_grad()
@@ -194,7 +195,8 @@ class LinearProbeDetector:
         with atomic_write(path) as f:
             torch.save({"kind": self.kind, "name": self.name, "image_size": self.image_size,
                         "input_size": self.input_size, "weights": self.weights, "temperature": 1.0,
-                        "platt": list(self.platt), "threshold": self.threshold, "domain": self.domain,
+                        "platt": list(self.platt), "threshold": self.threshold,
+                        "photo_threshold": getattr(self, "photo_threshold", None), "domain": self.domain,
                         "state": state, "probe": probe}, f)
         return path
 

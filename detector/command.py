@@ -4,7 +4,7 @@ through the ``fsth.commands`` entry point (``python -m detector`` is the same).
     fsth detect study --checkpoint fsth/pretrained/MODEL.pt --out docs/detector --ship
     fsth detect study --checkpoint ... --fast              # the course's few-minute version
     fsth detect study --real DIR --fake DIR --out my-study  # your own videos or images
-    fsth detect score fake.mp4 --detector fsth/pretrained/detector_cnn.pt --compare real.mp4
+    fsth detect score fake.mp4 --detector fsth/pretrained/frequency.json --compare real.mp4
 
 Errors end as one line ``fsth detect CMD: error: ...`` (exit 2: wrong command line, 1: failed
 run; ``-v`` adds the traceback), the same path as every ``fsth`` command (fsth.errors).
@@ -81,7 +81,7 @@ class StudyOptions:
 class ScoreOptions:
     input: str = option("", "image, video or folder (each image and video in it scored on its own)", positional=True)
     detector: str = option("", "saved detector (.pt for the CNNs, .json for frequency), e.g. "
-                           f"fsth/pretrained/{SHIPPED_DETECTORS['cnn']}", required=True)
+                           f"fsth/pretrained/{SHIPPED_DETECTORS['frequency']}", required=True)
     compare: tuple[str, ...] = option((), "real media to score side by side (the driving video, the portrait)")
     json: str = option("", "also write the scores to this JSON file")
     max_frames: int | None = option(None, "score at most this many frames of each video, spread evenly over it "
@@ -90,7 +90,7 @@ class ScoreOptions:
 
 @dataclass(frozen=True)
 class HeldoutOptions:
-    detector: tuple[str, ...] = option((), "saved detector(s) (default: the two shipped ones)")
+    detector: tuple[str, ...] = option((), "saved detector(s) (default: the shipped ones)")
     cache: str = option("", "folder for the held-out video's face crops (default: fsth's cache)")
     json: str = option("", "also write the figures to this JSON file")
 
@@ -227,9 +227,8 @@ def generated_faces(args: "StudyOptions", settings, cache: Path) -> tuple[dict, 
         keys.append(generator_training_keys(other, args.other_data or None, args.unseen_unchecked, "--other-data",
                                             extra["other_model"]))
     trained_on = merge(keys)
-    made = None if args.regenerate else load_study_faces(cache)
-    if made is None:
-        made = make_study_faces(model, settings, cache, trained_on, other=other)
+    made = make_study_faces(model, settings, cache, trained_on, other=other,
+                            have={} if args.regenerate else load_study_faces(cache))
     checks = [f"{generator}: {k['checked']}" for generator, k in zip([name, extra.get("other_model")], keys)]
     extra["check"] = (f"test identities are SynthHeads seed {settings.sources.seed}, checked against each "
                       f"generator's training data — " + "; ".join(checks))
@@ -243,7 +242,9 @@ def ship_files(results: dict, out: Path) -> None:
     """``--ship``: copy the retrained detectors into fsth/pretrained/ with a new model card, only if
     every one of them passed the no-generator control and, by its own threshold, the held-out
     real media (:mod:`detector.heldout`); otherwise nothing is copied (no card next to a stale
-    file) and the run fails (exit 1) saying which failed and why."""
+    file) and the run fails (exit 1) saying which failed and why. A shipped file this release
+    did not retrain (the CNN, when only the frequency model was studied) is removed: every
+    shipped detector is one the new card describes."""
     from fsth.io import atomic_write
 
     from .heldout import lines as heldout_lines
@@ -257,10 +258,15 @@ def ship_files(results: dict, out: Path) -> None:
     if refused or not results["shipped"]:  # all or nothing: no card beside a stale file
         why = "; ".join(f"{n}: {w}" for n, w in refused.items()) or "no detector was trained"
         raise ValueError(f"--ship: nothing shipped, fsth/pretrained/ left as it was: {why} (see {out / 'report.md'})")
-    for file in (v["file"] for v in results["shipped"].values()):
+    released = {v["file"] for v in results["shipped"].values()}
+    for file in sorted(released):
         with atomic_write(PRETRAINED / file) as f:
             f.write((out / file).read_bytes())
         print(f"shipped {PRETRAINED / file}")
+    for file in sorted(set(SHIPPED_DETECTORS.values()) - released):  # the card describes this release only
+        if (PRETRAINED / file).exists():
+            (PRETRAINED / file).unlink()
+            print(f"removed {PRETRAINED / file}: not part of this release (a detector of an older study)")
     write_text(PRETRAINED / "DETECTOR_CARD.md", card(results))
     print(f"wrote {PRETRAINED / 'DETECTOR_CARD.md'}")
 
@@ -277,7 +283,7 @@ def cmd_score(args: "ScoreOptions") -> int:
     for path, result in results.items():
         if log.isEnabledFor(logging.DEBUG):  # fsth -v
             print("\n".join(f"  frame {j}: P(fake) = {s:.3f}" for j, s in enumerate(result["scores"])))
-        print(line(labels[path], result, det.threshold))
+        print(line(labels[path], result, result["threshold"]))
     print(f"detector {args.detector}: {describe(det)}")
     if args.json:
         from .report import write_text
@@ -315,7 +321,8 @@ def cmd_heldout(args: "HeldoutOptions") -> int:
 
     from . import heldout, models
 
-    files = list(args.detector) or [str(PRETRAINED / f) for f in SHIPPED_DETECTORS.values()]
+    files = list(args.detector) or [str(PRETRAINED / f) for f in SHIPPED_DETECTORS.values()
+                                    if (PRETRAINED / f).exists()]
     folder = Path(args.cache) if args.cache else cache_dir() / "heldout"
     folder.mkdir(parents=True, exist_ok=True)
     results = {}

@@ -28,13 +28,15 @@ import cv2
 import numpy as np
 
 from .data import FaceSet, jpeg, resample, written_like_fsth
+from .models import row_thresholds
 from .protocol import spread_frames
 
 MAX_AUC = 0.6  # a shipped detector tells reals from resampled, re-encoded reals no better than this
 MAX_FPR = 0.10  # ... and calls at most this share of held-out real faces fake, either kind
 
 
-def _pool(faces: FaceSet, scores: np.ndarray, threshold: float | None = None) -> dict:
+def _pool(faces: FaceSet, scores: np.ndarray, threshold: np.ndarray | None = None) -> dict:
+    """Scores of ``faces`` for pooling across folds; ``threshold``: each face's own (its kind's)."""
     out = {"labels": faces.labels, "scores": scores, "groups": faces.groups}
     if threshold is not None:
         out["threshold"] = threshold
@@ -106,7 +108,7 @@ def down_up_hook(det, split: dict) -> dict:
 
 def perturbed(det, split: dict) -> dict:
     reals = _sample(split["test"].subset(split["test"].labels == 0))
-    return {name: _pool(reals, det.predict_proba(fn(reals.images)), det.threshold)
+    return {name: _pool(reals, det.predict_proba(fn(reals.images)), row_thresholds(det, reals.settings))
             for name, fn in PERTURBATIONS.items()}
 
 
@@ -136,7 +138,7 @@ def no_generator(det, split: dict, crf: int = 18) -> dict:
     reals, processed = _sample(reals), _sample(processed)
     both = FaceSet.concat([reals, FaceSet(processed.images, np.ones(len(processed), int), processed.identities,
                                           processed.videos, processed.settings, processed.groups)])
-    return _pool(both, det.predict_proba(both.images), det.threshold)
+    return _pool(both, det.predict_proba(both.images), row_thresholds(det, both.settings))
 
 
 def passes(summary: dict) -> tuple[bool, str]:

@@ -84,11 +84,12 @@ def figures(det, folder: str | Path, face_detector=None) -> dict:
     ...} with ``passes`` against :data:`PHOTOS_REAL` and :data:`VIDEO_FAKE`."""
     from fsth.landmarks import create_detector
 
+    from .models import threshold_for
     from .scoring import detector_size, p_fake, score_media
 
     face_detector = face_detector or create_detector("dlib")
     crops, names = photo_crops(detector_size(det), face_detector=face_detector)
-    flagged = p_fake(det, crops) > det.threshold
+    flagged = p_fake(det, crops) > threshold_for(det, "photo")
     out = {"photos": {"n": int(len(names)), "called_real": float(1 - flagged.mean()),
                       "flagged": [n for n, f in zip(names, flagged) if f]}}
     for size in VIDEO_SIZES:

@@ -60,12 +60,14 @@ def radial_spectrum(images: np.ndarray, bins: int = 32) -> np.ndarray:
 class FrequencyDetector:
     """Radial power spectrum -> standardisation -> logistic regression (scikit-learn), then
     Platt scaling fitted on validation identities: P(fake) = sigmoid(a·z + b) of the
-    regression's decision value z."""
+    regression's decision value z. The L2 penalty is strong (``c`` = 0.01): 32 neighbouring,
+    correlated bins and few kinds of real face let a weakly penalised fit hang large opposite
+    weights on single bins, and one bin's quirk (a flat studio backdrop) then decides."""
 
     name = "frequency"
     suffix = ".json"  # what save() writes
 
-    def __init__(self, bins: int = 32, c: float = 1.0, image_size: int = 64):
+    def __init__(self, bins: int = 32, c: float = 0.01, image_size: int = 64):
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -74,7 +76,7 @@ class FrequencyDetector:
         self.image_size = image_size  # the side of the faces it was fitted on: ``detect score`` crops at it
         self.model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
         self.platt = (1.0, 0.0)
-        self.threshold, self.domain = 0.5, ""
+        self.threshold, self.photo_threshold, self.domain = 0.5, None, ""  # photo: None = the frames'
 
     augmentation = AUGMENTATION
 
@@ -104,7 +106,8 @@ class FrequencyDetector:
         scaler, lr = self.model[0], self.model[1]
         state = {"kind": "frequency", "bins": self.bins, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
                  "coef": lr.coef_.tolist(), "intercept": lr.intercept_.tolist(), "classes": lr.classes_.tolist(),
-                 "platt": list(self.platt), "threshold": self.threshold, "domain": self.domain,
+                 "platt": list(self.platt), "threshold": self.threshold,
+                 "photo_threshold": getattr(self, "photo_threshold", None), "domain": self.domain,
                  "image_size": self.image_size}
         path = Path(path)
         with atomic_write(path, "w") as f:
@@ -130,11 +133,32 @@ class FrequencyDetector:
 
 
 def _set_operating_point(det, state: dict, source) -> None:
-    """Threshold and training domain of a saved detector (files from before they existed: 0.5, "")."""
-    threshold = state.get("threshold", 0.5)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        raise ValueError(f"{source}: threshold must be a number in [0, 1], not {threshold!r}")
-    det.threshold, det.domain = float(threshold), str(state.get("domain", ""))
+    """Thresholds and training domain of a saved detector (files from before they existed: 0.5,
+    no photo threshold, "")."""
+    for key, default in (("threshold", 0.5), ("photo_threshold", None)):
+        value = state.get(key, default)
+        if value is None and key == "photo_threshold":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"{source}: {key} must be a number in [0, 1], not {value!r}")
+    det.threshold, det.domain = float(state.get("threshold", 0.5)), str(state.get("domain", ""))
+    photo = state.get("photo_threshold")
+    det.photo_threshold = None if photo is None else float(photo)
+
+
+def row_thresholds(det, settings) -> np.ndarray:
+    """Each face's threshold by its kind: real photos (setting "photo") at the detector's photo
+    threshold, every other face (video frames) at its frames' threshold: (N,)."""
+    photo = np.asarray(settings).astype(str) == "photo"
+    return np.where(photo, threshold_for(det, "photo"), threshold_for(det, "video"))
+
+
+def threshold_for(det, kind: str = "video") -> float:
+    """The detector's operating threshold for a kind of media: ``"video"`` (frames: what fsth's
+    fakes are) or ``"photo"`` (a still photograph, calibrated on real photos of its own, where
+    the study had them; otherwise the frames' threshold)."""
+    photo = getattr(det, "photo_threshold", None)
+    return float(photo) if kind == "photo" and photo is not None else float(det.threshold)
 
 
 def _check_frequency_state(state, source) -> None:
@@ -195,7 +219,7 @@ class TorchDetector:
         self.net, self.image_size, self.input_size = net, image_size, input_size or image_size
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-        self.temperature, self.threshold, self.domain = 1.0, 0.5, ""
+        self.temperature, self.threshold, self.photo_threshold, self.domain = 1.0, 0.5, None, ""
         self.precision = choose("cpu")
 
     def _logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -263,7 +287,8 @@ class TorchDetector:
         with atomic_write(path) as f:
             torch.save({"kind": self.kind, "name": self.name, "image_size": self.image_size,
                         "input_size": self.input_size, "weights": self.weights,
-                        "temperature": self.temperature, "threshold": self.threshold, "domain": self.domain,
+                        "temperature": self.temperature, "threshold": self.threshold,
+                        "photo_threshold": getattr(self, "photo_threshold", None), "domain": self.domain,
                         "state": state}, f)
         return path
 

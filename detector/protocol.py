@@ -4,10 +4,12 @@ Every group (an identity, or a SynthHeads pair: a puppet and its driver) is test
 once per seed, by a detector that never saw it. Inside each training part a share of the
 groups is held out as *validation*: calibration (temperature for CNNs, Platt for the
 frequency model) and the operating threshold (the P(fake) above which a face is called
-fake, set to a false-positive rate of ``target_fpr`` on validation reals) are fitted there
-and nowhere else. Out-of-fold scores are pooled per seed; every figure gets a cluster
-bootstrap interval over groups (frames of one person are not independent) and a mean ± sd
-over folds × seeds.
+fake, set so that at most ``target_fpr`` of *each kind* of validation real — video frames,
+photos, their resampled copies — and of each validation group's faces is called fake; photos
+get a threshold of their own) are
+fitted there and nowhere else. Out-of-fold scores are pooled per seed; every figure gets a
+cluster bootstrap interval over groups (frames of one person are not independent) and a
+mean ± sd over folds × seeds.
 
     cv = cross_validate(faces, "residual", ProtocolConfig(folds=5, seeds=(0, 1)))
     cv["oof"][0]          # P(fake) of every image, seed 0, each from the fold that held it out
@@ -25,7 +27,7 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
 from . import models
 from .data import FaceSet, assert_identity_disjoint
-from .metrics import cluster_ci, threshold_at_fpr  # noqa: F401  (cluster_ci: the study's interval)
+from .metrics import cluster_ci, threshold_at_fpr, threshold_by_domain  # noqa: F401  (the first two: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,13 @@ class ProtocolConfig:
     val_frames: int = 8  # frames per validation video for calibration and threshold (0: all)
     epochs: int = 6
     batch_size: int = 32  # ~100 optimiser steps per CNN fit at the default sizes
-    target_fpr: float = 0.05  # the operating point, on validation reals
+    target_fpr: float = 0.05  # the operating point: false positives on each kind of validation real and group
     n_boot: int = 300  # cluster-bootstrap draws per interval
     pretrained: tuple[tuple[str, str], ...] = ()  # (timm name, weights file): ImageNet weights of that backbone
     input_size: int = 0  # side a timm backbone sees (0: its own default, timm's data config)
     hard_negatives: bool = False  # train and threshold beside resampled, re-encoded copies of the reals
+    calibrate_only: tuple[str, ...] = ("photo",)  # settings whose faces only set a threshold (the photos')
+    val_copies: int = 3  # with hard_negatives: resampled copies of each validation real, each its own draw
 
 
 def pretrained_file(name: str, cfg: ProtocolConfig) -> str | None:
@@ -104,20 +108,42 @@ def fit_detector(name: str, train: FaceSet, val: FaceSet, cfg: ProtocolConfig, s
     """A detector trained on ``train``, calibrated and thresholded on ``val`` (``cfg.val_frames``
     spread frames per video: neighbouring frames of one video add little but time). With
     ``cfg.hard_negatives`` both sets gain resampled, re-encoded copies of their reals, labelled
-    real (:func:`detector.augment.resampled_reals`)."""
+    real (:func:`detector.augment.resampled_reals`). Faces whose setting is in
+    ``cfg.calibrate_only`` (the real photos) move from ``train`` to ``val``: they set the
+    threshold for photos, ``det.photo_threshold``, and train nothing; ``det.threshold`` is the
+    video frames' (both by :func:`detector.metrics.threshold_by_domain`, on each kind of real and
+    each group)."""
     det = models.create(name, image_size=train.images.shape[1], input_size=cfg.input_size,
                         pretrained_file=pretrained_file(name, cfg))
     val = spread_frames(val, cfg.val_frames)
+    aside = np.isin(train.settings, cfg.calibrate_only)
+    if aside.any():  # a few real photos teach a detector little but its threshold needs them all
+        train, val = train.subset(~aside), FaceSet.concat([val, train.subset(aside)])
     if cfg.hard_negatives:
         from .augment import resampled_reals
 
         rng = np.random.default_rng(seed)
         train = FaceSet.concat([train, resampled_reals(train.subset(train.labels == 0), rng)])
-        val = FaceSet.concat([val, resampled_reals(val.subset(val.labels == 0), rng)])
+        reals = val.subset(val.labels == 0)  # the threshold must hold over the chains, not over one draw of them
+        val = FaceSet.concat([val] + [resampled_reals(reals, rng) for _ in range(cfg.val_copies)])
     det.fit(spread_frames(train, cfg.train_frames), val, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed,
             progress=progress)
-    det.threshold = threshold_at_fpr(det.predict_proba(val.images[val.labels == 0]), cfg.target_fpr)
+    reals = val.subset(val.labels == 0)
+    scores, domains = det.predict_proba(reals.images), real_domains(reals)
+    photo = np.isin([d.split("~")[0] for d in domains], cfg.calibrate_only)  # real photos and their copies
+    video = ~photo if (~photo).any() else photo
+    groups = reals.groups.astype(str)
+    det.threshold = threshold_by_domain(scores[video], domains[video], cfg.target_fpr, groups[video])
+    det.photo_threshold = (threshold_by_domain(scores[photo], domains[photo], cfg.target_fpr, groups[photo])
+                           if photo.any() else None)
     return det
+
+
+def real_domains(reals: FaceSet) -> np.ndarray:
+    """Each real face's kind, for :func:`detector.metrics.threshold_by_domain`: its setting
+    ("real" video frames, "photo") and whether it is a resampled copy ("photo~resampled")."""
+    resampled = np.char.endswith(reals.videos.astype(str), "~resampled")
+    return np.array([f"{s}~resampled" if r else str(s) for s, r in zip(reals.settings, resampled)])
 
 
 def cross_validate(faces: FaceSet, name: str, cfg: ProtocolConfig, hooks: dict | None = None,
@@ -142,7 +168,7 @@ def cross_validate(faces: FaceSet, name: str, cfg: ProtocolConfig, hooks: dict |
             det = fit_detector(name, split["train"], split["val"], cfg, seed, progress)
             rows = np.isin(faces.groups, groups["test"])
             oof[rows] = det.predict_proba(faces.images[rows])
-            thresholds[rows] = det.threshold
+            thresholds[rows] = models.row_thresholds(det, faces.settings[rows])  # each face at its kind's
             test = split["test"]
             record = {"seed": seed, "fold": f, "threshold": det.threshold, "test_groups": len(groups["test"]),
                       "auc": float(roc_auc_score(test.labels, oof[rows])) if len(np.unique(test.labels)) == 2

@@ -100,7 +100,9 @@ def _introduction(r: dict) -> list[str]:
                 "; a fake is grouped with every person it shows") + ". "
              f"Calibration (bounded to temperatures {TEMPERATURE_RANGE[0]:g}–{TEMPERATURE_RANGE[1]:g}) and the "
              "operating threshold (P(fake) above which a face is called fake: "
-             f"{p['target_fpr']:.0%} false positives on validation reals) are fitted on validation groups only. "
+             f"at most {p['target_fpr']:.0%} false positives on each kind of validation real — video frames, photos, "
+             "their resampled copies — and on each validation person's faces, not on the pool; photos get a "
+             "threshold of their own) are fitted on validation groups only. "
              "Both classes are trained with the same augmentation (resize chains, blur, JPEG, H.264 at several CRFs)."
              + (HARD_NEGATIVES if p.get("hard_negatives") else ""), ""]
     if r.get("processing"):
@@ -171,8 +173,10 @@ def _real_faces(r: dict) -> list[str]:
     if not any("photos" in d for d in dets.values()):
         return []
     lines = ["", "## Real faces: the sample videos and photos (out of fold)", "",
-             "Real sample videos (real windows and their fakes) and real photos are training negatives like "
-             "the SynthHeads reals, processed alike; each face here is scored by the fold detector that never "
+             "Real sample videos (real windows and their fakes) are training negatives like the SynthHeads "
+             "reals, processed alike. Real photos — each at 0.5×, 1× and 2×, processed like a video frame and "
+             "as `detect score` crops it — set the threshold and train nothing (too few to teach, enough to "
+             "calibrate); each face here is scored by the fold detector that never "
              "saw its video or photo, at that detector's threshold. The interval resamples the groups (few "
              "groups: read the intervals, not the points).", ""]
     rows = []
@@ -183,7 +187,8 @@ def _real_faces(r: dict) -> list[str]:
                      fmt(photos and photos["p_fake_real"])])
     some = next(d for d in dets.values() if "photos" in d)
     lines += _table(["detector", "real sample videos: AUC vs their fakes", "FPR on them", "TPR on their fakes",
-                     f"FPR on {some['photos']['n']} real photos", "mean P(fake), real photos"], rows)
+                     f"FPR on {some['photos']['n']} crops of {len(some['photos']['names'])} people's real photos",
+                     "mean P(fake), real photos"], rows)
     clips = (r.get("near_duplicates") or {}).get("clips", {}).get("by_video", {})
     seen = ", ".join(f"{who} {share_text(x)}" for who, x in clips.items()) or "not checked"
     return lines + ["", f"Real sample videos: {', '.join(some['clips']['names']) if 'clips' in some else '–'} "
@@ -510,7 +515,9 @@ def card(results: dict) -> str:
              "every table is `docs/detector/report.md`.", "",
              "| file | detector | operating threshold |", "|---|---|---|"]
     for name, s in shipped.items():
-        lines.append(f"| `{s['file']}` | {describe_detector(name, results)} | P(fake) > {s['threshold']:.3g} |")
+        photo = s.get("photo_threshold")
+        lines.append(f"| `{s['file']}` | {describe_detector(name, results)} | P(fake) > {s['threshold']:.3g}"
+                     + (f" (video frames); > {photo:.3g} (photos)" if photo is not None else "") + " |")
     cnn = next((n for n in shipped if n != "frequency"), None)
     if cnn and shipped[cnn].get("why"):
         why = shipped[cnn]["why"]
@@ -523,15 +530,18 @@ def card(results: dict) -> str:
     domain = next(iter(shipped.values()))["domain"] if shipped else "–"
     lines += ["", f"**Training domain.** {domain}. Trained with the same augmentation of both classes (resize "
               "chains, blur, JPEG, H.264 at several CRFs); retrained after cross-validation on every group "
-              f"(a fifth of the groups held out for calibration and the threshold: {p['target_fpr']:.0%} false "
-              "positives on those reals)." + (HARD_NEGATIVES if p.get("hard_negatives") else ""), ""]
+              f"(a fifth of the groups held out for calibration and the thresholds: at most {p['target_fpr']:.0%} "
+              "false positives on each kind of real and each person among them; one threshold for video frames, "
+              "one for photos)."
+              + (HARD_NEGATIVES if p.get("hard_negatives") else ""), ""]
     if results.get("model"):
         lines += [f"**Data.** {results['counts']['identities']} SynthHeads identities (seed {src['seed']}; unseen by "
                   f"the generator: {results.get('check', 'not checked')}), in pairs; each identity one real "
                   f"and one fake video of {src['window']} contiguous frames (self-reenactment or puppeteering by its "
                   f"pair partner, K = {src['k']}). {capitalised(results.get('processing', ''))}; every image JPEG "
-                  "q95 once. Real sample videos (and fakes of them) and real photos, processed alike, join the "
-                  "training faces as their own groups, so real faces are negatives in training too.", ""]
+                  "q95 once. Real sample videos (and fakes of them), processed alike, join the training faces as "
+                  "their own groups, so real faces are negatives in training too; real photos (processed alike and "
+                  "as `detect score` crops them) set the threshold for photos and train nothing.", ""]
     else:
         lines += [f"**Data.** {data}: {results['counts']['identities']} identities in {results['counts']['groups']} "
                   f"groups, {prevalence(results)}. {capitalised(results.get('processing', ''))}.", ""]
@@ -546,9 +556,16 @@ def card(results: dict) -> str:
         lines += [f"- {name}: AUC {fmt(d['auc'])}, AP {fmt(d.get('ap'))}, EER {fmt(d.get('eer'))}; per fold "
                   f"(seed × fold) {folds} ({fmt(d['auc_folds'])}); video AUC {fmt(d['video_auc'])}, video AP "
                   f"{fmt(d.get('video_ap'))}; at the threshold TPR {fmt(d['tpr'])}, FPR on the reals of {data} "
-                  f"{fmt(d['fpr'])}" + (f", FPR on {d['photos']['n']} real photos {fmt(d['photos']['fpr'])}"
+                  f"{fmt(d['fpr'])}" + (f", FPR on {d['photos']['n']} real photo crops {fmt(d['photos']['fpr'])}"
                                          if "photos" in d else "")
                   + (f", FPR on real sample videos {fmt(d['clips']['fpr'])}" if "clips" in d else "") + "."]
+    for name in shipped:
+        d = dets[name]
+        if min(d["auc"]["ci"][0], d["video_auc"]["ci"][0]) <= 0.5:
+            lines += ["", f"**How much {name} sees.** Its out-of-fold AUC interval "
+                      f"({fmt(d['auc'])} per frame, {fmt(d['video_auc'])} per video) reaches down to chance, and "
+                      f"at its threshold it catches {fmt(d['tpr'])} of fake frames: a face it passes is not shown "
+                      "to be real."]
     lines += [line.replace("## ", "**", 1) + "**" if line.startswith("## ") else line for line in _heldout(results)]
     lines += ["", f"**Limits.** {results['counts'].get('image_size', 64)} px faces; trained on {data} and one "
               "generator: a score on real photographs or "
@@ -556,8 +573,9 @@ def card(results: dict) -> str:
               "cross-generator table of the report). The controls in the report say which cues it uses (spectrum, "
               "resampling, processing). Never act on a single score: `fsth demo` and `fsth detect score "
               "--compare REAL...` print it next to the same detector's score on real faces.", "",
-              "**Use.** `fsth detect score MEDIA --detector fsth/pretrained/detector_cnn.pt --compare "
-              "REAL_MEDIA`; in Python `detector.models.load(path).predict_proba(face_crops)` (uint8 (N, S, S, 3) at "
+              f"**Use.** `fsth detect score MEDIA --detector fsth/pretrained/{next(iter(shipped.values()))['file']} "
+              "--compare REAL_MEDIA` (`fsth detect heldout` reruns the held-out figures above); in Python "
+              "`detector.models.load(path).predict_proba(face_crops)` (uint8 (N, S, S, 3) at "
               "the detector's `image_size`, JPEG q95 first as in training: `detector.scoring.score_faces`).", "",
               "**Bring your own data.** `fsth detect study --real REAL_DIR --fake FAKE_DIR --out my-study` "
               "runs the same protocol on your folders, as FaceForensics++ and DeepfakeBench lay them out, or one "

@@ -81,10 +81,11 @@ def detector_size(det, default: int = 64) -> int:
     return int(getattr(det, "image_size", default))
 
 
-def score_faces(det, crops: np.ndarray) -> dict:
+def score_faces(det, crops: np.ndarray, kind: str = "video") -> dict:
     """P(fake) of face crops already at the detector's size (the study's JPEG q95 applied):
-    {"p_fake": mean, "flagged": share above the detector's threshold, "frames", "scores"}."""
-    return summary(det, p_fake(det, crops))
+    {"p_fake": mean, "flagged": share above the detector's threshold for ``kind`` ("video" frames
+    or a "photo": :func:`detector.models.threshold_for`), "frames", "scores", "threshold"}."""
+    return summary(det, p_fake(det, crops), kind)
 
 
 def p_fake(det, crops: np.ndarray) -> np.ndarray:
@@ -95,9 +96,12 @@ def p_fake(det, crops: np.ndarray) -> np.ndarray:
     return scores
 
 
-def summary(det, scores: np.ndarray) -> dict:
-    return {"p_fake": float(scores.mean()), "flagged": float((scores > det.threshold).mean()),
-            "frames": int(len(scores)), "scores": scores}
+def summary(det, scores: np.ndarray, kind: str = "video") -> dict:
+    from .models import threshold_for
+
+    threshold = threshold_for(det, kind)
+    return {"p_fake": float(scores.mean()), "flagged": float((scores > threshold).mean()),
+            "frames": int(len(scores)), "scores": scores, "threshold": threshold, "kind": kind}
 
 
 def score_media(det, path: str | os.PathLike, face_detector=None, max_frames: int | None = None,
@@ -107,17 +111,23 @@ def score_media(det, path: str | os.PathLike, face_detector=None, max_frames: in
     spread evenly over the video (None or 0: all)."""
     from .faces import iter_face_crops
 
+    from fsth.io.video import is_video
+
     crops = iter_face_crops(iter_media(path, max_frames), detector_size(det), str(path), face_detector)
     scores = [p_fake(det, np.stack(chunk)) for chunk in batches(crops, batch)]
     if not scores:
         raise ValueError(f"{path}: no face found to score")
-    return summary(det, np.concatenate(scores))
+    still = Path(path).is_file() and not is_video(path)  # a photo; a video, an animation or a folder of frames: video
+    return summary(det, np.concatenate(scores), "photo" if still else "video")
 
 
 def describe(det) -> str:
     """The operating point and training domain of a detector, for printing next to its scores."""
     domain = det.domain or "not recorded (a detector file from before the study recorded it)"
-    return f"threshold {det.threshold:.3g} (fitted on validation identities); trained on: {domain}"
+    photo = getattr(det, "photo_threshold", None)
+    both = (f"thresholds {det.threshold:.3g} for video frames, {photo:.3g} for photos" if photo is not None
+            else f"threshold {det.threshold:.3g}")
+    return f"{both} (fitted on validation identities); trained on: {domain}"
 
 
 def line(name: str, result: dict, threshold: float) -> str:
@@ -138,9 +148,12 @@ def side_by_side_scores(det, rendered, portrait_crop, driving, frames: int, face
     real = face_crops(list(read_frames(driving, pick)), detector_size(det), str(driving), face_detector)
     size = detector_size(det)
     out = {"fake (this demo)": score_faces(det, resized(rendered, size)), "driving video (real)": score_faces(det, real),
-           "portrait (real)": score_faces(det, resized(portrait_crop, size))}
+           "portrait (real)": score_faces(det, resized(portrait_crop, size), "photo")}
     out = {k: {"p_fake": v["p_fake"], "flagged": v["flagged"], "frames": v["frames"]} for k, v in out.items()}
-    return {**out, "threshold": det.threshold, "domain": det.domain or "not recorded"}
+    from .models import threshold_for
+
+    return {**out, "threshold": det.threshold, "photo_threshold": threshold_for(det, "photo"),
+            "domain": det.domain or "not recorded"}
 
 
 def resized(crops: np.ndarray, size: int) -> np.ndarray:

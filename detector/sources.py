@@ -41,8 +41,17 @@ from .unseen import generator_training_keys, params_hash  # noqa: F401  (where t
 log = logging.getLogger(__name__)
 TEST_SEED = 1_000_003  # SynthHeads seed of the study's identities (training data uses small seeds)
 VIDEO_SAMPLES = ("carphone", "wolfgang", "single_face")
-PHOTO_SAMPLES = ("grace_hopper", "astronaut", "einstein", "takeo", "monalisa")
+PHOTO_SAMPLES = ("grace_hopper", "astronaut", "einstein", "takeo", "monalisa",  # the course's portraits
+                 "obama", "obama_speech", "obama_standing", "biden", "breakingbad", "einstein_tongue")
 PHOTO_SCALES = (0.5, 1.0, 2.0)
+SAME_PERSON = {"obama_speech": "obama", "obama_standing": "obama", "einstein_tongue": "einstein"}
+
+
+def photo_group(name: str) -> str:
+    """The splitting group of a real photo's crop ("obama_speech x0.5" -> "obama"): one person's
+    photos stay on one side of every split."""
+    photo = name.split(" ")[0]
+    return SAME_PERSON.get(photo, photo)
 
 
 @dataclass(frozen=True)
@@ -207,31 +216,47 @@ def real_clips(model, cfg: SourceConfig, cache: Path | None = None, progress: bo
     return out.faceset(), out.rows
 
 
-def real_photos(size: int, detector=None, process: Processing | None = None) -> tuple[np.ndarray, list[str]]:
-    """The fixed real-photo set: each sample portrait, scaled by 0.5 / 1 / 2 before its face
-    is found and cropped at ``size`` (as ``detector score`` crops), then through ``process`` (the
-    study's processing of a real face; each photo a one-frame video). Returns uint8 (N, S, S, 3)
-    and names."""
+def real_photos(size: int, detector=None, process: Processing | None = None,
+                scored_size: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """The fixed real-photo set: each sample portrait, scaled by 0.5 / 1 / 2 (while its longest
+    side stays within :data:`detector.heldout.MAX_SIDE`) before its face is found and cropped at
+    ``size`` (as ``detector score`` crops), then through ``process`` (the study's processing of a
+    real face; each photo a one-frame video). With ``scored_size`` each face also comes cropped at
+    that side and left alone — as ``detect score`` sees an uploaded photo — named "... as scored"
+    (the processed ones "... processed"); the face is found once for both. Returns uint8
+    (N, S, S, 3) and names."""
     import cv2
 
     from fsth.data import samples
+    from fsth.io.crop import crop_face, face_box
     from fsth.io.images import read_image
+    from fsth.landmarks import create_detector
 
-    from .faces import face_crops
+    from .heldout import MAX_SIDE
 
-    crops, names = [], []
+    detector = detector or create_detector("dlib")
+    crops, names, scored, scored_names = [], [], [], []
     for name in PHOTO_SAMPLES:
         image = read_image(samples.fetch(name))
         for scale in PHOTO_SCALES:
+            if max(image.shape[:2]) * scale > MAX_SIDE:  # a 5 Mpx photo doubled says nothing new, slowly
+                continue
             scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else
                                 cv2.INTER_CUBIC)
-            try:
-                crop = face_crops([scaled], size, f"{name} x{scale}", detector)
-            except ValueError:  # no face found at this scale
+            points = next(detector.detect_frames([scaled], source=f"{name} x{scale:g}", on_missing="skip",
+                                                 video=False))
+            if points is None:  # no face found at this scale
                 log.info("real photos: no face in %s at scale %g", name, scale)
                 continue
+            box, label = face_box(points), f"{name} x{scale:g}"
+            crop = crop_face(scaled, box, size)[0][None]
             crops.append(process(crop, rendered=False, video=name)[0] if process is not None else crop[0])
-            names.append(f"{name} x{scale:g}")
+            names.append(label)
+            if scored_size:
+                scored.append(crop_face(scaled, box, scored_size)[0])
+                scored_names.append(f"{label} as scored")
+    if scored_size:
+        crops, names = crops + scored, [f"{n} processed" for n in names] + scored_names
     return np.stack(crops), names
 
 

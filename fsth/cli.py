@@ -364,7 +364,10 @@ def cmd_demo(args: opts.DemoOptions) -> int:
     for key in ("video", "gif", "strip"):
         print(f"  {key:6s} {summary[key]}")
     for name, scores in summary["detectors"].items():
-        print(f"  detector {name} (threshold {scores['threshold']:.3g}; trained on {scores['domain']}):")
+        photo = scores.get("photo_threshold", scores["threshold"])  # the portrait, a still, is judged at its own
+        both = (f"threshold {scores['threshold']:.3g}" if photo == scores["threshold"] else
+                f"thresholds {scores['threshold']:.3g} for frames, {photo:.3g} for the portrait")
+        print(f"  detector {name} ({both}; trained on {scores['domain']}):")
         for what in ("fake (this demo)", "driving video (real)", "portrait (real)"):
             s = scores[what]
             print(f"    {what:22s} P(fake) = {s['p_fake']:.3f}, {s['flagged']:4.0%} of {s['frames']} frame(s) "

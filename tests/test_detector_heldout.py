@@ -82,3 +82,25 @@ def test_real_sample_videos_and_photos_are_training_negatives_scored_out_of_fold
     assert freq["clips"]["n"] == int((clips.labels == 0).sum()) and freq["clips"]["auc"]["value"] > 0.9
     assert results["counts"]["images"] == len(main)
     assert "Real faces: the sample videos and photos (out of fold)" in (tmp_path / "report.md").read_text()
+
+
+def test_photos_of_one_person_share_a_group_and_a_longer_photo_list_remakes_only_the_photos(tmp_path):
+    import json
+
+    from detector.sources import photo_group
+    from detector.study import PARTS, load_study_faces, photo_recipe
+
+    assert photo_group("obama_speech x0.5 processed") == photo_group("obama x2 as scored") == "obama"
+    assert photo_group("einstein_tongue x1") == "einstein" and photo_group("takeo x1") == "takeo"
+    faces = faces_with_trace("grating", n_pairs=2, per=2)
+    for part in PARTS:
+        faces.save(tmp_path / f"{part}.npz")
+        (tmp_path / f"{part}.json").write_text("[]")
+    assert set(load_study_faces(tmp_path)) == set(PARTS) - {"photos"}  # no record of which photos: remade
+    older = dict(photo_recipe(), photos=photo_recipe()["photos"][:5])  # an older, shorter list
+    (tmp_path / "photos-made-from.json").write_text(json.dumps(older))
+    assert "photos" not in load_study_faces(tmp_path)
+    (tmp_path / "photos-made-from.json").write_text(json.dumps(photo_recipe()))
+    assert set(load_study_faces(tmp_path)) == set(PARTS)
+    (tmp_path / "clips.npz").unlink()
+    assert set(load_study_faces(tmp_path)) == set(PARTS) - {"clips"}

@@ -215,13 +215,11 @@ def test_resampled_reals_are_real_copies_of_each_video_shrunk_and_re_encoded():
     assert detail(copies.images) < 0.8 * detail(reals.images)
 
 
-def test_hard_negatives_join_training_and_the_threshold_as_reals_of_the_same_groups(monkeypatch):
-    """With ``hard_negatives`` a detector trains beside resampled copies of its training reals and
-    its threshold is set on validation reals together with theirs (the study measures what that
-    buys: its no-generator control and the held-out real video)."""
-    from dataclasses import replace
-
-    from detector import models, protocol
+def recording_detector(monkeypatch) -> dict:
+    """``models.create`` patched to a detector that records what ``fit_detector`` gives it
+    ({"train", "val", "thresholded": how many faces the threshold saw}) and scores faces
+    0 → 1 in row order."""
+    from detector import models
 
     seen = {}
 
@@ -237,6 +235,18 @@ def test_hard_negatives_join_training_and_the_threshold_as_reals_of_the_same_gro
             return np.linspace(0, 1, len(images))
 
     monkeypatch.setattr(models, "create", lambda *a, **k: Recorder())
+    return seen
+
+
+def test_hard_negatives_join_training_and_the_threshold_as_reals_of_the_same_groups(monkeypatch):
+    """With ``hard_negatives`` a detector trains beside resampled copies of its training reals and
+    its threshold is set on validation reals together with theirs (the study measures what that
+    buys: its no-generator control and the held-out real video)."""
+    from dataclasses import replace
+
+    from detector import protocol
+
+    seen = recording_detector(monkeypatch)
     faces = faces_with_trace("grating", n_pairs=4, per=4)
     train, val = faces.subset(np.isin(faces.groups, ["pair0", "pair1", "pair2"])), faces.subset(faces.groups == "pair3")
     cfg = ProtocolConfig(train_frames=0, val_frames=0)
@@ -246,7 +256,7 @@ def test_hard_negatives_join_training_and_the_threshold_as_reals_of_the_same_gro
     copies = np.char.endswith(seen["train"].videos.astype(str), "~resampled")
     assert copies.sum() == (train.labels == 0).sum() and (seen["train"].labels[copies] == 0).all()
     assert set(seen["train"].groups[copies]) == set(train.groups)  # a copy never crosses a split
-    assert seen["thresholded"] == 2 * (val.labels == 0).sum()  # the threshold sees the copies too
+    assert seen["thresholded"] == (1 + cfg.val_copies) * (val.labels == 0).sum()  # the threshold sees its copies too
 
 
 def test_shipping_is_refused_when_a_detector_misses_the_held_out_real_media(tmp_path):
@@ -258,3 +268,80 @@ def test_shipping_is_refused_when_a_detector_misses_the_held_out_real_media(tmp_
     results = {"shipped": {"frequency": {"file": "frequency.json", "heldout": missed}}, "refused": {}}
     with pytest.raises(ValueError, match="nothing shipped.*frequency: misses the held-out real-media goal.*86% of 72"):
         ship_files(results, tmp_path)
+
+
+def test_the_threshold_holds_on_each_kind_of_real_not_on_the_pool():
+    from detector.metrics import threshold_at_fpr, threshold_by_domain
+    from detector.protocol import real_domains
+
+    rng = np.random.default_rng(0)
+    frames, photos = rng.uniform(0, 0.5, 400), np.array([0.55, 0.6, 0.7, 0.72, 0.8])  # photos score higher
+    scores = np.concatenate([frames, photos])
+    domains = np.array(["real"] * 400 + ["photo"] * 5)
+    pooled, by_domain = threshold_at_fpr(scores, 0.05), threshold_by_domain(scores, domains, 0.05)
+    assert (photos > pooled).mean() > 0.5  # the pooled threshold calls most photos fake ...
+    for d in ("real", "photo"):  # ... the per-domain one keeps every kind at or below 5 %
+        assert (scores[domains == d] > by_domain).mean() <= 0.05
+    assert threshold_by_domain(frames, ["real"] * 400, 0.05) == threshold_at_fpr(frames, 0.05)  # one kind: as before
+    reals = FaceSet(np.zeros((3, 4, 4, 3), np.uint8), np.zeros(3, int), ["a", "b", "b"],
+                    ["a/real", "b", "b~resampled"], ["real", "photo", "photo"])
+    assert list(real_domains(reals)) == ["real", "photo", "photo~resampled"]
+
+
+def test_shipping_replaces_the_shipped_set_and_removes_a_detector_this_release_did_not_retrain(tmp_path, monkeypatch):
+    from detector import command
+
+    pretrained, out = tmp_path / "pretrained", tmp_path / "study"
+    pretrained.mkdir(), out.mkdir()
+    (pretrained / "detector_cnn.pt").write_bytes(b"an older study's CNN")
+    (out / "frequency.json").write_text("{}")
+    monkeypatch.setattr(command, "PRETRAINED", pretrained)
+    monkeypatch.setattr("detector.report.card", lambda results: "# card of this release")
+    passed = {"photos": {"n": 30, "called_real": 0.9, "flagged": []}, "passes": True,
+              "video 64 px": {"frames": 72, "called_fake": 0.0, "p_fake": 0.1},
+              "video 256 px": {"frames": 72, "called_fake": 0.0, "p_fake": 0.1}}
+    command.ship_files({"shipped": {"frequency": {"file": "frequency.json", "heldout": passed}}, "refused": {}}, out)
+    assert sorted(p.name for p in pretrained.iterdir()) == ["DETECTOR_CARD.md", "frequency.json"]
+    assert (pretrained / "DETECTOR_CARD.md").read_text() == "# card of this release"
+
+
+def test_real_photos_set_the_threshold_and_train_nothing(monkeypatch):
+    from detector import models, protocol
+
+    seen = recording_detector(monkeypatch)
+    faces = faces_with_trace("grating", n_pairs=4, per=4)
+    photos = FaceSet(faces.images[:6], np.zeros(6, int), ["obama"] * 3 + ["biden"] * 3,
+                     [f"p{i}" for i in range(6)], ["photo"] * 6, ["obama"] * 3 + ["biden"] * 3)
+    train = FaceSet.concat([faces.subset(np.isin(faces.groups, ["pair0", "pair1", "pair2"])), photos])
+    val = faces.subset(faces.groups == "pair3")
+    det = protocol.fit_detector("frequency", train, val, ProtocolConfig(train_frames=0, val_frames=0), seed=0)
+    assert "photo" not in set(seen["train"].settings) and len(seen["train"]) == len(train) - 6
+    assert (seen["val"].settings == "photo").sum() == 6
+    # photos get a threshold of their own (Recorder scores rise with the row: the photos come last, highest)
+    reals = seen["val"].subset(seen["val"].labels == 0)
+    scores, photo = np.linspace(0, 1, len(reals)), reals.settings == "photo"
+    assert (scores[photo] > det.photo_threshold).mean() <= 0.05 and (scores[~photo] > det.threshold).mean() <= 0.05
+    assert det.threshold < scores[photo].min() < det.photo_threshold  # frames are not held to the photos' level
+    assert models.threshold_for(det, "photo") == det.photo_threshold and models.threshold_for(det) == det.threshold
+
+
+def test_a_detector_file_keeps_its_photo_threshold_and_a_bad_one_is_refused(tmp_path):
+    import json
+
+    from detector import models
+    from detector.scoring import summary
+
+    faces = faces_with_trace("grating", n_pairs=4, per=4)
+    det = models.create("frequency", image_size=32).fit(faces)
+    det.threshold, det.photo_threshold = 0.4, 0.8
+    loaded = models.load(det.save(tmp_path / "f.json"))
+    assert (loaded.threshold, loaded.photo_threshold) == (0.4, 0.8)
+    scores = np.array([0.5, 0.5, 0.9, 0.1])
+    assert summary(loaded, scores)["flagged"] == 0.75 and summary(loaded, scores, "photo")["flagged"] == 0.25
+    state = json.loads((tmp_path / "f.json").read_text())
+    (tmp_path / "bad.json").write_text(json.dumps({**state, "photo_threshold": "high"}))
+    with pytest.raises(ValueError, match="bad.json: photo_threshold must be a number in"):
+        models.load(tmp_path / "bad.json")
+    del state["photo_threshold"]  # a file from before photos had their own threshold: the frames' one
+    (tmp_path / "old.json").write_text(json.dumps(state))
+    assert models.threshold_for(models.load(tmp_path / "old.json"), "photo") == 0.4

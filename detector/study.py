@@ -59,7 +59,7 @@ class StudySettings:
 
 
 # The study `fsth detect study` runs (and ships from): fakes at the warping model's output resolution
-# (256 px, texture from the full-resolution shots), the frequency detector at 128 px; about 10 minutes on
+# (256 px, texture from the full-resolution shots), the frequency detector at 128 px; 8 min 22 s from scratch on
 # two AVX2 cores. The residual CNN (`--detectors frequency residual`) adds 11 minutes and, on these faces,
 # still reads resampling (no-generator AUC 0.669 in docs/detector/study-256): it is not in the shipped run.
 # The classes' defaults (more pairs, three detectors, longer curves) are the hours-long version.

@@ -141,7 +141,6 @@ def load_study_faces(cache: Path) -> dict:
     """The parts :func:`make_study_faces` cached in ``cache`` that are still current ({} when
     none): a part whose files are missing is left out, and so is a photo set made from another
     list of photos or another recipe (:func:`photo_recipe`), so only that part is made again."""
-
     have = {}
     for part in PARTS:
         if not ((cache / f"{part}.npz").exists() and (cache / f"{part}.json").exists()):

@@ -196,7 +196,7 @@ class LinearProbeDetector:
             torch.save({"kind": self.kind, "name": self.name, "image_size": self.image_size,
                         "input_size": self.input_size, "weights": self.weights, "temperature": 1.0,
                         "platt": list(self.platt), "threshold": self.threshold,
-                        "photo_threshold": getattr(self, "photo_threshold", None), "domain": self.domain,
+                        "photo_threshold": self.photo_threshold, "domain": self.domain,
                         "state": state, "probe": probe}, f)
         return path
 

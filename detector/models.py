@@ -107,7 +107,7 @@ class FrequencyDetector:
         state = {"kind": "frequency", "bins": self.bins, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
                  "coef": lr.coef_.tolist(), "intercept": lr.intercept_.tolist(), "classes": lr.classes_.tolist(),
                  "platt": list(self.platt), "threshold": self.threshold,
-                 "photo_threshold": getattr(self, "photo_threshold", None), "domain": self.domain,
+                 "photo_threshold": self.photo_threshold, "domain": self.domain,
                  "image_size": self.image_size}
         path = Path(path)
         with atomic_write(path, "w") as f:
@@ -288,7 +288,7 @@ class TorchDetector:
             torch.save({"kind": self.kind, "name": self.name, "image_size": self.image_size,
                         "input_size": self.input_size, "weights": self.weights,
                         "temperature": self.temperature, "threshold": self.threshold,
-                        "photo_threshold": getattr(self, "photo_threshold", None), "domain": self.domain,
+                        "photo_threshold": self.photo_threshold, "domain": self.domain,
                         "state": state}, f)
         return path
 

@@ -34,30 +34,36 @@ def heldout_names(kind: str) -> list[str]:
     return [n for n, s in samples.SAMPLES.items() if s.heldout and s.kind == kind]
 
 
-def photo_crops(size: int, names=None, face_detector=None) -> tuple[np.ndarray, list[str]]:
-    """The held-out photos' largest faces at ``size`` px (each photo at :data:`SCALES`):
-    uint8 (N, size, size, 3) and names ("feat_f1 x0.5")."""
+def scaled_photos(name: str, scales=SCALES):
+    """Sample photo ``name`` at each of ``scales`` whose longest side stays within
+    :data:`MAX_SIDE` (a 5 Mpx photo doubled says nothing new, slowly): yields ("name x0.5", image)."""
     import cv2
 
     from fsth.data import samples
     from fsth.io.images import read_image
 
+    image = read_image(samples.fetch(name))
+    for scale in scales:
+        if max(image.shape[:2]) * scale > MAX_SIDE:
+            continue
+        yield f"{name} x{scale:g}", cv2.resize(image, None, fx=scale, fy=scale,
+                                               interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
+def photo_crops(size: int, names=None, face_detector=None) -> tuple[np.ndarray, list[str]]:
+    """The held-out photos' largest faces at ``size`` px (each photo at :data:`SCALES`):
+    uint8 (N, size, size, 3) and names ("feat_f1 x0.5")."""
     from .faces import face_crops
 
     crops, labels = [], []
     for name in names or heldout_names("image"):
-        image = read_image(samples.fetch(name))
-        for scale in SCALES:
-            if max(image.shape[:2]) * scale > MAX_SIDE:  # a 5 Mpx photo doubled says nothing new, slowly
-                continue
-            scaled = cv2.resize(image, None, fx=scale, fy=scale,
-                                interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        for label, scaled in scaled_photos(name):
             try:
-                crops.append(face_crops([scaled], size, f"{name} x{scale:g}", face_detector)[0])
+                crops.append(face_crops([scaled], size, label, face_detector)[0])
             except ValueError:  # no face at this scale (a 56 px thumbnail, say)
-                log.info("held-out photos: no face in %s at scale %g", name, scale)
+                log.info("held-out photos: no face in %s", label)
                 continue
-            labels.append(f"{name} x{scale:g}")
+            labels.append(label)
     return np.stack(crops), labels
 
 

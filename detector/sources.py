@@ -225,30 +225,20 @@ def real_photos(size: int, detector=None, process: Processing | None = None,
     that side and left alone — as ``detect score`` sees an uploaded photo — named "... as scored"
     (the processed ones "... processed"); the face is found once for both. Returns uint8
     (N, S, S, 3) and names."""
-    import cv2
-
-    from fsth.data import samples
     from fsth.io.crop import crop_face, face_box
-    from fsth.io.images import read_image
     from fsth.landmarks import create_detector
 
-    from .heldout import MAX_SIDE
+    from .heldout import scaled_photos
 
     detector = detector or create_detector("dlib")
     crops, names, scored, scored_names = [], [], [], []
     for name in PHOTO_SAMPLES:
-        image = read_image(samples.fetch(name))
-        for scale in PHOTO_SCALES:
-            if max(image.shape[:2]) * scale > MAX_SIDE:  # a 5 Mpx photo doubled says nothing new, slowly
-                continue
-            scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else
-                                cv2.INTER_CUBIC)
-            points = next(detector.detect_frames([scaled], source=f"{name} x{scale:g}", on_missing="skip",
-                                                 video=False))
+        for label, scaled in scaled_photos(name, PHOTO_SCALES):
+            points = next(detector.detect_frames([scaled], source=label, on_missing="skip", video=False))
             if points is None:  # no face found at this scale
-                log.info("real photos: no face in %s at scale %g", name, scale)
+                log.info("real photos: no face in %s", label)
                 continue
-            box, label = face_box(points), f"{name} x{scale:g}"
+            box = face_box(points)
             crop = crop_face(scaled, box, size)[0][None]
             crops.append(process(crop, rendered=False, video=name)[0] if process is not None else crop[0])
             names.append(label)

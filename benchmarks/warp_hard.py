@@ -3,7 +3,10 @@ guard-rails (no learning), the shipped model, and the trained model's own archit
 and at its warm start (docs/eval/tiny-guided/warp_hard.md).
 
     python benchmarks/warp_hard.py fsth/pretrained/talking_heads_tiny_guided.pt docs/eval/tiny-guided \\
-        [--warm-start fsth/pretrained/talking_heads_tiny_layered.pt] [--identities 16]
+        [--warm-start fsth/pretrained/talking_heads_tiny_layered.pt] [--identities 16] [--size 256]
+
+--size renders the SynthHeads pairs at that size (default: the model's own); a model smaller than
+that renders at it as ``fsth animate`` does (texture from the full-resolution shot).
 """
 import argparse
 from pathlib import Path
@@ -21,11 +24,12 @@ parser.add_argument("out", help="folder for warp_hard.md / .json")
 parser.add_argument("--warm-start", default="", help="the checkpoint its training started from (a row of its own)")
 parser.add_argument("--compare", action="append", default=[], metavar="NAME=CHECKPOINT", help="other models")
 parser.add_argument("--identities", type=int, default=16, help="held-out SynthHeads identities (3 pairs each)")
+parser.add_argument("--size", type=int, default=0, help="pair size in pixels (default: the model's)")
 args = parser.parse_args()
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
-pairs = warp_hard_pairs(identities=args.identities)
 trained = fsth.load_model(args.trained)
+pairs = warp_hard_pairs(identities=args.identities, size=args.size or trained.config.image_size)
 kind = trained.config.generator
 torch.manual_seed(0)
 untrained = create(trained.config.to_dict()).eval()

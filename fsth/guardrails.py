@@ -6,9 +6,11 @@ cannot show what the portrait hides. Three geometric rules fix the worst of it w
 learning; the guided generator (``fsth.nn.warp_generator.GuidedWarpGenerator``) starts from
 them and learns to refine them:
 
-- **eyelids**: where the target's eye is more closed than the shot's, the warp samples the
-  shot's upper-eyelid skin instead of its eye (the lid slides down over the iris), in
-  proportion to how closed it is;
+- **eyelids**: where the target's eye is more closed than the shot's, the portrait's own eye
+  is covered by its bare lid, filled in from the skin around it, with a lash line along the
+  lid's edge (``fsth.eyelids``: what :class:`GuidedWarp` renders). The guided generator was
+  trained on the older rule, :func:`close_eyelids` (the shot's upper-lid skin slid down over
+  the iris), which its grids keep;
 - **background**: outside the target's head (face hull, forehead and hair, feathered) the warp
   is held at the identity, so curtains and walls stay put while the head moves (LivePortrait's
   stitching does the same with a learned module);
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 
 from .landmarks.regions import EYES, INNER_LIPS, eye_gaps, interocular, mouth_opening
+from .eyelids import closing_eyes, lash_colour, opened_eyes, shut_eyes
 from .warp import WarpedPortrait, source_positions, upsampled_positions, warp_frames
 
 CAVITY_RGB = np.array([0.16, 0.05, 0.06], np.float32)  # the inside of a mouth, in [0, 1]
@@ -108,10 +111,19 @@ def hold_background(positions: np.ndarray, target_points: np.ndarray) -> np.ndar
     return mask * positions + (1 - mask) * _pixels(size)
 
 
-def guided_positions(shot_points: np.ndarray, target_points: np.ndarray, size: int) -> np.ndarray:
-    """The landmark warp from a shot to a target with the eyelid and background rules: (S, S, 2)."""
+def guided_positions(shot_points: np.ndarray, target_points: np.ndarray, size: int,
+                     lids: bool = True) -> np.ndarray:
+    """The landmark warp from a shot to a target with the eyelid (``lids``) and background
+    rules: (S, S, 2)."""
     positions = source_positions(shot_points, target_points, size)
-    return hold_background(close_eyelids(positions, shot_points, target_points), target_points)
+    if lids:
+        positions = close_eyelids(positions, shot_points, target_points)
+    return hold_background(positions, target_points)
+
+
+def held_positions(shot_points: np.ndarray, target_points: np.ndarray, size: int) -> np.ndarray:
+    """The landmark warp with the background held still, lids left to :func:`closing_eyes`."""
+    return guided_positions(shot_points, target_points, size, lids=False)
 
 
 def guided_grids(source_points: np.ndarray, target_points: np.ndarray, size: int) -> torch.Tensor:
@@ -181,8 +193,9 @@ def skin_colour(shots: torch.Tensor) -> torch.Tensor:
 
 class GuidedWarp(WarpedPortrait):
     """The guard-rails alone, no learning (a :class:`fsth.render.Renderer`): the first shot
-    warped with :func:`guided_positions` and the painted, tinted cavity where the mouth opens.
-    What the guided generator must beat to earn its learning.
+    warped with the background held (:func:`held_positions`), eyes that close under their own
+    lids (:func:`closing_eyes`) and the painted, tinted cavity where the mouth opens. What the
+    guided generator must beat to earn its learning.
 
     shots: uint8 (K, S, S, 3) crops; landmarks: (K, 68, 2)."""
 
@@ -190,12 +203,17 @@ class GuidedWarp(WarpedPortrait):
         targets = np.asarray(landmarks, np.float64).reshape(-1, 68, 2)
         shot = torch.from_numpy(self.shots[0]).permute(2, 0, 1).float() / 127.5 - 1
         skin = skin_colour(shot[None, None])
+        if not hasattr(self, "_lids"):  # the bare lids and lash colour, once per portrait
+            self._lids = (shut_eyes(self.shots[0], self.landmarks[0]), lash_colour(self.shots[0], self.landmarks[0]))
         out = []
         for start in range(0, len(targets), batch):
             chunk = targets[start:start + batch]
-            positions = np.stack([upsampled_positions(guided_positions, self.landmarks[0], t, self.size,
-                                                      self.map_size) for t in chunk])
+            positions = np.stack([upsampled_positions(held_positions, self.landmarks[0], t, self.size,
+                                                      self.map_size)
+                                  for t in opened_eyes(self.landmarks[0], chunk)])
             warped = warp_frames(shot, positions)
+            eyes = torch.from_numpy(closing_eyes(self.shots[0], *self._lids, self.landmarks[0], chunk))
+            warped = warped + eyes[:, 3:] * (eyes[:, :3] * 2 - 1 - warped)
             cavity = torch.from_numpy(mouth_cavity(self.landmarks[0], chunk, self.size))
             colour = tint(cavity[:, :3], skin.expand(len(chunk), 3)) * 2 - 1
             frames = warped + cavity[:, 3:] * (colour - warped)

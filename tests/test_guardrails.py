@@ -1,14 +1,15 @@
-"""The guard-rails of a warp (fsth.guardrails): lids that close, a background that stays, a
+"""The guard-rails of a warp (fsth.guardrails, fsth.eyelids): lids that close, a background that stays, a
 mouth that opens — on SynthHeads pairs chosen where a plain warp must fail, and on geometry."""
 import numpy as np
 import pytest
 import torch
 
 from fsth.baselines import create_baseline
+from fsth.eyelids import closing_eyes, lash_colour, opened_eyes, shut_eyes
 from fsth.guardrails import (GuidedWarp, close_eyelids, guided_grids, head_mask, hold_background, mouth_cavity,
                              skin_colour, tint)
 from fsth.landmarks.adapt import adapt_landmarks, lid_gaps
-from fsth.landmarks.regions import eye_masks, mouth_masks
+from fsth.landmarks.regions import EYES, eye_gaps, eye_masks, interocular, mouth_masks
 from fsth.warp import sampling_grids, source_positions
 from fsth.warp_hard import warp_hard_pairs
 
@@ -45,6 +46,51 @@ def test_a_shut_target_eye_samples_skin_above_the_shots_eye_not_the_eye(pairs):
     assert (lidded[inside][:, 1] <= plain[inside][:, 1] + 1e-6).all()  # … from higher up: the lid above
     far = ~(eye_masks(shut, SIZE, heights=np.full((1, 2), 12.0))[0].max(0) > 0)
     assert np.allclose(lidded[far], plain[far])  # nothing moves away from the eyes
+
+
+def _blue_eyed(points, size):
+    """A flat skin-coloured face (uint8 (S, S, 3)) with pure blue eyes between its lids and a
+    black lash line just above each upper lid."""
+    import cv2
+
+    image = np.zeros((size, size, 3), np.uint8)
+    image[:] = (200, 150, 120)
+    for eye in EYES:
+        cv2.fillPoly(image, [np.round(points[eye]).astype(np.int32)], (0, 0, 255))
+        lid = points[eye[[0, 1, 2, 3]]] - [0, 0.3 * eye_gaps(points)[0].mean() + 2]
+        cv2.polylines(image, [np.round(lid).astype(np.int32)], False, (10, 10, 10), 2)
+    return image
+
+
+def test_a_shut_eye_is_covered_by_bare_lid_and_lashes_not_a_squashed_iris(pairs):
+    size = 256
+    points = (pairs[0]["shot_points"] + 0.5) * (size / SIZE) - 0.5
+    shot, shut = _blue_eyed(points, size), _shut(points)
+    inside = eye_masks(shut, size, heights=np.full((1, 2), 12.0))[0].max(0) > 0.5
+
+    def blue(image):  # pixels still showing the iris
+        return (image[..., 2].astype(int) - image[..., 0] > 40)[inside].mean()
+    squashed = blue(create_baseline("warp", shot[None], points[None]).render(shut[None])[0])
+    assert squashed > 0.2  # the plain warp squashes the iris into the shut eye
+    assert blue(create_baseline("guided-warp", shot[None], points[None]).render(shut[None])[0]) < 0.15 * squashed
+    lids = shut_eyes(shot, points)
+    assert (lids[..., 2].astype(int) - lids[..., 0] <= 40).all()  # the bare lids: no blue, no lashes left
+    assert np.abs(lids.astype(int) - [200, 150, 120]).max() < 30
+    lashes = lash_colour(shot, points)
+    assert lashes.max() < 0.2  # the lash line's colour is the lashes', not the iris's
+    layers = closing_eyes(shot, lids, lashes, points, points[None])
+    assert not layers[:, 3].any()  # an eye as open as the shot's is the warp's
+
+
+def test_opened_eyes_give_the_target_the_shots_lid_gap_and_keep_the_rest(pairs):
+    shot = pairs[0]["shot_points"]
+    target = _shut(shot) * 1.1 + 2  # shut, a little nearer and to the side
+    opened = opened_eyes(shot, target[None])[0]
+    relative = lambda p: eye_gaps(p)[0] / interocular(p)[0]
+    assert np.allclose(relative(opened), relative(shot), rtol=0.05)
+    lids = np.concatenate([eye[[1, 2, 4, 5]] for eye in EYES])
+    keep = np.setdiff1d(np.arange(68), lids)
+    assert np.allclose(opened[keep], target[keep])
 
 
 def test_background_is_held_outside_the_head_and_free_inside(pairs):
@@ -134,3 +180,13 @@ def test_a_map_computed_at_low_resolution_matches_the_full_map_within_a_pixel(pa
     face = head_mask(target, 256) > 0.5
     assert np.abs(fast.positions(target) - full.positions(target))[face].mean() < 1.0
     assert create_baseline("guided-warp", big, points, map_size=64).render(target[None]).shape == (1, 256, 256, 3)
+
+
+def test_an_eye_a_detector_reads_as_nearly_shut_is_drawn_shut():
+    """dlib's points never quite close (a shut eye reads ~0.3 of its open gap): retargeting
+    stretches such readings to shut and leaves open-ish ones as they are."""
+    from fsth.landmarks.adapt import KNEE, SHUT_READING, openness
+
+    readings = np.array([0.0, SHUT_READING, 0.5 * (SHUT_READING + KNEE), KNEE, 0.8, 1.0, 2.0])
+    assert np.allclose(openness(readings), [0, 0, KNEE / 2, KNEE, 0.8, 1.0, 1.3])
+    assert (np.diff(openness(np.linspace(0, 2, 101))) >= 0).all()

@@ -25,6 +25,9 @@ EYE_MODES = ("retarget", "relative")
 EYES = ((37, 38, 41, 40), (43, 44, 47, 46))  # upper-lid points and the lower-lid points below them
 BROWS = (slice(17, 22), slice(22, 27))
 SHUT = 0.035  # a lid gap below this (× eye-corner distance) counts as shut: nothing to retarget from
+SHUT_READING = 0.35  # a 68-point detector's lid gap on a shut eye, × the same eye open: dlib reads the
+# wolfgang clip's visibly shut eyes at 0.25-0.37 of its median gap; lids never quite meet in its points
+KNEE = 0.6  # driver openings above this (× open) are taken as they are; below, stretched down to shut
 LOWER_LID_SHARE = 0.2  # of a closing, the lower lid's part: the upper lid comes down, the lower barely rises
 
 
@@ -68,18 +71,27 @@ def lid_gaps(points: np.ndarray) -> np.ndarray:
     return np.stack(gaps, 1) / scale[:, None]
 
 
+def openness(reading: np.ndarray) -> np.ndarray:
+    """How open an eye is (0 shut, 1 open, at most 1.3), from a detector's lid gap over the same
+    eye's open gap: readings above :data:`KNEE` as they are, from :data:`SHUT_READING` up to it
+    stretched to 0 … KNEE, so an eye the detector reads as shut is drawn shut."""
+    reading = np.asarray(reading, np.float64)
+    low = KNEE * np.clip((reading - SHUT_READING) / (KNEE - SHUT_READING), 0, 1)
+    return np.clip(np.where(reading >= KNEE, reading, low), 0, 1.3)
+
+
 def retarget_eyes(adapted: np.ndarray, driving: np.ndarray, portrait: np.ndarray,
                   driver_open: np.ndarray | None = None) -> np.ndarray:
     """``adapted`` (T, 68, 2) with each eye's upper lid moved down or up (and the lower lid up
     by :data:`LOWER_LID_SHARE` of a closing), across the line between the eye's corners, as
-    eyes close: so its gap is the portrait's gap × (the driver's gap / ``driver_open``), at most 1.3×.
+    eyes close: so its gap is the portrait's gap × :func:`openness` (the driver's gap / ``driver_open``).
     driver_open (2,): the driver's open-eye gap per eye (default: its 90th percentile over
     ``driving``). Eyes shut in the portrait are left as they are."""
     out = np.array(adapted, np.float32)
     driving_gaps, portrait_gaps = lid_gaps(driving), lid_gaps(portrait)[0]
     if driver_open is None:
         driver_open = np.percentile(driving_gaps, 90, axis=0)
-    share = np.clip(driving_gaps / np.maximum(np.asarray(driver_open, np.float64), 1e-6), 0, 1.3)  # (T, 2)
+    share = openness(driving_gaps / np.maximum(np.asarray(driver_open, np.float64), 1e-6))  # (T, 2)
     scale = np.linalg.norm(out[:, 45] - out[:, 36], axis=-1)  # (T,)
     for side, (a, b, c, d) in enumerate(EYES):
         if portrait_gaps[side] < SHUT:

@@ -45,16 +45,19 @@ def _curve(corner_a: np.ndarray, a: np.ndarray, b: np.ndarray, corner_b: np.ndar
     return (1 - t) ** 3 * corner_a + 3 * (1 - t) ** 2 * t * pull_a + 3 * (1 - t) * t ** 2 * pull_b + t ** 3 * corner_b
 
 
-def _opening(points: np.ndarray, eye: np.ndarray, grow: float = LASH_GROW) -> np.ndarray:
+def _opening(points: np.ndarray, eye: np.ndarray, grow: float = LASH_GROW, drop: float = 0.0) -> np.ndarray:
     """(50, 2): an eye's outline along its curved lids, the upper lid raised by ``grow`` lid
-    gaps and the corners pushed out a little, so the lashes above it are inside."""
+    gaps (so the lashes above it are inside), the lower lid lowered by ``drop`` pixels (away
+    from the brows), the corners pushed out a little."""
     p = np.asarray(points, np.float64)
     corner_a, corner_b = p[eye[0]], p[eye[3]]
     out = 0.08 * (corner_b - corner_a)
     corner_a, corner_b = corner_a - out, corner_b + out
     raised = p[eye[[1, 2]]] + grow * (p[eye[[1, 2]]] - p[eye[[5, 4]]])
+    down = np.array([-out[1], out[0]]) / max(np.linalg.norm(out), 1e-6)
+    down = down if (p[eye[[5, 4]]] - p[eye[[1, 2]]]).sum(0) @ down >= 0 else -down
     upper = _curve(corner_a, raised[0], raised[1], corner_b)
-    lower = _curve(corner_a, p[eye[5]], p[eye[4]], corner_b)
+    lower = _curve(corner_a, p[eye[5]] + drop * down, p[eye[4]] + drop * down, corner_b)
     return np.concatenate([upper, lower[::-1]])
 
 
@@ -87,14 +90,16 @@ def lash_colour(shot: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def closing_eyes(shot: np.ndarray, lidded: np.ndarray, lashes: np.ndarray, shot_points: np.ndarray,
-                 target_points: np.ndarray) -> np.ndarray:
+                 target_points: np.ndarray, margin: float = 0.0) -> np.ndarray:
     """(T, 4, S, S) float32, RGB in [0, 1] and alpha: each target's eyes where they are more
     closed than the shot's (closure c = 1 − target gap / shot gap, gaps over the eye-corner
     distance), drawn as a real lid closes: the shot's own eye, moved but not squashed (the
     similarity of its corners), covered above the target's upper lid by
     the bare lid of ``lidded`` (:func:`shut_eyes`), a lash line of ``lashes`` along the lid's
-    edge. Alpha: the shot's eye and lashes where they land, × min(1, c / 0.1); 0 for eyes as
-    open as the shot's, so those keep the warp's pixels.
+    edge. Alpha: the shot's eye and lashes where they land, and the target's own eye (where a
+    plain warp squashes the iris) with ``margin`` pixels more below it (a map computed at a lower
+    resolution smears the squashed eye that far), × min(1, c / 0.1); 0 for eyes as open as the
+    shot's, so those keep the warp's pixels.
 
     shot, lidded: uint8 (S, S, 3); shot_points (68, 2); target_points (T, 68, 2)."""
     size = shot.shape[0]
@@ -114,6 +119,8 @@ def closing_eyes(shot: np.ndarray, lidded: np.ndarray, lashes: np.ndarray, shot_
                                                  borderMode=cv2.BORDER_REFLECT).astype(np.float32) / 255
             region = np.zeros((size, size), np.float32)
             _fill(region, cv2.transform(_opening(source, eye)[None], move)[0], 1.0)
+            drop = 0.3 * float(eye_gaps(source)[0, side]) * abs(move[0, 0] + 1j * move[1, 0]) + margin
+            _fill(region, _opening(p, eye, grow=0.0, drop=drop), 1.0)  # and the warp's own (squashed) eye
             feather = max(0.25 * float(eye_gaps(source)[0, side]) * abs(move[0, 0] + 1j * move[1, 0]), 0.5)
             region = cv2.GaussianBlur(region, (0, 0), feather)  # no visible edge around the lid
             still_open = np.zeros((size, size), np.float32)  # below the target's upper lid

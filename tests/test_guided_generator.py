@@ -41,6 +41,33 @@ def test_an_untrained_guided_model_paints_a_dark_open_mouth_at_full_resolution()
     assert np.abs(frame[outside].astype(int) - warp[outside]).mean() < 40  # elsewhere the warp's pixels
 
 
+def test_at_full_resolution_a_guided_models_shut_eyes_are_lids_not_a_squashed_iris(monkeypatch):
+    """The guard-rails' lids (fsth.eyelids) are laid over the warped shot at the output's size,
+    as the cavity is painted again there: a blue iris squashed into a shut eye is gone."""
+    from fsth.nn import warp_generator
+
+    from .test_guardrails import _blue_eyed, _shut
+
+    torch.manual_seed(0)
+    model = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2)
+    with torch.no_grad():  # no flow correction: an untrained one moves pixels by up to 5 px, a trained one by < 1
+        model.generator.flow_head[-1].weight.zero_()
+        model.generator.flow_head[-1].bias.zero_()
+    pair = _mouth_pair()
+    points = (pair["shot_points"][None] + 0.5) * 2 - 0.5
+    shot = _blue_eyed(points[0], 128)[None]
+    target = _shut(points[0])[None]
+    inside = fsth.landmarks.regions.eye_masks(target, 128, heights=np.full((1, 2), 6.0))[0].max(0) > 0.5
+
+    def blue():
+        frame = fsth.finetune(model, shot, points, steps=0, progress=False).render(target, amp="none")[0]
+        return (frame[..., 2].astype(int) - frame[..., 0] > 40)[inside].mean()
+    with_lids = blue()
+    monkeypatch.setattr(warp_generator, "closing_eyes_layers", lambda *args, **kwargs: None)
+    squashed = blue()
+    assert squashed > 0.2 and with_lids < 0.25 * squashed
+
+
 def test_a_guided_model_meta_learns_resumes_and_round_trips(clip_folder, tmp_path):
     from fsth.train.config import TrainConfig
     from fsth.train.meta import train

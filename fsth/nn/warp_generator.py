@@ -16,6 +16,7 @@ training starts from the baseline, which already keeps the person's identity.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -122,13 +123,18 @@ class WarpGenerator(TalkingHeadGenerator):
         return self._compose(self(landmarks, e_hat, return_parts=True, **conditioning), full_shots, size)
 
     @staticmethod
-    def _compose(parts: dict, full_shots: torch.Tensor, size: int, synth: torch.Tensor | None = None) -> torch.Tensor:
-        """The output at ``size`` px: shots sampled along the upsampled grid, mixed by the
-        upsampled mask with the synthesis (``synth`` at ``size``, else the parts' upsampled)."""
+    def _compose(parts: dict, full_shots: torch.Tensor, size: int, synth: torch.Tensor | None = None,
+                 eyes: torch.Tensor | None = None) -> torch.Tensor:
+        """The output at ``size`` px: shots sampled along the upsampled grid (and ``eyes``, RGBA
+        layers (B, K, 4, size, size) in [0, 1], laid over them), mixed by the upsampled mask with
+        the synthesis (``synth`` at ``size``, else the parts' upsampled)."""
         b, k = full_shots.shape[:2]
         up = dict(size=(size, size), align_corners=False)
         grid = F.interpolate(parts["grid"].permute(0, 3, 1, 2).float(), mode="bilinear", **up).permute(0, 2, 3, 1)
         warped = sample(full_shots.flatten(0, 1).float(), grid).unflatten(0, (b, k))
+        if eyes is not None:
+            eyes = eyes.to(warped.device)
+            warped = warped + eyes[:, :, 3:] * (eyes[:, :, :3] * 2 - 1 - warped)
         mask = F.interpolate(parts["mask"].flatten(1, 2), mode="bilinear", **up).unsqueeze(2)  # (B, K + 1, 1, R, R)
         if synth is None:
             synth = F.interpolate(parts["synth"].float(), mode="bicubic", **up).clamp(-1, 1)
@@ -225,4 +231,30 @@ class GuidedWarpGenerator(WarpGenerator):
         learned = F.interpolate(parts["learned"].float(), mode="bicubic", **up).clamp(-1, 1)
         gate = F.interpolate(parts["cavity_gate"], mode="bilinear", **up)
         shown = cavity[:, 3:] * gate
-        return self._compose(parts, full_shots, size, synth=learned + shown * (colour - learned))
+        eyes = closing_eyes_layers(full_shots, shots, targets, margin=scale)  # the grid is `scale` px coarse
+        return self._compose(parts, full_shots, size, synth=learned + shown * (colour - learned), eyes=eyes)
+
+
+def closing_eyes_layers(full_shots: torch.Tensor, shot_points: np.ndarray, target_points: np.ndarray,
+                        margin: float = 0.0) -> torch.Tensor:
+    """(B, K, 4, S, S): the guard-rails' shut lids (fsth.eyelids.closing_eyes, ``margin`` as
+    there) of each shot (B, K, 3, S, S) in [-1, 1] for each target (B, 68, 2), shot points
+    (B, K, 68, 2), in pixels at S. A batch of frames of one portrait repeats its shots: their
+    lids are made once."""
+    from ..eyelids import closing_eyes, lash_colour, shut_eyes
+
+    images = ((full_shots.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).byte()
+    images = images.permute(0, 1, 3, 4, 2).numpy()  # (B, K, S, S, 3)
+    shot_points = np.asarray(shot_points, np.float64).reshape(*images.shape[:2], 68, 2)
+    lids: dict = {}
+    layers = []
+    for b in range(images.shape[0]):
+        row = []
+        for k in range(images.shape[1]):
+            key = (images[b, k].tobytes(), shot_points[b, k].tobytes())
+            if key not in lids:
+                lids[key] = (shut_eyes(images[b, k], shot_points[b, k]), lash_colour(images[b, k], shot_points[b, k]))
+            row.append(closing_eyes(images[b, k], *lids[key], shot_points[b, k], target_points[b][None],
+                                    margin)[0])
+        layers.append(np.stack(row))
+    return torch.from_numpy(np.stack(layers))

@@ -115,23 +115,37 @@ def closing_eyes(shot: np.ndarray, lidded: np.ndarray, lashes: np.ndarray, shot_
             if c <= 0:
                 continue
             move = _eye_move(source, p, eye)
-            moved = lambda image: cv2.warpAffine(image, move, (size, size), flags=cv2.INTER_LINEAR,
+            gap = float(eye_gaps(source)[0, side]) * abs(move[0, 0] + 1j * move[1, 0])  # the shot's, here
+            outline = cv2.transform(_opening(source, eye)[None], move)[0]  # the shot's eye and lashes, moved
+            own = _opening(p, eye, grow=0.0, drop=0.3 * gap + margin)  # the warp's own (squashed) eye
+            lash, lash_blur = _lash_polygon(p[eye], c)
+            feather = max(0.25 * gap, 0.5)
+            # everything happens in a box around the eye: a frame-sized canvas costs 20x more
+            pad = 4 * max(feather, lash_blur) + 2
+            corners = np.concatenate([outline, own, lash])
+            x0, y0 = np.maximum(np.floor(corners.min(0) - pad), 0).astype(int)
+            x1, y1 = np.minimum(np.ceil(corners.max(0) + pad), size).astype(int)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            box, corner = (x1 - x0, y1 - y0), np.array([x0, y0], np.float64)
+            local = move - np.array([[0, 0, x0], [0, 0, y0]])
+            moved = lambda image: cv2.warpAffine(image, local, box, flags=cv2.INTER_LINEAR,  # noqa: E731
                                                  borderMode=cv2.BORDER_REFLECT).astype(np.float32) / 255
-            region = np.zeros((size, size), np.float32)
-            _fill(region, cv2.transform(_opening(source, eye)[None], move)[0], 1.0)
-            drop = 0.3 * float(eye_gaps(source)[0, side]) * abs(move[0, 0] + 1j * move[1, 0]) + margin
-            _fill(region, _opening(p, eye, grow=0.0, drop=drop), 1.0)  # and the warp's own (squashed) eye
-            feather = max(0.25 * float(eye_gaps(source)[0, side]) * abs(move[0, 0] + 1j * move[1, 0]), 0.5)
+            region = np.zeros(box[::-1], np.float32)
+            _fill(region, outline - corner, 1.0)
+            _fill(region, own - corner, 1.0)
             region = cv2.GaussianBlur(region, (0, 0), feather)  # no visible edge around the lid
-            still_open = np.zeros((size, size), np.float32)  # below the target's upper lid
-            _fill(still_open, np.concatenate([_curve(*p[eye[:4]]), _curve(*p[eye[[0, 5, 4, 3]]])[::-1]]), 1.0)
+            still_open = np.zeros(box[::-1], np.float32)  # below the target's upper lid
+            _fill(still_open, np.concatenate([_curve(*p[eye[:4]]), _curve(*p[eye[[0, 5, 4, 3]]])[::-1]]) - corner, 1.0)
             still_open *= 1 - float(_smoothstep(np.float64((c - 0.8) / 0.2)))  # a shut eye shows no sliver
             layer = still_open[..., None] * moved(shot) + (1 - still_open[..., None]) * moved(lidded)
-            lash = _lash_line(p[eye], size, c)
-            layer = layer + lash[..., None] * (lashes - layer)
-            weight = np.maximum(region, lash) * min(1.0, c / 0.1)
-            rgb = rgb + weight[..., None] * layer  # the eyes don't overlap: premultiplied, summed
-            alpha = np.maximum(alpha, weight)
+            line = np.zeros(box[::-1], np.float32)
+            _fill(line, lash - corner, 1.0)
+            line = cv2.GaussianBlur(line, (0, 0), lash_blur) * 0.9 * float(_smoothstep(np.float64(c / 0.5)))
+            layer = layer + line[..., None] * (lashes - layer)
+            weight = np.maximum(region, line) * min(1.0, c / 0.1)
+            rgb[y0:y1, x0:x1] += weight[..., None] * layer  # the eyes don't overlap: premultiplied, summed
+            alpha[y0:y1, x0:x1] = np.maximum(alpha[y0:y1, x0:x1], weight)
         out[t, :3], out[t, 3] = (rgb / np.maximum(alpha, 1e-6)[..., None]).transpose(2, 0, 1), alpha
     return out
 
@@ -159,9 +173,10 @@ def _eye_move(source: np.ndarray, target: np.ndarray, eye: np.ndarray) -> np.nda
     return np.array([[z.real, -z.imag, shift.real], [z.imag, z.real, shift.imag]])
 
 
-def _lash_line(eye_points: np.ndarray, size: int, closure: float) -> np.ndarray:
-    """(S, S) float32 in [0, 1]: a lash line hanging from an upper lid (corners and its two
-    points), thickest in the middle, as thick and dark as the lid is closed."""
+def _lash_polygon(eye_points: np.ndarray, closure: float) -> tuple[np.ndarray, float]:
+    """A lash line hanging from an upper lid (an eye's six points: corners and its two upper
+    points used), thickest in the middle, as thick as the lid is closed: its outline (50, 2) in
+    pixels and the blur (σ, pixels) that softens it."""
     corner_a, corner_b = eye_points[0], eye_points[3]
     edge = _curve(*eye_points[[0, 1, 2, 3]])
     t = np.linspace(0, 1, len(edge))[:, None]
@@ -169,6 +184,4 @@ def _lash_line(eye_points: np.ndarray, size: int, closure: float) -> np.ndarray:
     down = np.array([-(corner_b - corner_a)[1], (corner_b - corner_a)[0]]) / max(width, 1e-6)
     down = down if down[1] > 0 else -down  # towards the cheek
     thickness = LASH_WIDTH * width * closure * np.sqrt(np.sin(np.pi * t))
-    line = np.zeros((size, size), np.float32)
-    _fill(line, np.concatenate([edge - 0.3 * thickness * down, (edge + thickness * down)[::-1]]), 1.0)
-    return cv2.GaussianBlur(line, (0, 0), max(0.02 * width, 0.5)) * 0.9 * _smoothstep(np.float64(closure / 0.5))
+    return np.concatenate([edge - 0.3 * thickness * down, (edge + thickness * down)[::-1]]), max(0.02 * width, 0.5)

@@ -43,4 +43,4 @@ if args.warm_start:
     models[f"{kind}, warm start (step 0)"] = start
 models[f"{kind}, trained"] = trained
 rows = warp_hard_table(models, pairs)
-print(save_warp_hard(out, rows, len(pairs)).read_text())
+print(save_warp_hard(out, rows, len(pairs), size=pairs[0]["target"].shape[0]).read_text())

@@ -345,11 +345,11 @@ def cmd_evaluate(args: opts.EvaluateOptions) -> int:
         from .warp_hard import save_warp_hard, warp_hard_pairs, warp_hard_table
 
         torch.manual_seed(args.seed)
-        pairs = warp_hard_pairs(args.warp_hard, size=model.config.image_size)
+        pairs = warp_hard_pairs(args.warp_hard, size=args.warp_hard_size or model.config.image_size)
         rows = warp_hard_table({"landmark warp": None, "guard-rails (no learning)": "guided-warp",
                                 "untrained": create(model.config).eval(),
                                 Path(args.checkpoint).name: model}, pairs)
-        print(save_warp_hard(args.out, rows, len(pairs)).read_text())
+        print(save_warp_hard(args.out, rows, len(pairs), size=pairs[0]["target"].shape[0] if pairs else None).read_text())
     return 0
 
 

@@ -168,3 +168,5 @@ class EvaluateOptions:
     raw_weights: bool = option(False, "use G's trained weights, not their moving average")
     warp_hard: int = option(0, "also measure where a warp of one shot must fail (open mouth, blink, turn) on this "
                             "many held-out SynthHeads identities: warp_hard.md / .json (0: skip)")
+    warp_hard_size: int = option(0, "render those pairs at this size (0: the model's own; 256: as fsth animate "
+                                 "renders, texture from the full-resolution shot)", check=at_least(0))

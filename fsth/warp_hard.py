@@ -103,19 +103,21 @@ def warp_hard_table(models: dict, pairs: list[dict], steps: int = 0) -> list[dic
     return rows
 
 
-def save_warp_hard(out, rows: list[dict], pairs: int) -> Path:
-    """warp_hard.json and warp_hard.md (a table) in ``out``; returns the table's path."""
+def save_warp_hard(out, rows: list[dict], pairs: int, size: int | None = None) -> Path:
+    """warp_hard.json and warp_hard.md (a table) in ``out`` (``size``: the pairs' size in pixels,
+    said in both); returns the table's path."""
     import json
 
     from .io.atomic import atomic_write_text
 
     keys = ["mouth_l1", "eyes_l1", "turn_l1", "ssim", "mouth_l1 / warp", "eyes_l1 / warp", "turn_l1 / warp"]
-    lines = [f"Where a warp of one shot must fail: {pairs} held-out SynthHeads pairs (fsth.warp_hard); "
+    at = f" at {size} px" if size else ""
+    lines = [f"Where a warp of one shot must fail: {pairs} held-out SynthHeads pairs{at} (fsth.warp_hard); "
              "L1 in [0, 1] inside each region, lower is better.", "",
              "| method | " + " | ".join(k for k in keys if k in rows[0]) + " |",
              "|---|" + "---|" * sum(k in rows[0] for k in keys)]
     for row in rows:
         lines.append(f"| {row['method']} | " + " | ".join(f"{row[k]:.3f}" for k in keys if k in row) + " |")
     out = Path(out)
-    atomic_write_text(out / "warp_hard.json", json.dumps({"pairs": pairs, "rows": rows}, indent=2))
+    atomic_write_text(out / "warp_hard.json", json.dumps({"pairs": pairs, "size": size, "rows": rows}, indent=2))
     return atomic_write_text(out / "warp_hard.md", "\n".join(lines) + "\n")

@@ -26,7 +26,8 @@ def test_evaluate_command_writes_the_table(clip_folder, tmp_path, capsys):
                       vgg19=None, image_every=0, holdout=2, optim={"amp": "none"}), progress=False)
     out = tmp_path / "eval"
     assert main(["evaluate", "--checkpoint", str(run / "step-00000002.pt"), "--data", str(clip_folder),
-                 "--out", str(out), "--ks", "1", "3", "--ft-steps", "2", "--targets", "4", "--untrained"]) == 0
+                 "--out", str(out), "--ks", "1", "3", "--ft-steps", "2", "--targets", "4", "--untrained",
+                 "--warp-hard", "1", "--warp-hard-size", "96"]) == 0
     results = json.loads((out / "results.json").read_text())
     rows = results["self_reenactment"]
     assert {(r["method"], r["k"]) for r in rows} == {(m, k) for m in ("ff", "ft", "mean frame", "warp", "untrained ff")
@@ -39,6 +40,10 @@ def test_evaluate_command_writes_the_table(clip_folder, tmp_path, capsys):
     table = (out / "table.md").read_text()
     assert "| fine-tuned | 3 |" in table and "| landmark warp | 1 |" in table and "VERIFIED ↑" in table
     assert "SSIM ↑" in table and (out / "metrics_vs_k.png").exists()
+    hard = json.loads((out / "warp_hard.json").read_text())  # the pairs rendered at the size asked for
+    assert hard["size"] == 96 and hard["pairs"] >= 2
+    assert [r["method"] for r in hard["rows"]][:2] == ["landmark warp", "guard-rails (no learning)"]
+    assert all(0 <= r["eyes_l1"] <= 1 for r in hard["rows"] if r["eyes_l1"] == r["eyes_l1"])
 
 
 def test_markdown_table_layout():

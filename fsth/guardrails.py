@@ -22,6 +22,8 @@ All positions are in pixels of S-px square crops, (x, y), as ``fsth.warp.source_
 """
 from __future__ import annotations
 
+from functools import cached_property
+
 import cv2
 import numpy as np
 import torch
@@ -199,12 +201,15 @@ class GuidedWarp(WarpedPortrait):
 
     shots: uint8 (K, S, S, 3) crops; landmarks: (K, 68, 2)."""
 
+    @cached_property
+    def lids(self) -> tuple[np.ndarray, np.ndarray]:
+        """The first shot's bare lids (:func:`shut_eyes`) and lash colour, made once per portrait."""
+        return shut_eyes(self.shots[0], self.landmarks[0]), lash_colour(self.shots[0], self.landmarks[0])
+
     def render(self, landmarks: np.ndarray, batch: int = 32) -> np.ndarray:
         targets = np.asarray(landmarks, np.float64).reshape(-1, 68, 2)
         shot = torch.from_numpy(self.shots[0]).permute(2, 0, 1).float() / 127.5 - 1
         skin = skin_colour(shot[None, None])
-        if not hasattr(self, "_lids"):  # the bare lids and lash colour, once per portrait
-            self._lids = (shut_eyes(self.shots[0], self.landmarks[0]), lash_colour(self.shots[0], self.landmarks[0]))
         out = []
         for start in range(0, len(targets), batch):
             chunk = targets[start:start + batch]
@@ -212,7 +217,7 @@ class GuidedWarp(WarpedPortrait):
                                                       self.map_size)
                                   for t in opened_eyes(self.landmarks[0], chunk)])
             warped = warp_frames(shot, positions)
-            eyes = torch.from_numpy(closing_eyes(self.shots[0], *self._lids, self.landmarks[0], chunk))
+            eyes = torch.from_numpy(closing_eyes(self.shots[0], *self.lids, self.landmarks[0], chunk))
             warped = warped + eyes[:, 3:] * (eyes[:, :3] * 2 - 1 - warped)
             cavity = torch.from_numpy(mouth_cavity(self.landmarks[0], chunk, self.size))
             colour = tint(cavity[:, :3], skin.expand(len(chunk), 3)) * 2 - 1

@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOORS = [
     ["fsth.io", "fsth.hardware", "fsth.errors", "fsth.flags", "fsth.assets"],
     ["fsth.landmarks"],
-    ["fsth.nn", "fsth.losses", "fsth.identity", "fsth.warp", "fsth.guardrails", "fsth.provenance", "fsth.render",
-     "fsth.baselines"],
+    ["fsth.nn", "fsth.losses", "fsth.identity", "fsth.warp", "fsth.guardrails", "fsth.eyelids", "fsth.provenance",
+     "fsth.render", "fsth.baselines"],
     ["fsth.data", "fsth.metrics", "fsth.viz"],
     ["fsth.person"],
     ["fsth.train"],

@@ -258,3 +258,32 @@ def closing_eyes_layers(full_shots: torch.Tensor, shot_points: np.ndarray, targe
                                     margin)[0])
         layers.append(np.stack(row))
     return torch.from_numpy(np.stack(layers))
+
+
+@register_generator("guided_eyes")
+class GuidedEyesGenerator(GuidedWarpGenerator):
+    """The guided generator with a learned refiner of closing eyes (fsth.nn.eye_refiner) over its
+    output, at any size: the guard-rails close the lids, the refiner makes them look like lids.
+    Meta-training leaves the refiner as it is (untrained it shows nothing); it is trained
+    afterwards on SynthHeads blinks (fsth.train.eyes). ``refine_eyes = False`` turns it off."""
+
+    def __init__(self, config: ModelConfig, max_shift: float = 0.15):
+        super().__init__(config, max_shift)
+        from .eye_refiner import EyeRefiner
+
+        self.eyes = EyeRefiner()
+        self.refine_eyes = True
+
+    def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, **conditioning) -> torch.Tensor:
+        """As GuidedWarpGenerator's, then each eye refined in its patch."""
+        image = super().full_resolution(landmarks, e_hat, size, full_shots=full_shots, **conditioning)
+        if not self.refine_eyes:
+            return image
+        scale = size / self.config.image_size
+        points = lambda name: ((conditioning[name].float().cpu().numpy() + 0.5) * scale - 0.5)  # noqa: E731
+        if full_shots is None:
+            full_shots = conditioning["shots"]
+            if full_shots.shape[-1] != size:
+                full_shots = F.interpolate(full_shots.flatten(0, 1).float(), size=(size, size), mode="bicubic",
+                                           align_corners=False).clamp(-1, 1).unflatten(0, full_shots.shape[:2])
+        return self.eyes.refine(image, full_shots[:, 0].float(), points("shot_points")[:, 0], points("target_points"))

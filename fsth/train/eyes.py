@@ -61,13 +61,11 @@ def blink_clip(index: int, config: EyeTrainConfig) -> tuple[np.ndarray, np.ndarr
     return np.stack([d[0] for d in drawn]), np.stack([d[1] for d in drawn]).astype(np.float64)
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
 @torch.no_grad()
 def eye_samples(model, config: EyeTrainConfig, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs (N, 9, H, W) and target patches (N, 3, H, W), float16, two per target frame."""
+    from ..io.tensors import to_tensor
+    from ..nn.eye_refiner import sample_patches
     from .finetune import finetune
 
     refiner = model.generator.eyes
@@ -79,8 +77,6 @@ def eye_samples(model, config: EyeTrainConfig, progress: bool = True) -> tuple[t
         rendered = to_tensor(head.render(points[1:]))
         shot = to_tensor(images[:1]).expand(len(rendered), -1, -1, -1)
         x, frames = refiner.patches(rendered, shot, np.repeat(points[:1], len(rendered), 0), points[1:])
-        from ..nn.eye_refiner import sample_patches
-
         inputs.append(x.half())
         targets.append(sample_patches(to_tensor(images[1:]), frames, images.shape[1]).half())
     return torch.cat(inputs), torch.cat(targets)

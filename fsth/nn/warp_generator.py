@@ -221,9 +221,9 @@ class GuidedWarpGenerator(WarpGenerator):
         from ..guardrails import mouth_cavity, skin_colour, tint
 
         parts = self(landmarks, e_hat, return_parts=True, **conditioning)
+        targets, shots = (_pixels_at(conditioning[name], self.config.image_size, size)
+                          for name in ("target_points", "shot_points"))
         scale = size / self.config.image_size
-        points = lambda name: ((conditioning[name].float().cpu().numpy() + 0.5) * scale - 0.5)  # noqa: E731
-        targets, shots = points("target_points"), points("shot_points")
         cavity = torch.stack([torch.from_numpy(mouth_cavity(s, t, size)[0]) for s, t in zip(shots, targets)])
         cavity = cavity.to(full_shots.device)
         colour = tint(cavity[:, :3], skin_colour(full_shots.float())) * 2 - 1
@@ -233,6 +233,11 @@ class GuidedWarpGenerator(WarpGenerator):
         shown = cavity[:, 3:] * gate
         eyes = closing_eyes_layers(full_shots, shots, targets, margin=scale)  # the grid is `scale` px coarse
         return self._compose(parts, full_shots, size, synth=learned + shown * (colour - learned), eyes=eyes)
+
+
+def _pixels_at(points: torch.Tensor, model_size: int, size: int) -> np.ndarray:
+    """Landmarks in pixels of the model's size -> numpy, in pixels of ``size`` (pixel centres kept)."""
+    return (points.float().cpu().numpy() + 0.5) * (size / model_size) - 0.5
 
 
 def closing_eyes_layers(full_shots: torch.Tensor, shot_points: np.ndarray, target_points: np.ndarray,
@@ -264,7 +269,7 @@ def closing_eyes_layers(full_shots: torch.Tensor, shot_points: np.ndarray, targe
 class GuidedEyesGenerator(GuidedWarpGenerator):
     """The guided generator with a learned refiner of closing eyes (fsth.nn.eye_refiner) over its
     output, at any size: the guard-rails close the lids, the refiner makes them look like lids.
-    Meta-training leaves the refiner as it is (untrained it shows nothing); it is trained
+    Meta-training leaves the refiner as it is (untrained it changes nothing); it is trained
     afterwards on SynthHeads blinks (fsth.train.eyes). ``refine_eyes = False`` turns it off."""
 
     def __init__(self, config: ModelConfig, max_shift: float = 0.15):
@@ -279,11 +284,11 @@ class GuidedEyesGenerator(GuidedWarpGenerator):
         image = super().full_resolution(landmarks, e_hat, size, full_shots=full_shots, **conditioning)
         if not self.refine_eyes:
             return image
-        scale = size / self.config.image_size
-        points = lambda name: ((conditioning[name].float().cpu().numpy() + 0.5) * scale - 0.5)  # noqa: E731
+        targets, shots = (_pixels_at(conditioning[name], self.config.image_size, size)
+                          for name in ("target_points", "shot_points"))
         if full_shots is None:
             full_shots = conditioning["shots"]
             if full_shots.shape[-1] != size:
                 full_shots = F.interpolate(full_shots.flatten(0, 1).float(), size=(size, size), mode="bicubic",
                                            align_corners=False).clamp(-1, 1).unflatten(0, full_shots.shape[:2])
-        return self.eyes.refine(image, full_shots[:, 0].float(), points("shot_points")[:, 0], points("target_points"))
+        return self.eyes.refine(image, full_shots[:, 0].float(), shots[:, 0], targets)

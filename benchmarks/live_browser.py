@@ -78,8 +78,13 @@ def _drive(page, seconds: float, record_seconds: float, screenshot: Path | None)
                            "document.querySelector('.fsth-live-error').textContent !== ''", timeout=120_000)
     figures["status_line"] = page.inner_text(".fsth-live-status")
     page.click(".fsth-live-stop")
-    shown = page.evaluate("""() => {
+    # A frame still in flight when "stop" was clicked may have just replaced the <img>'s source:
+    # wait for that image to decode before reading it back (an undecoded one reads as 0x0).
+    page.wait_for_function("() => { const img = document.querySelector('.fsth-live-output'); "
+                           "return img.complete && img.naturalWidth > 0; }", timeout=30_000, polling=100)
+    shown = page.evaluate("""async () => {
         const img = document.querySelector('.fsth-live-output');
+        await img.decode();
         const canvas = document.createElement('canvas');
         canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
         canvas.getContext('2d').drawImage(img, 0, 0);

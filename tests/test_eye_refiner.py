@@ -6,8 +6,10 @@ import pytest
 import torch
 
 import fsth
-from fsth.nn.eye_refiner import EyeRefiner, eye_frames, eye_maps, image_grids, sample_patches
-from fsth.train.eyes import EyeTrainConfig, add_eyes, blink_clip, eye_samples, patch_errors, train_refiner
+from fsth.nn.eye_refiner import EYE, EyeRefiner, eye_frames, eye_maps, sample_patches
+from fsth.nn.patches import image_grids
+from fsth.train.eyes import EyeTrainConfig, add_eyes, blink_clip, eye_samples
+from fsth.train.refiners import patch_errors, train_refiner
 from fsth.warp_hard import warp_hard_pairs
 
 from .helpers import SMALL_MODEL
@@ -22,8 +24,8 @@ def _face(size=128):
 def test_a_patch_pasted_back_through_its_frame_lands_where_it_came_from():
     image, points = _face()
     frames = eye_frames(points)
-    patches = sample_patches(image, frames, 128)  # (2, 3, 32, 64)
-    grids = image_grids(frames.reshape(-1, 3, 2), 128)
+    patches = sample_patches(image, frames)  # (2, 3, 32, 64)
+    grids = image_grids(frames.reshape(-1, 3, 2), 128, EYE)
     back = torch.nn.functional.grid_sample(patches, grids, align_corners=False)  # (2, 3, S, S)
     for side, eye in enumerate((range(36, 42), range(42, 48))):
         centre = np.round(points[0, list(eye)].mean(0)).astype(int)
@@ -44,8 +46,8 @@ def test_both_eyes_look_alike_in_their_patches():
                  [45, 44, 43, 42, 47, 46], [39, 38, 37, 36, 41, 40],
                  [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55], [64, 63, 62, 61, 60, 67, 66, 65]]
     mirrored_points = mirrored_points[:, swap]
-    a = sample_patches(image, eye_frames(points), 128)
-    b = sample_patches(mirrored, eye_frames(mirrored_points), 128)
+    a = sample_patches(image, eye_frames(points))
+    b = sample_patches(mirrored, eye_frames(mirrored_points))
     assert (a[0] - b[1]).abs().mean() < 0.02 and (a[1] - b[0]).abs().mean() < 0.02
     assert (a[0] - a[1]).abs().mean() > 2 * (a[0] - b[1]).abs().mean()  # not trivially equal anyway
 
@@ -98,7 +100,7 @@ def test_add_eyes_writes_a_guided_eyes_model_and_refuses_another_kind(tmp_path):
     assert out["samples"] == 8 and np.isfinite(out["loss_last"])
     model = fsth.load_model(tmp_path / "eyes.pt")
     assert model.config.generator == "guided_eyes" and "eyes" in model.checkpoint_info["train_config"]
-    with pytest.raises(ValueError, match="not a guided model"):
+    with pytest.raises(ValueError, match="not a training checkpoint of a guided"):
         add_eyes(fsth.pretrained_path(fsth.SHIPPED_MODEL), tmp_path / "no.pt",
                  EyeTrainConfig(identities=1, frames=2, sizes=(64,), steps=1), progress=False)
     assert not (tmp_path / "no.pt").exists()
@@ -129,6 +131,6 @@ def test_an_eye_whose_corners_meet_still_gives_finite_frames_and_an_unchanged_im
     points = points.copy()
     points[:, 36:42] = points[:, 36:37]  # every point of one eye on one pixel
     frames = eye_frames(points)
-    assert np.isfinite(frames).all() and np.isfinite(image_grids(frames.reshape(-1, 3, 2), 128).numpy()).all()
+    assert np.isfinite(frames).all() and np.isfinite(image_grids(frames.reshape(-1, 3, 2), 128, EYE).numpy()).all()
     out = EyeRefiner().refine(image, image, points, points)
     assert torch.isfinite(out).all() and (out - image).abs().max() < 1e-6

@@ -163,6 +163,10 @@ class LayeredWarpGenerator(WarpGenerator):
         return (self.prior_gain.view(1, 2, 1, 1) * priors.float()).amax(1, keepdim=True)
 
 
+# at full resolution, learned flow corrections are shortened by this many model pixels: at 256 px
+# from a 64 px model, 0.5 kept whole-frame SSIM at or above the warp's on held-out SynthHeads
+# pairs that tuned it (seed 2_000_101) while keeping most of what the flow gains where a turn reveals
+FLOW_DEADZONE = 0.5
 CAVITY_TRUST = 3.0  # initial logit of the gate that shows the painted cavity: σ(3) ≈ 0.95
 
 
@@ -174,7 +178,8 @@ class GuidedWarpGenerator(WarpGenerator):
     - inside an opening mouth its synthesis path starts from a painted cavity with teeth
       (``cavity``, tinted by the shot's skin), shown through a learned gate (σ(3) at first),
       and its mask logit is raised there by a learned gain, so the paint shows from step 0;
-    - at full resolution the cavity is painted again at that size, so its edges stay sharp.
+    - at full resolution the cavity is painted again at that size, so its edges stay sharp, and
+      flow corrections within the model's own resolution are dropped (``flow_deadzone``).
     """
 
     conditioning = ("shots", "guided_grids", "priors", "cavity", "target_points", "shot_points")
@@ -187,6 +192,7 @@ class GuidedWarpGenerator(WarpGenerator):
         self.cavity_gate = nn.Conv2d(config.width(0), 1, 3, padding=1)
         nn.init.zeros_(self.cavity_gate.weight)
         nn.init.constant_(self.cavity_gate.bias, CAVITY_TRUST)
+        self.flow_deadzone = FLOW_DEADZONE
 
     def forward(self, landmarks, e_hat=None, shots=None, guided_grids=None, cavity=None, return_parts=False,
                 **conditioning):
@@ -221,6 +227,8 @@ class GuidedWarpGenerator(WarpGenerator):
         from ..guardrails import mouth_cavity, skin_colour, tint
 
         parts = self(landmarks, e_hat, return_parts=True, **conditioning)
+        if size > self.config.image_size:
+            parts = self._flow_past_deadzone(parts)
         targets, shots = (_pixels_at(conditioning[name], self.config.image_size, size)
                           for name in ("target_points", "shot_points"))
         scale = size / self.config.image_size
@@ -233,6 +241,17 @@ class GuidedWarpGenerator(WarpGenerator):
         shown = cavity[:, 3:] * gate
         eyes = closing_eyes_layers(full_shots, shots, targets, margin=scale)  # the grid is `scale` px coarse
         return self._compose(parts, full_shots, size, synth=learned + shown * (colour - learned), eyes=eyes)
+
+
+    def _flow_past_deadzone(self, parts: dict) -> dict:
+        """The parts with each learned flow correction shortened by ``flow_deadzone`` model pixels
+        (a soft threshold): corrections within the model's own resolution are noise that, enlarged,
+        misplaces fine texture by pixels; larger ones (what a turn reveals) are kept."""
+        delta = parts["delta"].flatten(0, 1)  # (B·K, S, S, 2), grid units: a model pixel is 2 / S
+        length = delta.norm(dim=-1, keepdim=True)
+        dead = self.flow_deadzone * 2 / self.config.image_size
+        kept = delta * (length - dead).clamp(min=0) / length.clamp(min=1e-9)
+        return {**parts, "grid": parts["grid"] - delta + kept}
 
 
 def _pixels_at(points: torch.Tensor, model_size: int, size: int) -> np.ndarray:
@@ -279,16 +298,45 @@ class GuidedEyesGenerator(GuidedWarpGenerator):
         self.eyes = EyeRefiner()
         self.refine_eyes = True
 
+    REFINERS = (("eyes", "refine_eyes"),)  # each: the refiner's attribute and the switch that turns it on
+
     def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, **conditioning) -> torch.Tensor:
-        """As GuidedWarpGenerator's, then each eye refined in its patch."""
+        """As GuidedWarpGenerator's, then refined in each refiner's patches (those switched on)."""
         image = super().full_resolution(landmarks, e_hat, size, full_shots=full_shots, **conditioning)
-        if not self.refine_eyes:
+        refiners = [getattr(self, part) for part, switch in self.REFINERS if getattr(self, switch)]
+        if not refiners:
             return image
         targets, shots = (_pixels_at(conditioning[name], self.config.image_size, size)
                           for name in ("target_points", "shot_points"))
-        if full_shots is None:
-            full_shots = conditioning["shots"]
-            if full_shots.shape[-1] != size:
-                full_shots = F.interpolate(full_shots.flatten(0, 1).float(), size=(size, size), mode="bicubic",
-                                           align_corners=False).clamp(-1, 1).unflatten(0, full_shots.shape[:2])
-        return self.eyes.refine(image, full_shots[:, 0].float(), shots[:, 0], targets)
+        shot = self._shots_at(full_shots, conditioning, size)[:, 0].float()
+        for refiner in refiners:
+            image = refiner.refine(image, shot, shots[:, 0], targets)
+        return image
+
+    @staticmethod
+    def _shots_at(full_shots, conditioning: dict, size: int) -> torch.Tensor:
+        """The shots (B, K, 3, size, size): ``full_shots``, else the model's own, enlarged."""
+        if full_shots is not None:
+            return full_shots
+        shots = conditioning["shots"]
+        if shots.shape[-1] == size:
+            return shots
+        return F.interpolate(shots.flatten(0, 1).float(), size=(size, size), mode="bicubic",
+                             align_corners=False).clamp(-1, 1).unflatten(0, shots.shape[:2])
+
+
+@register_generator("guided_refined")
+class GuidedRefinedGenerator(GuidedEyesGenerator):
+    """The guided generator with both learned refiners over its output, at any size: the eyes'
+    (fsth.nn.eye_refiner) and the opening mouth's (fsth.nn.mouth_refiner), which sharpens the
+    teeth and lips the model paints at its own size. Both are trained after meta-training
+    (fsth.train.eyes, fsth.train.mouth); ``refine_mouth = False`` turns the mouth's off."""
+
+    REFINERS = (("eyes", "refine_eyes"), ("mouth", "refine_mouth"))
+
+    def __init__(self, config: ModelConfig, max_shift: float = 0.15):
+        super().__init__(config, max_shift)
+        from .mouth_refiner import MouthRefiner
+
+        self.mouth = MouthRefiner()
+        self.refine_mouth = True

@@ -1,0 +1,57 @@
+"""A small learned refiner of the opening mouth at the output's own resolution.
+
+The guided model paints an opening mouth at its own 64 px — a cavity with teeth from the
+guard-rails (fsth.guardrails), refined by its synthesis path — and at 256 px that paint is
+enlarged: soft teeth, lips that blur into the cavity. This refiner sees a patch around the mouth,
+aligned by its corners (fsth.nn.patches), at whatever size the output is, and learns on
+SynthHeads what turns the enlarged render into the target (fsth.train.mouth):
+
+    inputs (B, 9, 48, 64): the rendered mouth (3), the shot's mouth (3), the target's mouth
+    opening and lips and the shot's mouth opening (1 each, drawn from the landmarks)
+    ->  a change of colour (3), added to the rendered mouth, faded out inside an ellipse over the lips.
+
+As with the eyes (fsth.nn.eye_refiner), the landmarks decide the geometry and only the appearance
+is learned; untrained it changes nothing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..landmarks.regions import INNER_LIPS
+from . import patches as P
+
+# the mouth's corners (outer lips 48 and 54) 32 px apart on row 18 of 48: more room below, where the jaw opens
+MOUTH = P.PatchShape(height=48, width=64, span=32, anchor_row=18, fade_axes=(0.78, 0.62, 0.2), fade_width=0.3)
+OUTER_LIPS = np.arange(48, 60)
+
+
+def mouth_frames(points: np.ndarray) -> np.ndarray:
+    """(T, 1, 3, 2): each frame's mouth patch (points (T, 68, 2) in pixels): origin between the
+    corners, x axis from corner 48 to corner 54, y axis down the face."""
+    p = np.asarray(points, np.float64).reshape(-1, 68, 2)
+    return P.frames_between(p[:, 48], p[:, 54])[:, None]
+
+
+def mouth_maps(points: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """(T, 2, H, W) float32 in [0, 1]: the mouth's opening (inside the inner lips) and the lips
+    with it (inside the outer lips), drawn in its patch (``frames`` from :func:`mouth_frames`)."""
+    p = np.asarray(points, np.float64).reshape(-1, 68, 2)
+    maps = np.zeros((len(p), 2, MOUTH.height, MOUTH.width), np.float32)
+    for t in range(len(p)):
+        maps[t, 0] = P.draw(P.to_patch(p[t, INNER_LIPS], frames[t, 0], MOUTH), True, MOUTH)
+        maps[t, 1] = P.draw(P.to_patch(p[t, OUTER_LIPS], frames[t, 0], MOUTH), True, MOUTH)
+    return maps
+
+
+class MouthRefiner(P.PatchRefiner):
+    """A three-level U-Net on mouth patches: (B, 9, 48, 64) -> the change to the rendered mouth
+    (B, 3, 48, 64) in [-2, 2] (image units, [-1, 1]), faded out inside an ellipse. Its inputs:
+    the rendered mouth (3), the shot's (3), the target's opening and lips, the shot's opening."""
+
+    SHAPE, MAPS = MOUTH, 2
+
+    def frames(self, points: np.ndarray) -> np.ndarray:
+        return mouth_frames(points)
+
+    def maps(self, points: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        return mouth_maps(points, frames)

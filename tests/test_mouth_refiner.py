@@ -1,0 +1,113 @@
+"""The mouth refiner (fsth.nn.mouth_refiner), its training (fsth.train.mouth) and the guided
+model's full-resolution flow: a patch aligned by the mouth's corners that pastes back where it
+came from, a refiner that does nothing until trained and then beats the plain render on mouths
+it never saw, and flow corrections shortened by the dead zone — no more, no less."""
+import numpy as np
+import pytest
+import torch
+
+import fsth
+from fsth.nn import patches
+from fsth.nn.mouth_refiner import MOUTH, MouthRefiner, mouth_frames, mouth_maps
+from fsth.train.mouth import MouthTrainConfig, add_mouth, mouth_samples, talking_clip
+from fsth.train.refiners import patch_errors, train_refiner
+from fsth.warp_hard import warp_hard_pairs
+
+from .helpers import SMALL_MODEL
+
+
+def _mouth_pair(size=128):
+    pair = next(p for p in warp_hard_pairs(identities=1, size=size) if p["kind"] == "mouth")
+    image = torch.from_numpy(pair["target"]).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return pair, image
+
+
+def test_a_mouth_patch_pasted_back_lands_where_it_came_from():
+    pair, image = _mouth_pair()
+    points = pair["target_points"][None].astype(np.float64)
+    frames = mouth_frames(points)
+    patch = patches.sample_patches(image, frames, MOUTH)  # (1, 3, 48, 64)
+    assert patch.shape == (1, 3, MOUTH.height, MOUTH.width)
+    back = torch.nn.functional.grid_sample(patch, patches.image_grids(frames.reshape(-1, 3, 2), 128, MOUTH),
+                                           align_corners=False)
+    x, y = np.round(points[0, 60:68].mean(0)).astype(int)
+    window = (slice(None), slice(y - 3, y + 4), slice(x - 6, x + 7))  # the open mouth: teeth and lips
+    shifted = frames.copy()
+    shifted[:, :, 0] += 3  # the same patch pasted 3 px off
+    off = torch.nn.functional.grid_sample(patch, patches.image_grids(shifted.reshape(-1, 3, 2), 128, MOUTH),
+                                          align_corners=False)
+    error = float((back[0][window] - image[0][window]).abs().mean())
+    # resampled twice (bilinear), so the teeth's edges soften a little; 3 px off, they don't line up
+    assert error < 0.1 and error < 0.6 * float((off[0][window] - image[0][window]).abs().mean())
+
+
+def test_mouth_maps_draw_a_wider_opening_for_an_open_mouth():
+    pair, _ = _mouth_pair()
+    shot, target = pair["shot_points"][None], pair["target_points"][None]
+    closed, opened = mouth_maps(shot, mouth_frames(shot)), mouth_maps(target, mouth_frames(target))
+    assert opened[0, 0].sum() > 2 * closed[0, 0].sum()
+    assert (opened[0, 1] >= opened[0, 0] - 0.05).all()  # the lips' outline holds the opening
+
+
+def test_talking_clips_close_the_shot_and_open_the_targets():
+    from fsth.landmarks.regions import mouth_opening
+
+    images, points = talking_clip(0, MouthTrainConfig(frames=6, sizes=(64,)))
+    opening = mouth_opening(points)
+    assert images.shape == (6, 64, 64, 3)
+    assert opening[0] < 0.02 and (opening[1:] > 2 * opening[0]).all()
+
+
+def test_an_untrained_mouth_refiner_leaves_the_render_as_it_was():
+    torch.manual_seed(0)
+    model = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided_refined", num_videos=2)
+    pair, _ = _mouth_pair()
+    person = fsth.finetune(model, pair["shot"][None], pair["shot_points"][None], steps=0, progress=False)
+    refined = person.render(pair["target_points"][None], amp="none")[0].astype(int)
+    person.generator.refine_mouth = False
+    plain = person.render(pair["target_points"][None], amp="none")[0].astype(int)
+    assert np.abs(refined - plain).max() <= 1
+    with torch.no_grad():
+        assert float(MouthRefiner()(torch.randn(2, 9, 48, 64)).abs().max()) == 0.0
+
+
+def test_mouth_training_beats_the_plain_render_on_patches_it_never_saw():
+    torch.manual_seed(0)
+    model = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided_refined", num_videos=2).eval()
+    config = MouthTrainConfig(identities=8, frames=6, sizes=(128,), steps=150, batch_size=16, lr=2e-3)
+    inputs, targets = mouth_samples(model, config, progress=False)
+    assert inputs.shape[1:] == (9, 48, 64) and len(inputs) == 8 * 5
+    train_refiner(model.generator.mouth, inputs[:32], targets[:32], config, progress=False)
+    plain, refined = patch_errors(model.generator.mouth, inputs[32:], targets[32:])
+    assert refined < 0.9 * plain
+
+
+def test_add_mouth_writes_a_refined_model_and_refuses_one_without_eyes(tmp_path):
+    out = add_mouth(fsth.pretrained_path(fsth.GUIDED_MODEL), tmp_path / "mouth.pt",
+                    MouthTrainConfig(identities=2, frames=3, sizes=(64,), steps=3), progress=False)
+    assert out["samples"] == 4 and np.isfinite(out["loss_last"])
+    model = fsth.load_model(tmp_path / "mouth.pt")
+    assert model.config.generator == "guided_refined" and "mouth" in model.checkpoint_info["train_config"]
+    with pytest.raises(ValueError, match="not a training checkpoint of a guided_eyes or guided_refined"):
+        add_mouth(fsth.pretrained_path(fsth.SHIPPED_MODEL), tmp_path / "no.pt",
+                  MouthTrainConfig(identities=1, frames=2, sizes=(64,), steps=1), progress=False)
+    assert not (tmp_path / "no.pt").exists()
+
+
+def test_the_flow_dead_zone_shortens_each_correction_by_its_width():
+    model = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2)
+    generator = model.generator
+    generator.flow_deadzone = 0.5
+    pixel = 2 / 64
+    delta = torch.zeros(1, 1, 4, 4, 2)
+    delta[0, 0, 0, 0] = torch.tensor([0.2 * pixel, 0.0])  # inside the zone: dropped
+    delta[0, 0, 1, 1] = torch.tensor([3 * pixel, 4 * pixel])  # 5 px: 4.5 px left, same direction
+    base = torch.rand(1, 4, 4, 2)
+    parts = {"delta": delta, "grid": base + delta[:, 0]}
+    grid = generator._flow_past_deadzone(parts)["grid"]
+    kept = grid - base
+    assert torch.allclose(kept[0, 0, 0], torch.zeros(2), atol=1e-7)
+    assert torch.allclose(kept[0, 1, 1], torch.tensor([3.0, 4.0]) * pixel * 4.5 / 5, atol=1e-6)
+    assert torch.allclose(kept[0, 2:], torch.zeros(2, 4, 2), atol=1e-7)
+    generator.flow_deadzone = 0.0
+    assert torch.allclose(generator._flow_past_deadzone(parts)["grid"], parts["grid"])

@@ -3,10 +3,12 @@ guard-rails (no learning), the shipped model, and the trained model's own archit
 and at its warm start (docs/eval/tiny-guided/warp_hard.md).
 
     python benchmarks/warp_hard.py fsth/pretrained/talking_heads_tiny_guided.pt docs/eval/tiny-guided \\
-        [--warm-start fsth/pretrained/talking_heads_tiny_layered.pt] [--identities 16] [--size 256]
+        [--warm-start fsth/pretrained/talking_heads_tiny_layered.pt] [--identities 16] [--size 256] [--ablations]
 
 --size renders the SynthHeads pairs at that size (default: the model's own); a model smaller than
 that renders at it as ``fsth animate`` does (texture from the full-resolution shot).
+--ablations adds rows of the trained model with each of its switches off: its refiners
+(``refine_eyes``, ``refine_mouth``) and the full-resolution flow's dead zone (``flow_deadzone``).
 """
 import argparse
 from pathlib import Path
@@ -25,6 +27,7 @@ parser.add_argument("--warm-start", default="", help="the checkpoint its trainin
 parser.add_argument("--compare", action="append", default=[], metavar="NAME=CHECKPOINT", help="other models")
 parser.add_argument("--identities", type=int, default=16, help="held-out SynthHeads identities (3 pairs each)")
 parser.add_argument("--size", type=int, default=0, help="pair size in pixels (default: the model's)")
+parser.add_argument("--ablations", action="store_true", help="rows of the trained model with a part switched off")
 args = parser.parse_args()
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
@@ -41,6 +44,13 @@ if args.warm_start:
     start = create(trained.config.to_dict()).eval()
     warm_start(start, args.warm_start)
     models[f"{kind}, warm start (step 0)"] = start
+if args.ablations:
+    for switch, off, label in (("refine_eyes", False, "eye refiner off"), ("refine_mouth", False, "mouth refiner off"),
+                               ("flow_deadzone", 0.0, "flow dead zone off")):
+        if hasattr(trained.generator, switch):
+            ablated = fsth.load_model(args.trained)
+            setattr(ablated.generator, switch, off)
+            models[f"{kind}, trained, {label}"] = ablated
 models[f"{kind}, trained"] = trained
 rows = warp_hard_table(models, pairs)
 print(save_warp_hard(out, rows, len(pairs), size=pairs[0]["target"].shape[0]).read_text())

@@ -68,7 +68,8 @@ def test_detector_study_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "study"
     assert detector_main(["study", "--checkpoint", str(run / "step-00000001.pt"), "--data", str(data),
                           "--out", str(out), "--detectors", "frequency", "--window", "4", "--curve-ft-steps", "1",
-                          "--fast", "--pairs", "3", "--other", str(run / "step-00000001.pt")]) == 0
+                          "--fast", "--pairs", "3", "--other", str(run / "step-00000001.pt"),
+                          "--render-size", "64"]) == 0  # fakes above the model's size: tests/test_detector_processing.py
     results = json.loads((out / "results.json").read_text())
     assert results["identities"]["test"] >= 1 and "frequency" in results["detectors"]
     assert results["other_model"] == "step-00000001.pt"  # --other's fakes join the cross-generator matrix

@@ -94,20 +94,23 @@ def test_blink_clips_open_the_shot_and_shut_some_targets():
     assert opening[0] >= np.quantile(opening, 0.7) and opening.min() < 0.35 * opening[0]
 
 
-def test_add_eyes_writes_a_guided_eyes_model_and_refuses_another_kind(tmp_path):
+def test_add_eyes_retrains_the_shipped_models_eyes_and_refuses_another_kind(tmp_path):
     out = add_eyes(fsth.pretrained_path(fsth.GUIDED_MODEL), tmp_path / "eyes.pt",
                    EyeTrainConfig(identities=2, frames=3, sizes=(64,), steps=3), progress=False)
     assert out["samples"] == 8 and np.isfinite(out["loss_last"])
     model = fsth.load_model(tmp_path / "eyes.pt")
-    assert model.config.generator == "guided_eyes" and "eyes" in model.checkpoint_info["train_config"]
-    with pytest.raises(ValueError, match="not a training checkpoint of a guided"):
+    # the shipped file has both refiners: it stays a guided_refined model, its eyes retrained
+    assert model.config.generator == "guided_refined" and "eyes" in model.checkpoint_info["train_config"]
+    assert out["samples"] == 8 and model.checkpoint_info["train_config"]["eyes"]["steps"] == 3
+    with pytest.raises(ValueError, match="not a training checkpoint of a guided or guided_eyes or guided_refined"):
         add_eyes(fsth.pretrained_path(fsth.SHIPPED_MODEL), tmp_path / "no.pt",
                  EyeTrainConfig(identities=1, frames=2, sizes=(64,), steps=1), progress=False)
     assert not (tmp_path / "no.pt").exists()
 
 
 def test_the_refiner_has_the_documented_shape():
-    change = EyeRefiner()(torch.randn(2, 9, 32, 64))
+    with torch.no_grad():
+        change = EyeRefiner()(torch.randn(2, 9, 32, 64))
     assert change.shape == (2, 3, 32, 64) and float(change.abs().max()) == 0.0  # untrained: no change
 
 
@@ -117,7 +120,7 @@ def test_the_shipped_refiner_closes_held_out_blinks_better_than_the_lid_rule():
     from fsth.warp_hard import region_errors, render_pairs
 
     model = fsth.load_model(fsth.pretrained_path(fsth.GUIDED_MODEL))
-    assert model.config.generator == "guided_eyes"
+    assert model.config.generator == "guided_refined"  # the eye refiner and, since, the mouth's
     pairs = [p for p in warp_hard_pairs(identities=6, size=128) if p["kind"] == "eyes"]
     warp = render_pairs(None, pairs)
     refined = region_errors(render_pairs(model, pairs), pairs, warp)["eyes_l1"]

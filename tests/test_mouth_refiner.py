@@ -111,3 +111,18 @@ def test_the_flow_dead_zone_shortens_each_correction_by_its_width():
     assert torch.allclose(kept[0, 2:], torch.zeros(2, 4, 2), atol=1e-7)
     generator.flow_deadzone = 0.0
     assert torch.allclose(generator._flow_past_deadzone(parts)["grid"], parts["grid"])
+
+
+def test_the_shipped_mouth_refiner_opens_held_out_mouths_better_than_the_enlarged_paint():
+    """The shipped guided model with its mouth refiner on against the same model with it off, on
+    held-out SynthHeads mouths (identities no training set used) at 128 px, inside the open mouth."""
+    from fsth.warp_hard import region_errors, render_pairs
+
+    model = fsth.load_model(fsth.pretrained_path(fsth.GUIDED_MODEL))
+    assert model.config.generator == "guided_refined" and "mouth" in model.checkpoint_info["train_config"]
+    pairs = [p for p in warp_hard_pairs(identities=6, size=128) if p["kind"] == "mouth"]
+    warp = render_pairs(None, pairs)
+    refined = region_errors(render_pairs(model, pairs), pairs, warp)["mouth_l1"]
+    model.generator.refine_mouth = False
+    plain = region_errors(render_pairs(model, pairs), pairs, warp)["mouth_l1"]
+    assert refined < 0.88 * plain  # measured 0.78x (AVX-512 CPU); 0.82x at 64 px, 0.67x at 256 px

@@ -48,9 +48,10 @@ def eye_samples(model, config: EyeTrainConfig, progress: bool = True) -> tuple[t
 
 def add_eyes(checkpoint: str, out: str, config: EyeTrainConfig = EyeTrainConfig(), progress: bool = True) -> dict:
     """Load ``checkpoint`` (a guided model), give it an eye refiner trained as above, save it to
-    ``out`` (atomically) as a "guided_eyes" model. Returns what was measured."""
-    return add_refiner(checkpoint, out, "guided_eyes", ("guided", "guided_eyes"), "eyes", eye_samples, config,
-                       progress)
+    ``out`` (atomically) as a "guided_eyes" model (a "guided_refined" one stays one, its eyes
+    retrained). Returns what was measured."""
+    kinds = {"guided": "guided_eyes", "guided_eyes": "guided_eyes", "guided_refined": "guided_refined"}
+    return add_refiner(checkpoint, out, kinds, "eyes", eye_samples, config, progress)
 
 
 def main(argv=None) -> None:

@@ -49,8 +49,8 @@ def mouth_samples(model, config: MouthTrainConfig, progress: bool = True) -> tup
 def add_mouth(checkpoint: str, out: str, config: MouthTrainConfig = MouthTrainConfig(), progress: bool = True) -> dict:
     """Load ``checkpoint`` (a guided model with its eye refiner), give it a mouth refiner trained
     as above, save it to ``out`` (atomically) as a "guided_refined" model. Returns what was measured."""
-    return add_refiner(checkpoint, out, "guided_refined", ("guided_eyes", "guided_refined"), "mouth",
-                       mouth_samples, config, progress)
+    kinds = {"guided_eyes": "guided_refined", "guided_refined": "guided_refined"}
+    return add_refiner(checkpoint, out, kinds, "mouth", mouth_samples, config, progress)
 
 
 def main(argv=None) -> None:

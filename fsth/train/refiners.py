@@ -125,10 +125,10 @@ def train_refiner(refiner, inputs: torch.Tensor, targets: torch.Tensor, config,
     return losses
 
 
-def add_refiner(checkpoint: str, out: str, generator: str, accepts: tuple[str, ...], part: str, samples,
-                config, progress: bool = True) -> dict:
-    """Load ``checkpoint`` (a model whose generator is one of ``accepts``), make it a
-    ``generator`` model, train its refiner ``part`` (the generator's attribute) on
+def add_refiner(checkpoint: str, out: str, kinds: dict[str, str], part: str, samples, config,
+                progress: bool = True) -> dict:
+    """Load ``checkpoint`` (a model whose generator is a key of ``kinds``), make it the generator
+    ``kinds`` names for it, train its refiner ``part`` (the generator's attribute) on
     ``samples(model, config, progress)`` -> (inputs, targets), the last tenth held out, and save
     it to ``out`` (atomically, in the checkpoint's precision) with the recipe in
     ``train_config[part]``. Returns the recipe and what was measured."""
@@ -138,9 +138,10 @@ def add_refiner(checkpoint: str, out: str, generator: str, accepts: tuple[str, .
 
     state = load_checkpoint(checkpoint)
     kind = state.get("model_config", {}).get("generator") if isinstance(state.get("model_config"), dict) else None
-    if kind not in accepts or not isinstance(state.get("model"), dict):
-        raise ValueError(f"{checkpoint}: not a training checkpoint of a {' or '.join(accepts)} model "
+    if kind not in kinds or not isinstance(state.get("model"), dict):
+        raise ValueError(f"{checkpoint}: not a training checkpoint of a {' or '.join(kinds)} model "
                          f"(generator {kind!r})")
+    generator = kinds[kind]
     model_config = {**state["model_config"], "generator": generator}
     model = create(ModelConfig.from_dict(model_config))
     missing, unexpected = model.load_state_dict(state["model"], strict=False)

@@ -16,6 +16,7 @@ printed beside each figure. ``python -m detector heldout --detector FILE`` runs 
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -52,11 +53,18 @@ def scaled_photos(name: str, scales=SCALES):
 
 def photo_crops(size: int, names=None, face_detector=None) -> tuple[np.ndarray, list[str]]:
     """The held-out photos' largest faces at ``size`` px (each photo at :data:`SCALES`):
-    uint8 (N, size, size, 3) and names ("feat_f1 x0.5")."""
+    uint8 (N, size, size, 3) and names ("feat_f1 x0.5"). Found once per size, names and face
+    detector (judging several detectors finds the faces once)."""
+    crops, labels = _photo_crops(size, tuple(names or heldout_names("image")), face_detector)
+    return crops.copy(), list(labels)
+
+
+@lru_cache(maxsize=4)
+def _photo_crops(size: int, names: tuple[str, ...], face_detector) -> tuple[np.ndarray, tuple[str, ...]]:
     from .faces import face_crops
 
     crops, labels = [], []
-    for name in names or heldout_names("image"):
+    for name in names:
         for label, scaled in scaled_photos(name):
             try:
                 crops.append(face_crops([scaled], size, label, face_detector)[0])
@@ -64,7 +72,7 @@ def photo_crops(size: int, names=None, face_detector=None) -> tuple[np.ndarray, 
                 log.info("held-out photos: no face in %s", label)
                 continue
             labels.append(label)
-    return np.stack(crops), labels
+    return np.stack(crops), tuple(labels)
 
 
 def video_file(size: int, folder: str | Path, name: str | None = None, face_detector=None) -> Path:

@@ -242,7 +242,6 @@ class GuidedWarpGenerator(WarpGenerator):
         eyes = closing_eyes_layers(full_shots, shots, targets, margin=scale)  # the grid is `scale` px coarse
         return self._compose(parts, full_shots, size, synth=learned + shown * (colour - learned), eyes=eyes)
 
-
     def _flow_past_deadzone(self, parts: dict) -> dict:
         """The parts with each learned flow correction shortened by ``flow_deadzone`` model pixels
         (a soft threshold): corrections within the model's own resolution are noise that, enlarged,
@@ -291,14 +290,14 @@ class GuidedEyesGenerator(GuidedWarpGenerator):
     Meta-training leaves the refiner as it is (untrained it changes nothing); it is trained
     afterwards on SynthHeads blinks (fsth.train.eyes). ``refine_eyes = False`` turns it off."""
 
+    REFINERS = (("eyes", "refine_eyes"),)  # each: the refiner's attribute and the switch that turns it on
+
     def __init__(self, config: ModelConfig, max_shift: float = 0.15):
         super().__init__(config, max_shift)
         from .eye_refiner import EyeRefiner
 
         self.eyes = EyeRefiner()
         self.refine_eyes = True
-
-    REFINERS = (("eyes", "refine_eyes"),)  # each: the refiner's attribute and the switch that turns it on
 
     def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, **conditioning) -> torch.Tensor:
         """As GuidedWarpGenerator's, then refined in each refiner's patches (those switched on)."""

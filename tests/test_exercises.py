@@ -275,6 +275,8 @@ def test_handing_in_fsths_own_implementation_is_noticed(capsys):
         assert out.startswith("✗") and "compare fsth with fsth" in out, out
 
 
+# the wrong answers below turn a tensor that needs a gradient into a float, which torch warns about: that is the point
+@pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True to a scalar")
 def test_a_loss_must_be_a_differentiable_tensor_with_the_right_gradient(capsys):
     import torch.nn.functional as F
 

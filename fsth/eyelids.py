@@ -18,19 +18,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .landmarks.regions import EYES, eye_gaps, interocular
-
-_SHIFT = 4  # sub-pixel bits for OpenCV
+from .landmarks.regions import EYES, eye_gaps, fill_polygon, interocular
 
 
 def _smoothstep(x):
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
-
-
-def _fill(canvas: np.ndarray, polygon: np.ndarray, value) -> None:
-    fixed = np.round(np.asarray(polygon) * (1 << _SHIFT)).astype(np.int32)
-    cv2.fillPoly(canvas, [fixed], value, cv2.LINE_AA, _SHIFT)
 
 
 LASH_GROW = 0.6  # the lashes above an open eye, in lid gaps: filled in with the eye
@@ -67,7 +60,7 @@ def shut_eyes(shot: np.ndarray, points: np.ndarray) -> np.ndarray:
     p = np.asarray(points, np.float64)
     hole = np.zeros(shot.shape[:2], np.uint8)
     for eye in EYES:
-        _fill(hole, _opening(p, eye), 255)
+        fill_polygon(hole, _opening(p, eye), 255)
     grow = 2 * int(round(0.03 * float(interocular(p)[0]))) + 1  # lashes' tips, antialiasing
     hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
     radius = max(3, int(round(float(eye_gaps(p)[0].max()))))
@@ -83,7 +76,7 @@ def lash_colour(shot: np.ndarray, points: np.ndarray) -> np.ndarray:
         lid = _curve(*p[eye[:4]])
         gap = p[eye[[1, 2]]] - p[eye[[5, 4]]]
         up = gap.mean(0) / max(np.linalg.norm(gap.mean(0)), 1e-6) * max(np.linalg.norm(gap, axis=1).mean(), 1.0)
-        _fill(strip, np.concatenate([lid + 0.5 * up, (lid - 0.3 * up)[::-1]]), 1)
+        fill_polygon(strip, np.concatenate([lid + 0.5 * up, (lid - 0.3 * up)[::-1]]), 1)
     pixels = (shot[strip > 0] if strip.any() else shot).reshape(-1, 3).astype(np.float32)
     luma = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
     return np.median(pixels[luma <= np.percentile(luma, 10)], axis=0) / 255
@@ -132,15 +125,15 @@ def closing_eyes(shot: np.ndarray, lidded: np.ndarray, lashes: np.ndarray, shot_
             moved = lambda image: cv2.warpAffine(image, local, box, flags=cv2.INTER_LINEAR,  # noqa: E731
                                                  borderMode=cv2.BORDER_REFLECT).astype(np.float32) / 255
             region = np.zeros(box[::-1], np.float32)
-            _fill(region, outline - corner, 1.0)
-            _fill(region, own - corner, 1.0)
+            fill_polygon(region, outline - corner, 1.0)
+            fill_polygon(region, own - corner, 1.0)
             region = cv2.GaussianBlur(region, (0, 0), feather)  # no visible edge around the lid
             still_open = np.zeros(box[::-1], np.float32)  # below the target's upper lid
-            _fill(still_open, np.concatenate([_curve(*p[eye[:4]]), _curve(*p[eye[[0, 5, 4, 3]]])[::-1]]) - corner, 1.0)
+            fill_polygon(still_open, np.concatenate([_curve(*p[eye[:4]]), _curve(*p[eye[[0, 5, 4, 3]]])[::-1]]) - corner, 1.0)
             still_open *= 1 - float(_smoothstep(np.float64((c - 0.8) / 0.2)))  # a shut eye shows no sliver
             layer = still_open[..., None] * moved(shot) + (1 - still_open[..., None]) * moved(lidded)
             line = np.zeros(box[::-1], np.float32)
-            _fill(line, lash - corner, 1.0)
+            fill_polygon(line, lash - corner, 1.0)
             line = cv2.GaussianBlur(line, (0, 0), lash_blur) * 0.9 * float(_smoothstep(np.float64(c / 0.5)))
             layer = layer + line[..., None] * (lashes - layer)
             weight = np.maximum(region, line) * min(1.0, c / 0.1)

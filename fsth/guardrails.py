@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from .landmarks.regions import EYES, INNER_LIPS, eye_gaps, interocular, mouth_opening
+from .landmarks.regions import EYES, INNER_LIPS, eye_gaps, fill_polygon, interocular, mouth_opening
 from .eyelids import closing_eyes, lash_colour, opened_eyes, shut_eyes
 from .warp import WarpedPortrait, source_positions, upsampled_positions, warp_frames
 
@@ -137,11 +137,6 @@ def guided_grids(source_points: np.ndarray, target_points: np.ndarray, size: int
     return torch.from_numpy((2 * positions + 1) / size - 1).float()
 
 
-def _fill(canvas: np.ndarray, polygon: np.ndarray, value) -> None:
-    fixed = np.round(np.asarray(polygon) * (1 << _SHIFT)).astype(np.int32)
-    cv2.fillPoly(canvas, [fixed], value, cv2.LINE_AA, _SHIFT)
-
-
 def mouth_cavity(shot_points: np.ndarray, target_points: np.ndarray, size: int) -> np.ndarray:
     """(T, 4, S, S) float32: a painted mouth interior for each target (T, 68, 2) — RGB in [0, 1]
     (a dark cavity, the upper teeth under the upper lip, a thinner row of lower teeth) and its
@@ -157,14 +152,14 @@ def mouth_cavity(shot_points: np.ndarray, target_points: np.ndarray, size: int) 
             continue
         p = (p + 0.5) * fine - 0.5
         inside = np.zeros((size * fine,) * 2, np.float32)
-        _fill(inside, p[INNER_LIPS], 1.0)
+        fill_polygon(inside, p[INNER_LIPS], 1.0)
         gap = np.linalg.norm(p[[61, 62, 63]] - p[[67, 66, 65]], axis=-1).mean()
         scale = float(interocular(p)[0])
         upper_lip, lower_lip = p[[60, 61, 62, 63, 64]], p[[64, 65, 66, 67, 60]]
         teeth = np.zeros((2, size * fine, size * fine), np.float32)
         for row, (lip, depth) in enumerate([(upper_lip, min(0.25 * gap, 0.07 * scale)),
                                             (lower_lip, -min(0.12 * gap, 0.035 * scale))]):
-            _fill(teeth[row], np.concatenate([lip, lip[::-1] + [0, depth]]), 1.0)
+            fill_polygon(teeth[row], np.concatenate([lip, lip[::-1] + [0, depth]]), 1.0)
         upper, lower = teeth[0] * inside, teeth[1] * inside * (1 - teeth[0])
         cavity = 1 - upper - lower
         rgb = (cavity[..., None] * CAVITY_RGB + upper[..., None] * UPPER_TEETH_RGB

@@ -58,9 +58,18 @@ def yaw(points) -> np.ndarray:
     return 2 * (nose - left) / np.maximum(right - left, 1e-6) - 1
 
 
-def _fill(mask: np.ndarray, polygon: np.ndarray) -> None:
-    fixed = np.round(polygon * (1 << _SHIFT)).astype(np.int32)
-    cv2.fillPoly(mask, [fixed], 1.0, cv2.LINE_AA, _SHIFT)
+def _fixed(points) -> np.ndarray:
+    return np.round(np.asarray(points, np.float64) * (1 << _SHIFT)).astype(np.int32)
+
+
+def fill_polygon(canvas: np.ndarray, polygon, value) -> None:
+    """Fill ``polygon`` (N, 2), in pixels with sub-pixel precision, anti-aliased, into ``canvas``."""
+    cv2.fillPoly(canvas, [_fixed(polygon)], value, cv2.LINE_AA, _SHIFT)
+
+
+def trace_polyline(canvas: np.ndarray, points, closed: bool, value) -> None:
+    """Draw the one-pixel, anti-aliased line through ``points`` (N, 2) into ``canvas``."""
+    cv2.polylines(canvas, [_fixed(points)], closed, value, 1, cv2.LINE_AA, _SHIFT)
 
 
 def mouth_masks(points, size: int) -> np.ndarray:
@@ -68,7 +77,7 @@ def mouth_masks(points, size: int) -> np.ndarray:
     p = _points(points)
     masks = np.zeros((len(p), size, size), np.float32)
     for mask, frame in zip(masks, p):
-        _fill(mask, frame[INNER_LIPS])
+        fill_polygon(mask, frame[INNER_LIPS], 1.0)
     return masks
 
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-_SHIFT = 4  # sub-pixel bits for OpenCV's drawing
-
+from ..landmarks.regions import fill_polygon, trace_polyline
 
 @dataclass(frozen=True)
 class PatchShape:
@@ -105,10 +103,9 @@ def draw(polygon: np.ndarray, closed: bool, shape: PatchShape) -> np.ndarray:
     """(H, W) float32 in [0, 1]: ``polygon`` (N, 2) in patch pixels, anti-aliased; filled if
     ``closed``, else a line through its points."""
     canvas = np.zeros((shape.height, shape.width), np.uint8)
-    fixed = np.round(polygon * (1 << _SHIFT)).astype(np.int32)
     if closed:
-        cv2.fillPoly(canvas, [fixed], 255, cv2.LINE_AA, _SHIFT)
-    cv2.polylines(canvas, [fixed], closed, 255, 1, cv2.LINE_AA, _SHIFT)
+        fill_polygon(canvas, polygon, 255)
+    trace_polyline(canvas, polygon, closed, 255)
     return canvas.astype(np.float32) / 255.0
 
 

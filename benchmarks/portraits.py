@@ -26,6 +26,11 @@ where it found a face):
   eyes stay open through the driver's blinks, lower blinks too; NaN when the driver never
   blinks in the frames used), ``flicker`` (mean |change| between consecutive frames over the
   driver's face crops': well above 1 flickers; compare methods with each other);
+- ``blink_mesh`` (with ``--mesh-python``): ``blink`` read by a second instrument, MediaPipe's
+  Face Mesh (``benchmarks/mesh_eyes.py``, in its own environment): dlib's eye points lean on
+  its shape prior and, on a painting, stay where open lids would be when the eyes are shut.
+  The driver's blink frames are still dlib's; the caption says how the mesh reads the driver's
+  own blinks, which is how far to trust it;
 - ``synth_in_mouth``: for a generator with a synthesis path (``return_parts``), its mean
   mask weight inside the target's mouth interior (at the model's size) over the frames where
   the driver's mouth is open (above its median): whether the model paints the inside of the
@@ -43,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -60,11 +66,16 @@ from fsth.io.video import probe, read_frames
 from fsth.landmarks import SMOOTHING_METHODS, create_detector, draw_landmarks, smooth_landmarks
 from fsth.landmarks.adapt import adapt_landmarks
 from fsth.landmarks.regions import mouth_masks
-from fsth.metrics import blink_ratio, flicker, mouth_opening, mouth_span_ratio, nme
+from fsth.metrics import blink_ratio, blink_ratio_of, eye_opening, flicker, mouth_opening, mouth_span_ratio, nme
 from fsth.nn.conditioning import build as build_conditioning
 from fsth.person import crop_shots, load_model
 from fsth.train.finetune import finetune
 from fsth.baselines import BASELINES, create_baseline
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: the repository's benchmarks package
+    sys.path.insert(0, str(ROOT))
+from benchmarks.mesh_eyes import mesh_eye_opening  # noqa: E402
 
 MOUTH = slice(48, 68)
 
@@ -72,7 +83,7 @@ MOUTH = slice(48, 68)
 COLUMNS = [("verified", "verified ↑", ".2f"), ("distance", "distance ↓", ".3f"), ("csim", "CSIM ↑", ".3f"),
            ("nme", "NME ↓", ".3f"), ("mouth_nme", "mouth NME ↓", ".3f"), ("detected", "detected ↑", ".2f"),
            ("mouth_span", "mouth span ↑", ".2f"), ("mouth_corr", "mouth corr ↑", ".2f"),
-           ("blink", "blink ↓", ".2f"), ("flicker", "flicker ↓", ".2f"),
+           ("blink", "blink ↓", ".2f"), ("blink_mesh", "blink (mesh) ↓", ".2f"), ("flicker", "flicker ↓", ".2f"),
            ("synth_in_mouth", "synth in mouth ↑", ".2f")]
 
 
@@ -175,7 +186,7 @@ def _cell(value, spec: str) -> str:
 def table(results: list[dict], caption: str) -> str:
     lines = [caption, "", "| portrait | method | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
              "|---|---|" + "---|" * len(COLUMNS)]
-    lines += [f"| {r['portrait']} | {r['method']} | " + " | ".join(_cell(r[k], f) for k, _, f in COLUMNS) + " |"
+    lines += [f"| {r['portrait']} | {r['method']} | " + " | ".join(_cell(r.get(k), f) for k, _, f in COLUMNS) + " |"
               for r in results]
     return "\n".join(lines) + "\n"
 
@@ -194,6 +205,9 @@ def main():
     parser.add_argument("--smooth", default="savgol", choices=SMOOTHING_METHODS,
                         help="smoothing of the driving landmarks over time (as fsth animate)")
     parser.add_argument("--ft-steps", type=int, default=100, help="fine-tuning steps on the portrait")
+    parser.add_argument("--mesh-python", metavar="PYTHON",
+                        help="the Python of an environment with mediapipe 0.10.14 (benchmarks/mesh_eyes.py): "
+                             "adds the blink read by Face Mesh")
     parser.add_argument("--columns", type=int, default=8)
     parser.add_argument("--out", default="docs/portraits")
     args = parser.parse_args()
@@ -209,6 +223,9 @@ def main():
     crops = driver_crops(frames, detected, size, info.fps)
     opened = open_mouth_frames(drive)
     opening = mouth_opening(drive)
+    mesh_driver = None
+    if args.mesh_python:  # how the second instrument reads the driver's own blinks (dlib's blink frames)
+        mesh_driver = blink_ratio_of(mesh_eye_opening(np.stack(frames), args.mesh_python), eye_opening(detected))
     driver_span = float(np.percentile(opening, 90) - np.percentile(opening, 10))  # near 0: the mouth stays shut
     loaded = {name: load_model(path) for name, path in models.items()}
     pick = np.linspace(0, len(frames) - 1, args.columns).round().astype(int)
@@ -227,8 +244,10 @@ def main():
             renderer = make()
             rendered = renderer.render(wanted)
             seconds = time.perf_counter() - started
+            mesh = (blink_ratio_of(mesh_eye_opening(rendered, args.mesh_python), eye_opening(drive))
+                    if args.mesh_python else float("nan"))
             results.append({"portrait": name, "method": method, "seconds": round(seconds, 1),
-                            **score(scorer, rendered, wanted, reference, drive, crops),
+                            **score(scorer, rendered, wanted, reference, drive, crops), "blink_mesh": mesh,
                             "synth_in_mouth": synthesis_in_mouth(renderer, wanted, opened)})
             print(json.dumps({k: _finite(v) for k, v in results[-1].items()}))
             rows.append([rendered[i] for i in pick])
@@ -239,6 +258,7 @@ def main():
                "adapt": "relative", "steps": args.ft_steps, "models": models,
                "model_sizes": {name: m.config.image_size for name, m in loaded.items()},
                "mouth_open_frames": len(opened), "driver_mouth_span": driver_span,
+               "driver_blink_by_mesh": _finite(mesh_driver) if mesh_driver is not None else None,
                "rows": [{k: _finite(v) for k, v in r.items()} for r in results]}
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     sizes = ", ".join(f"{name} {m.config.image_size} px" for name, m in loaded.items())
@@ -249,7 +269,10 @@ def main():
                + ", ".join([*args.baselines, *loaded]) + "). Mouth span: the result's mouth-opening span over the driver's "
                f"(1: as much; the driver's own span: {driver_span:.3f} eye-corner distances, near 0 a closed mouth "
                "where span and corr measure noise); blink: the result's eye opening on the driver's blinks over "
-               "its median (~1: no blink; – where the driver never blinks); flicker: frame-to-frame change over the "
+               "its median (~1: no blink; – where the driver never blinks)"
+               + (f"; blink (mesh): the same read by MediaPipe's Face Mesh instead of dlib (the mesh reads the "
+                  f"driver's own blinks at {mesh_driver:.2f} of its median)" if mesh_driver is not None else "")
+               + "; flicker: frame-to-frame change over the "
                f"driver's (compare methods); synth in mouth: the synthesis mask inside the open mouth "
                f"({len(opened)} frames; – without a synthesis mask).")
     text = table(results, caption)

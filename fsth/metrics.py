@@ -280,7 +280,14 @@ def blink_ratio(result_points: np.ndarray, driver_points: np.ndarray, threshold:
     well below 1: it blinks too. NaN when the driver never blinks (on frames where both
     have a face). Both (T, 68, 2), the same frames.
     """
-    result, driver = _paired(eye_opening(result_points), eye_opening(driver_points))
+    return blink_ratio_of(eye_opening(result_points), eye_opening(driver_points), threshold)
+
+
+def blink_ratio_of(result_opening: np.ndarray, driver_opening: np.ndarray, threshold: float = 0.5) -> float:
+    """:func:`blink_ratio` from two eye-opening series (T,) instead of landmarks — the result's
+    read by any instrument (a mesh, a photometric measure), the driver's deciding which frames
+    are blinks; NaN frames are left out."""
+    result, driver = _paired(result_opening, driver_opening)
     if not len(driver):
         return float("nan")
     blinks = driver < threshold * np.median(driver)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fsth.landmarks.adapt import adapt_landmarks, apply, best_reference, similarity
-from tests.helpers import face_points
+from fsth.landmarks.adapt import CLOSED_PERCENTILE, adapt_landmarks, apply, best_reference, lip_gaps, similarity
+from tests.helpers import face_points, ibug_face_points
 
 
 def rotate(points, degrees, scale=1.0, shift=(0, 0)):
@@ -39,9 +39,9 @@ def test_relative_keeps_the_portrait_shape_and_moves_its_mouth():
     portrait = face_points(200)
     driver = widened(face_points(256), 1.4)  # a broader face, larger in its frame
     frames = np.stack([driver, open_mouth(driver, 12.8), rotate(driver, 10)])
-    out = adapt_landmarks(frames, portrait, "relative", eyes="relative")  # the lids move with the rest
+    out = adapt_landmarks(frames, portrait, "relative", eyes="relative", mouth="relative")  # lids, lips with the rest
     assert np.allclose(out[0], portrait, atol=1e-3)  # reference frame: the portrait itself
-    retargeted = adapt_landmarks(frames, portrait, "relative")  # the default: lid gaps follow the driver's
+    retargeted = adapt_landmarks(frames, portrait, "relative", mouth="relative")  # lid gaps follow the driver's
     lids = [37, 38, 40, 41, 43, 44, 46, 47]
     assert np.allclose(np.delete(retargeted, lids, axis=1), np.delete(out, lids, axis=1))  # only the lids differ
     jaw = lambda p: np.ptp(p[:17, 0]) / np.linalg.norm(p[36:42].mean(0) - p[42:48].mean(0))  # noqa: E731
@@ -51,6 +51,52 @@ def test_relative_keeps_the_portrait_shape_and_moves_its_mouth():
     # head rotation is passed on: the eye line turns by the driver's 10 degrees
     eyes = out[2][42:48].mean(0) - out[2][36:42].mean(0)
     assert np.degrees(np.arctan2(eyes[1], eyes[0])) == pytest.approx(10, abs=0.1)
+
+
+def lips_closed(points):
+    """The face with its inner lips meeting: 67-65 onto 61-63 (upright, iBUG order)."""
+    out = points.copy()
+    out[[67, 66, 65]] = out[[61, 62, 63]]
+    return out
+
+
+def test_mouth_retargeting_parts_closed_lips_by_the_drivers_opening_beyond_closed():
+    portrait, driver = lips_closed(ibug_face_points(200)), lips_closed(ibug_face_points(256))
+    scale = np.linalg.norm(driver[45] - driver[36])
+    frames = np.stack([open_mouth(driver, 0.1 * scale), driver, open_mouth(driver, 0.3 * scale)])  # ref ajar
+    relative = adapt_landmarks(frames, portrait, "relative", reference=0, mouth="relative")
+    retargeted = adapt_landmarks(frames, portrait, "relative", reference=0)
+    assert lip_gaps(portrait)[0] == pytest.approx(0.0, abs=1e-6)
+    # relative motion: the driver's closed mouth pushes the lower lip up through the upper one
+    assert lip_gaps(relative) == pytest.approx([0.0, -0.1, 0.2], abs=2e-3)
+    # retargeted: open by the driver's opening beyond its closed mouth (a low percentile of its gaps)
+    closed = np.percentile([0.1, 0.0, 0.3], CLOSED_PERCENTILE)
+    assert lip_gaps(retargeted) == pytest.approx(np.maximum(np.array([0.1, 0.0, 0.3]) - closed, 0), abs=2e-3)
+    # only the lower lip and the chin move, across the mouth (an upright face: straight down)
+    moved = np.flatnonzero(np.abs(retargeted - relative).max(axis=(0, 2)) > 1e-4)
+    assert set(moved) <= {6, 7, 8, 9, 10, 55, 56, 57, 58, 59, 65, 66, 67} and {57, 66} <= set(moved)
+    assert np.abs((retargeted - relative)[..., 0]).max() < 1e-3 and (retargeted - relative)[1, 66, 1] > 0
+    # the driver's closed gap can be given (a live stream keeps a running one)
+    kept = adapt_landmarks(frames, portrait, "relative", reference=0, driver_closed=0.05)
+    assert lip_gaps(kept) == pytest.approx([0.05, 0.0, 0.25], abs=2e-3)
+    with pytest.raises(ValueError, match="unknown mouth adaptation"):
+        adapt_landmarks(frames, portrait, "relative", mouth="open")
+
+
+def test_mouth_retargeting_keeps_an_open_portraits_relative_motion():
+    driver = lips_closed(ibug_face_points(256))
+    scale = np.linalg.norm(driver[45] - driver[36])
+    portrait = ibug_face_points(200)  # lips apart
+    opened = lip_gaps(portrait)[0]
+    frames = np.stack([driver, open_mouth(driver, 0.2 * scale), open_mouth(driver, 0.05 * scale)])
+    relative = adapt_landmarks(frames, portrait, "relative", reference=0, mouth="relative")
+    retargeted = adapt_landmarks(frames, portrait, "relative", reference=0)
+    assert np.allclose(retargeted, relative, atol=1e-3)  # the reference is the driver's closed mouth: nothing to fix
+    # a reference more open than the portrait: the driver's shut mouth shuts the portrait's, no further
+    ajar = np.stack([open_mouth(driver, (opened + 0.1) * scale), driver])
+    assert lip_gaps(adapt_landmarks(ajar, portrait, "relative", reference=0, mouth="relative"))[1] == \
+        pytest.approx(-0.1, abs=2e-3)  # relative: crossed
+    assert lip_gaps(adapt_landmarks(ajar, portrait, "relative", reference=0))[1] == pytest.approx(0.0, abs=2e-3)
 
 
 def test_none_gives_the_driver_face_shape():

@@ -13,7 +13,7 @@ import pytest
 
 from fsth.cli import main
 from fsth.io.video import read_frames
-from fsth.landmarks.adapt import lid_gaps
+from fsth.landmarks.adapt import lid_gaps, lip_gaps
 from fsth.landmarks.regions import mouth_opening
 from fsth.live import LabelStamp, LandmarkTracker, LiveAdapter, LiveLoop, live_renderer, portrait_shots
 from fsth.provenance import label
@@ -88,6 +88,7 @@ def test_streaming_adaptation_starts_at_the_portrait_and_carries_blinks_over(mon
         shut = lid_gaps(adapter(_blinked(driver), i / 25))[0]
     assert (shut < 0.4 * open_gap).all(), (shut, open_gap)
     assert np.allclose(adapter.driver_open, lid_gaps(driver)[0], rtol=0.05)  # a blink doesn't move the estimate
+    assert adapter.driver_closed == pytest.approx(lip_gaps(driver)[0], abs=1e-3)  # the running closed mouth
     adapter.set_reference(_blinked(driver))  # a reference the caller picks
     assert adapter.reference is not None and np.allclose(adapter.reference[[37, 38]], driver[[41, 40]])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fsth.metrics import (blink_ratio, detected_landmarks, eye_opening, flicker, mouth_opening,
+from fsth.metrics import (blink_ratio, blink_ratio_of, detected_landmarks, eye_opening, flicker, mouth_opening,
                           mouth_span_ratio)
 
 
@@ -69,6 +69,12 @@ def test_blink_ratio_tells_a_result_that_blinks_from_one_that_stares():
     no_face = faces(TALK, eyes * 1.2)
     no_face[[10, 11, 25]] = np.nan  # the result's face is lost exactly on the blinks: nothing to say
     assert np.isnan(blink_ratio(no_face, driver))
+    # the same from opening series, whatever instrument read the result's: the driver picks the blinks
+    mesh = np.full(40, 0.2)
+    mesh[[10, 11, 25]] = 0.05
+    assert blink_ratio_of(mesh, eye_opening(driver)) == pytest.approx(0.25)
+    assert blink_ratio_of(eye_opening(faces(TALK, eyes * 1.2)), eye_opening(driver)) == \
+        pytest.approx(blink_ratio(faces(TALK, eyes * 1.2), driver))
 
 
 def test_flicker_compares_frame_changes_per_pixel_whatever_the_sizes():

@@ -1,6 +1,7 @@
 """benchmarks/portraits.py without real media: the synthesis share inside the open mouth read
 from the generator's parts (and NaN where there are none), the driver's open-mouth frames,
-the scores, and the table and JSON with NaN written as – and null."""
+the scores, the table and JSON with NaN written as – and null, and the bridge to the second
+eye instrument (benchmarks/mesh_eyes.py) with a stand-in for the mesh environment's Python."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ import torch
 
 import fsth
 from benchmarks import portraits
+from benchmarks.mesh_eyes import mesh_eye_opening
 from fsth.nn import create
 from tests.helpers import SMALL_MODEL
 from tests.helpers import ibug_face_points as face_points
@@ -105,3 +107,37 @@ def test_driving_takes_a_sample_name_or_a_path(tmp_path):
     assert portraits.media(str(video), "video") == video
     with pytest.raises(SystemExit, match="wolfgang"):
         portraits.media(str(tmp_path / "missing.mp4"), "video")
+
+
+def _stand_in_python(tmp_path, body: str):
+    """An executable that takes the mesh bridge's arguments (script, frames.npz, out.npy) as the
+    mesh environment's Python would, and runs ``body`` (Python, with ``frames`` and ``out``) in
+    this interpreter instead of Face Mesh."""
+    import sys
+    script = tmp_path / "stand_in.py"
+    script.write_text("import sys, numpy as np\nframes = np.load(sys.argv[2])['frames']\nout = sys.argv[3]\n" + body)
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+    python.chmod(0o755)
+    return python
+
+
+def test_the_mesh_bridge_hands_frames_over_and_reads_the_answer_back(tmp_path):
+    frames = np.zeros((5, 8, 8, 3), np.uint8)
+    frames[:, :, :, 0] = np.arange(5)[:, None, None] * 10
+    brightness = _stand_in_python(tmp_path, "np.save(out, frames.reshape(len(frames), -1).mean(1))")
+    assert mesh_eye_opening(frames, brightness) == pytest.approx(np.arange(5) * 10 / 3)
+
+
+def test_the_mesh_bridge_names_the_interpreter_that_failed(tmp_path):
+    frames = np.zeros((3, 8, 8, 3), np.uint8)
+    failing = _stand_in_python(tmp_path, "raise SystemExit('no module named mediapipe')")
+    with pytest.raises(RuntimeError, match=r"failed with .*python.*no module named mediapipe"):
+        mesh_eye_opening(frames, failing)
+    short = _stand_in_python(tmp_path, "np.save(out, np.zeros(2))")
+    with pytest.raises(RuntimeError, match="answered"):
+        mesh_eye_opening(frames, short)
+    with pytest.raises(RuntimeError, match="could not run"):
+        mesh_eye_opening(frames, tmp_path / "no-such-python")
+    with pytest.raises(ValueError, match="uint8"):
+        mesh_eye_opening(frames.astype(np.float32), short)

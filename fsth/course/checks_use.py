@@ -26,14 +26,16 @@ def _adaptation_cases():
 def check_relative_adaptation(fn: Callable) -> bool:
     """``fn(driving (T, 68, 2), portrait (68, 2), reference) -> (T, 68, 2)``: the portrait's
     own landmarks plus the driving face's motion since frame ``reference``, measured in
-    normalised face coordinates (fsth.landmarks.adapt_landmarks, mode "relative", the lids moved
-    with the rest: ``eyes="relative"``; retargeting the eyes is fsth's later refinement)."""
+    normalised face coordinates (fsth.landmarks.adapt_landmarks, mode "relative", the lids and
+    lips moved with the rest: ``eyes="relative", mouth="relative"``; retargeting eyes and mouth
+    is fsth's later refinement)."""
     from ..landmarks.adapt import adapt_landmarks
 
     _require_callable("relative_adaptation", fn)
     name = "relative_adaptation"
     for i, (label, (driving, portrait, ref)) in enumerate(_adaptation_cases()):
-        expected = adapt_landmarks(driving, portrait, mode="relative", reference=ref, eyes="relative")
+        expected = adapt_landmarks(driving, portrait, mode="relative", reference=ref, eyes="relative",
+                                   mouth="relative")
         eyes = float(np.linalg.norm(portrait[36:42].mean(0) - portrait[42:48].mean(0)))
         tolerance = 0.005 * eyes  # half a percent of the eye distance
         failed, mine = _attempt(name, f"case {i + 1} of 3 ({label})", fn, driving.copy(), portrait.copy(), ref,
@@ -51,7 +53,8 @@ def check_relative_adaptation(fn: Callable) -> bool:
              "portrait's: faces differ in size and tilt, so raw pixel offsets don't transfer",
              lambda: portrait + (driving - driving[ref])),
             ("the reference is the driving frame given by `reference`, not always frame 0",
-             lambda: adapt_landmarks(driving, portrait, mode="relative", reference=0, eyes="relative"))]
+             lambda: adapt_landmarks(driving, portrait, mode="relative", reference=0, eyes="relative",
+                                     mouth="relative"))]
         hint = _diagnose(mine, mistakes)
         details = notes
         if mine is not None and _numpy(mine).shape == expected.shape:

@@ -13,6 +13,15 @@ driver's lids travelled from the reference frame — half-way, when the driver's
 are half shut — so instead each eye's lid gap is set to the portrait's open gap times how open
 the driver's eye is, as a share of the driver's own open eye (its 90th percentile over the clip,
 or a value the caller keeps, e.g. live). A portrait with shut eyes keeps the relative motion.
+
+The mouth is retargeted too (``mouth="retarget"``, LivePortrait's lip retargeting without its
+network): relative motion opens the portrait's lips by the driver's gap *minus the reference
+frame's*. When the reference (the frame most like the portrait) has the driver's lips parted and
+the portrait's are closed, every closing of the driver's mouth pushes the portrait's lower lip up
+through the upper one, and the opening shrinks by the reference's gap. So the inner-lip gap is set
+to the portrait's own gap plus how far the driver's lips part beyond the driver's closed mouth (a
+low percentile of its gap over the clip, or a value the caller keeps), the lower lip and chin
+moved to it; the lips never cross.
 """
 from __future__ import annotations
 
@@ -22,6 +31,7 @@ from .parts import PARTS
 
 ADAPT_MODES = ("relative", "none")
 EYE_MODES = ("retarget", "relative")
+MOUTH_MODES = ("retarget", "relative")
 EYES = ((37, 38, 41, 40), (43, 44, 47, 46))  # upper-lid points and the lower-lid points below them
 BROWS = (slice(17, 22), slice(22, 27))
 SHUT = 0.035  # a lid gap below this (× eye-corner distance) counts as shut: nothing to retarget from
@@ -29,6 +39,10 @@ SHUT_READING = 0.35  # a 68-point detector's lid gap on a shut eye, × the same 
 # wolfgang clip's visibly shut eyes at 0.25-0.37 of its median gap; lids never quite meet in its points
 KNEE = 0.6  # driver openings above this (× open) are taken as they are; below, stretched down to shut
 LOWER_LID_SHARE = 0.2  # of a closing, the lower lid's part: the upper lid comes down, the lower barely rises
+CLOSED_PERCENTILE = 5.0  # the driver's closed mouth: this percentile of its lip gap over the clip
+UPPER_INNER, LOWER_INNER = [61, 62, 63], [67, 66, 65]  # inner-lip points facing each other
+LOWER_LIP = [55, 56, 57, 58, 59, 65, 66, 67]  # moved by the whole change of the gap
+CHIN = {6: 0.4, 7: 0.7, 8: 0.8, 9: 0.7, 10: 0.4}  # jaw points and their share of it
 
 
 def similarity(points: np.ndarray) -> np.ndarray:
@@ -109,21 +123,66 @@ def retarget_eyes(adapted: np.ndarray, driving: np.ndarray, portrait: np.ndarray
     return out
 
 
+def _down(points: np.ndarray) -> np.ndarray:
+    """(T, 2) unit vectors across the line between the mouth corners (48, 54), away from the eyes."""
+    axis = points[:, 54] - points[:, 48]
+    down = np.stack([-axis[:, 1], axis[:, 0]], 1) / np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-6)
+    away = points[:, 48:68].mean(1) - points[:, 36:48].mean(1)
+    return down * np.sign((away * down).sum(1, keepdims=True) + 1e-9)
+
+
+def lip_gaps(points: np.ndarray) -> np.ndarray:
+    """(T,) signed gap between the inner lips (61-63 over 67-65) across the mouth-corner line,
+    over the eye-corner distance (36-45): about 0 closed, negative where the lips cross; points
+    (T, 68, 2) or (68, 2)."""
+    p = np.asarray(points, np.float64).reshape(-1, 68, 2)
+    scale = np.maximum(np.linalg.norm(p[:, 45] - p[:, 36], axis=-1), 1e-6)
+    gap = ((p[:, LOWER_INNER] - p[:, UPPER_INNER]) * _down(p)[:, None]).sum(-1).mean(1)
+    return gap / scale
+
+
+def retarget_mouth(adapted: np.ndarray, driving: np.ndarray, portrait: np.ndarray, reference: int,
+                   driver_closed: float | None = None) -> np.ndarray:
+    """``adapted`` (T, 68, 2) with the lower lip (and a share of the chin) moved across the
+    mouth-corner line so the inner-lip gap is the portrait's gap plus the driver's gap beyond
+    the gap that matches the portrait: the driver's closed gap (``driver_closed``, default its
+    :data:`CLOSED_PERCENTILE` over ``driving``) plus the portrait's own, or the reference
+    frame's gap where that is smaller (an open portrait keeps the relative motion). Never
+    below 0: the lips don't cross."""
+    out = np.array(adapted, np.float32)
+    driving_gaps, portrait_gap = lip_gaps(driving), float(lip_gaps(portrait)[0])
+    if driver_closed is None:
+        driver_closed = float(np.percentile(driving_gaps, CLOSED_PERCENTILE))
+    matched = min(float(driving_gaps[reference]), driver_closed + max(portrait_gap, 0.0))
+    wanted = np.maximum(portrait_gap + driving_gaps - matched, 0.0)  # (T,)
+    scale = np.linalg.norm(out[:, 45] - out[:, 36], axis=-1)
+    move = ((wanted - lip_gaps(out)) * scale)[:, None] * _down(out)  # (T, 2) pixels
+    out[:, LOWER_LIP] += move[:, None].astype(np.float32)
+    for point, share in CHIN.items():
+        out[:, point] += (share * move).astype(np.float32)
+    return out
+
+
 def adapt_landmarks(driving: np.ndarray, portrait: np.ndarray, mode: str = "relative",
                     reference: int | str = 0, eyes: str = "retarget",
-                    driver_open: np.ndarray | None = None) -> np.ndarray:
+                    driver_open: np.ndarray | None = None, mouth: str = "retarget",
+                    driver_closed: float | None = None) -> np.ndarray:
     """Landmarks for the portrait that follow the driving video.
 
     driving: (T, 68, 2) in driving-video pixels; portrait: (68, 2) in portrait pixels.
     reference: index of the driving frame that matches the portrait's expression, or
     "best" to pick the closest one. eyes (``relative`` mode): "retarget" (the lid gap follows
     how open the driver's eye is, :func:`retarget_eyes`; ``driver_open`` as there) or
-    "relative" (the driver's lid motion added). Returns (T, 68, 2) in portrait pixels.
+    "relative" (the driver's lid motion added). mouth (``relative`` mode): "retarget" (the lip
+    gap follows how far the driver's lips part beyond closed, :func:`retarget_mouth`;
+    ``driver_closed`` as there) or "relative". Returns (T, 68, 2) in portrait pixels.
     """
     if mode not in ADAPT_MODES:
         raise ValueError(f"unknown adaptation {mode!r}; choose from {ADAPT_MODES}")
     if eyes not in EYE_MODES:
         raise ValueError(f"unknown eye adaptation {eyes!r}; choose from {EYE_MODES}")
+    if mouth not in MOUTH_MODES:
+        raise ValueError(f"unknown mouth adaptation {mouth!r}; choose from {MOUTH_MODES}")
     driving = np.asarray(driving, np.float32)
     portrait = np.asarray(portrait, np.float32)
     ref = best_reference(driving, portrait) if reference == "best" else int(reference)
@@ -135,4 +194,6 @@ def adapt_landmarks(driving: np.ndarray, portrait: np.ndarray, mode: str = "rela
     adapted = np.stack([apply(from_portrait_norm, p) for p in moved])
     if mode == "relative" and eyes == "retarget":
         adapted = retarget_eyes(adapted, driving, portrait, driver_open)
+    if mode == "relative" and mouth == "retarget":
+        adapted = retarget_mouth(adapted, driving, portrait, ref, driver_closed)
     return adapted

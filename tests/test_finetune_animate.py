@@ -75,6 +75,7 @@ def test_person_file_round_trip(model, shots, tmp_path):
 
 def test_animate_writes_a_marked_side_by_side_video(model, shots, samples, dlib_detector, tmp_path):
     from fsth.animation import animate
+    from fsth.landmarks.adapt import CHIN, LOWER_LIP, lip_gaps
     from fsth.io.video import read_frames
 
     frames, landmarks = shots
@@ -92,8 +93,10 @@ def test_animate_writes_a_marked_side_by_side_video(model, shots, samples, dlib_
         assert result["landmarks"].shape == (5, 68, 2)
     rel = animate(person, driving, tmp_path / "r.mp4", dlib_detector, adapt="relative")["landmarks"]
     lids = [37, 38, 40, 41, 43, 44, 46, 47]  # retargeted: their gap follows how open the driver's eyes are
-    others = np.setdiff1d(np.arange(68), lids)
+    lips = [*LOWER_LIP, *CHIN]  # retargeted: the lip gap follows how far the driver's lips part beyond closed
+    others = np.setdiff1d(np.arange(68), lids + lips)
     assert np.allclose(rel[0][others], landmarks[0][others], atol=1e-3)  # frame 0 is the reference: the portrait's face
+    assert lip_gaps(rel[0])[0] >= lip_gaps(landmarks[0])[0] - 1e-3  # its lips at least as open as its own
 
 
 def test_exported_model_is_small_and_equivalent(tmp_path):

@@ -174,6 +174,21 @@ def score(scorer: Scorer, frames: np.ndarray, wanted: np.ndarray, reference: np.
             "blink": blink_ratio(found, drive), "flicker": flicker(frames, crops)}
 
 
+def refiner_variants(renderer, ablate: bool) -> list[tuple[str, dict]]:
+    """(name suffix, {switch: on}) to render: the renderer as it is, and with ``ablate`` each
+    learned refiner of its generator (``REFINERS``, e.g. the guided model's eyes and mouth)
+    switched off, then all of them."""
+    refiners = getattr(getattr(renderer, "generator", None), "REFINERS", ())
+    switches = [switch for _, switch in refiners]
+    everything = dict.fromkeys(switches, True)
+    variants = [("", everything)]
+    if ablate and switches:
+        variants += [(f", {part} refiner off", {**everything, switch: False}) for part, switch in refiners]
+        if len(switches) > 1:
+            variants.append((", refiners off", dict.fromkeys(switches, False)))
+    return variants
+
+
 def _finite(value):
     """NaN and infinities as None (JSON null), everything else as it is."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
@@ -208,6 +223,9 @@ def main():
     parser.add_argument("--mesh-python", metavar="PYTHON",
                         help="the Python of an environment with mediapipe 0.10.14 (benchmarks/mesh_eyes.py): "
                              "adds the blink read by Face Mesh")
+    parser.add_argument("--refiners-off", action="store_true",
+                        help="also render each model with each learned refiner switched off, and all of them "
+                             "(same fine-tuned model; rows '<model>, eyes refiner off', ...)")
     parser.add_argument("--columns", type=int, default=8)
     parser.add_argument("--out", default="docs/portraits")
     args = parser.parse_args()
@@ -242,15 +260,21 @@ def main():
         for method, make in methods.items():
             started = time.perf_counter()
             renderer = make()
-            rendered = renderer.render(wanted)
-            seconds = time.perf_counter() - started
-            mesh = (blink_ratio_of(mesh_eye_opening(rendered, args.mesh_python), eye_opening(drive))
-                    if args.mesh_python else float("nan"))
-            results.append({"portrait": name, "method": method, "seconds": round(seconds, 1),
-                            **score(scorer, rendered, wanted, reference, drive, crops), "blink_mesh": mesh,
-                            "synth_in_mouth": synthesis_in_mouth(renderer, wanted, opened)})
-            print(json.dumps({k: _finite(v) for k, v in results[-1].items()}))
-            rows.append([rendered[i] for i in pick])
+            made = time.perf_counter() - started  # fine-tuning, for a model
+            for variant, switches in refiner_variants(renderer, args.refiners_off):
+                for switch, on in switches.items():
+                    setattr(renderer.generator, switch, on)
+                begun = time.perf_counter()
+                rendered = renderer.render(wanted)
+                seconds = made + time.perf_counter() - begun
+                mesh = (blink_ratio_of(mesh_eye_opening(rendered, args.mesh_python), eye_opening(drive))
+                        if args.mesh_python else float("nan"))
+                results.append({"portrait": name, "method": method + variant, "seconds": round(seconds, 1),
+                                **score(scorer, rendered, wanted, reference, drive, crops), "blink_mesh": mesh,
+                                "synth_in_mouth": synthesis_in_mouth(renderer, wanted, opened)})
+                print(json.dumps({k: _finite(v) for k, v in results[-1].items()}))
+                if not variant:
+                    rows.append([rendered[i] for i in pick])
         strip = np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
         side = np.concatenate([shots[0]] + [np.zeros_like(shots[0])] * (len(rows) - 1), axis=0)
         save_image(out / f"{name}.png", np.concatenate([side, strip], axis=1), synthetic=True)

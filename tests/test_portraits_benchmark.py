@@ -14,6 +14,7 @@ import torch
 import fsth
 from benchmarks import portraits
 from benchmarks.mesh_eyes import mesh_eye_opening
+from fsth.baselines import create_baseline
 from fsth.nn import create
 from tests.helpers import SMALL_MODEL
 from tests.helpers import ibug_face_points as face_points
@@ -141,3 +142,17 @@ def test_the_mesh_bridge_names_the_interpreter_that_failed(tmp_path):
         mesh_eye_opening(frames, tmp_path / "no-such-python")
     with pytest.raises(ValueError, match="uint8"):
         mesh_eye_opening(frames.astype(np.float32), short)
+
+
+def test_refiner_variants_switch_each_learned_refiner_off_then_all():
+    guided = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided_refined", num_videos=2)
+    person = fsth.finetune(guided, np.zeros((1, 64, 64, 3), np.uint8), face_points(64)[None], steps=0, progress=False)
+    variants = dict(portraits.refiner_variants(person, ablate=True))
+    assert variants == {"": {"refine_eyes": True, "refine_mouth": True},
+                        ", eyes refiner off": {"refine_eyes": False, "refine_mouth": True},
+                        ", mouth refiner off": {"refine_eyes": True, "refine_mouth": False},
+                        ", refiners off": {"refine_eyes": False, "refine_mouth": False}}
+    assert all(hasattr(person.generator, switch) for switches in variants.values() for switch in switches)
+    assert portraits.refiner_variants(person, ablate=False) == [("", {"refine_eyes": True, "refine_mouth": True})]
+    warp = create_baseline("warp", np.zeros((1, 64, 64, 3), np.uint8), face_points(64)[None])
+    assert portraits.refiner_variants(warp, ablate=True) == [("", {})]  # no generator: rendered once

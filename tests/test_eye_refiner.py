@@ -137,3 +137,20 @@ def test_an_eye_whose_corners_meet_still_gives_finite_frames_and_an_unchanged_im
     assert np.isfinite(frames).all() and np.isfinite(image_grids(frames.reshape(-1, 3, 2), 128, EYE).numpy()).all()
     out = EyeRefiner().refine(image, image, points, points)
     assert torch.isfinite(out).all() and (out - image).abs().max() < 1e-6
+
+
+def test_the_refiner_changes_a_closing_eye_and_leaves_an_open_one_as_the_warp_shows_it():
+    image, points = _face()
+    refiner = EyeRefiner()
+    with torch.no_grad():
+        refiner.out.bias.fill_(0.5)  # a refiner that changes everything it is given
+    shut = points.copy()
+    shut[:, [37, 38, 43, 44]] = shut[:, [41, 40, 47, 46]]  # both upper lids onto the lower ones
+    half = points.copy()
+    half[:, [37, 38]] = (points[:, [37, 38]] + points[:, [41, 40]]) / 2  # one eye half closed
+    assert refiner.needed(points, np.concatenate([points, shut, half])) == pytest.approx(
+        np.array([[0, 0], [1, 1], [1, 0]]), abs=1e-6)
+    assert (refiner.refine(image, image, points, points) - image).abs().max() < 1e-6  # open: as it was
+    changed = (refiner.refine(image.repeat(2, 1, 1, 1), image.repeat(2, 1, 1, 1), np.concatenate([points] * 2),
+                              np.concatenate([shut, half])) - image).abs()
+    assert changed[0].max() > 0.1 and changed[1].max() > 0.1

@@ -126,3 +126,19 @@ def test_the_shipped_mouth_refiner_opens_held_out_mouths_better_than_the_enlarge
     model.generator.refine_mouth = False
     plain = region_errors(render_pairs(model, pairs), pairs, warp)["mouth_l1"]
     assert refined < 0.88 * plain  # measured 0.78x (AVX-512 CPU); 0.82x at 64 px, 0.67x at 256 px
+
+
+def test_the_mouth_refiner_acts_only_as_the_lips_part_wider_than_the_shots():
+    from fsth.guardrails import MOUTH_OPENS
+    from fsth.landmarks.regions import mouth_opening
+
+    pair, image = _mouth_pair()
+    refiner = MouthRefiner()
+    with torch.no_grad():
+        refiner.out.bias.fill_(0.5)  # a refiner that changes everything it is given
+    shot, target = pair["shot_points"][None], pair["target_points"][None]
+    opens = float(np.clip((mouth_opening(target) - mouth_opening(shot))[0] / MOUTH_OPENS, 0, 1))
+    assert opens > 0.5 and refiner.needed(shot, target).ravel() == pytest.approx([opens])
+    assert refiner.needed(shot, shot).ravel() == pytest.approx([0.0])
+    assert (refiner.refine(image, image, shot, shot) - image).abs().max() < 1e-6  # the shot's own mouth
+    assert (refiner.refine(image, image, shot, target) - image).abs().max() > 0.1

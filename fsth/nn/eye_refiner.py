@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..landmarks.regions import EYES
+from ..landmarks.regions import EYES, eye_gaps, interocular
 from . import patches as P
 
 # a patch's pixels: 32 x 64, the eye's corners 32 px apart a little below the middle (more of the
@@ -54,6 +54,9 @@ def sample_patches(images: torch.Tensor, frames: np.ndarray) -> torch.Tensor:
     return P.sample_patches(images, frames, EYE)
 
 
+CLOSING = (0.1, 0.3)  # closure (1 - target gap / shot gap) where the refiner starts, and is fully on
+
+
 class EyeRefiner(P.PatchRefiner):
     """A three-level U-Net on eye patches: (B·2, 9, 32, 64) -> the change to the rendered eye
     (B·2, 3, 32, 64) in [-2, 2] (image units, [-1, 1]), faded out inside an ellipse. Its inputs:
@@ -66,3 +69,15 @@ class EyeRefiner(P.PatchRefiner):
 
     def maps(self, points: np.ndarray, frames: np.ndarray) -> np.ndarray:
         return eye_maps(points, frames).reshape(-1, 2, EYE.height, EYE.width)
+
+    def needed(self, shot_points: np.ndarray, target_points: np.ndarray) -> np.ndarray:
+        """(B, 2): each eye's change kept as it closes — none while the target's eye is within
+        :data:`CLOSING` [0] of the shot's opening, all of it from [1] closed (a smooth ramp): on
+        an open eye the warp already shows the shot's own, and a refiner trained on SynthHeads
+        eyes would only repaint it in SynthHeads' light."""
+        shots = np.asarray(shot_points, np.float64).reshape(-1, 68, 2)
+        targets = np.asarray(target_points, np.float64).reshape(-1, 68, 2)
+        closure = 1 - (eye_gaps(targets) / interocular(targets)[:, None]) / np.maximum(
+            eye_gaps(shots) / interocular(shots)[:, None], 1e-6)
+        ramp = np.clip((closure - CLOSING[0]) / (CLOSING[1] - CLOSING[0]), 0, 1)
+        return (ramp * ramp * (3 - 2 * ramp)).astype(np.float32)

@@ -184,10 +184,17 @@ class PatchRefiner(PatchUNet):
         return torch.cat([sample_patches(image, targets, self.SHAPE), sample_patches(shot, shots, self.SHAPE),
                           target_maps * 2 - 1, shot_maps * 2 - 1], 1), targets
 
+    def needed(self, shot_points: np.ndarray, target_points: np.ndarray) -> np.ndarray:
+        """(B, P) in [0, 1]: how much of each patch's change :meth:`refine` keeps — here all of
+        it; a subclass keeps it only where its region differs from the shot's (an eye closing,
+        a mouth opening), so the refiner leaves alone what the warp of the shot already shows."""
+        return np.ones(self.frames(np.asarray(target_points, np.float64).reshape(-1, 68, 2)).shape[:2], np.float32)
+
     def refine(self, image: torch.Tensor, shot: torch.Tensor, shot_points: np.ndarray,
                target_points: np.ndarray) -> torch.Tensor:
-        """``image`` (B, 3, S, S) in [-1, 1] refined: each patch's change pasted back through its
-        frame (zero outside the patch) and added."""
+        """``image`` (B, 3, S, S) in [-1, 1] refined: each patch's change, times :meth:`needed`,
+        pasted back through its frame (zero outside the patch) and added."""
         inputs, frames = self.patches(image, shot, shot_points, target_points)
         change = self(inputs.to(next(self.parameters()).dtype))
-        return paste(image, change, frames, self.SHAPE)
+        keep = torch.from_numpy(np.asarray(self.needed(shot_points, target_points), np.float32))
+        return paste(image, change * keep.reshape(-1, 1, 1, 1).to(change.device), frames, self.SHAPE)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .landmarks.regions import EYES, eye_gaps, fill_polygon, interocular
+from .landmarks.regions import EYES, eye_closure, eye_gaps, fill_polygon, interocular
 
 
 def _smoothstep(x):
@@ -98,8 +98,7 @@ def closing_eyes(shot: np.ndarray, lidded: np.ndarray, lashes: np.ndarray, shot_
     size = shot.shape[0]
     source = np.asarray(shot_points, np.float64)
     targets = np.asarray(target_points, np.float64).reshape(-1, 68, 2)
-    closure = np.clip(1 - (eye_gaps(targets) / interocular(targets)[:, None])
-                      / (eye_gaps(source)[0] / interocular(source)[0]), 0, 1)
+    closure = eye_closure(source, targets)
     out = np.zeros((len(targets), 4, size, size), np.float32)
     for t, p in enumerate(targets):
         rgb, alpha = np.zeros((size, size, 3), np.float32), np.zeros((size, size), np.float32)

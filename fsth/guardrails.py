@@ -137,6 +137,12 @@ def guided_grids(source_points: np.ndarray, target_points: np.ndarray, size: int
     return torch.from_numpy((2 * positions + 1) / size - 1).float()
 
 
+def mouth_opens(shot_points: np.ndarray, target_points: np.ndarray) -> np.ndarray:
+    """(T,) in [0, 1]: how much wider each target's inner lips part than the shot's, on a ramp to
+    1 at :data:`MOUTH_OPENS` more (× eye corners). shot_points: one shot (68, 2) or one per target."""
+    return np.clip((mouth_opening(target_points) - mouth_opening(shot_points)) / MOUTH_OPENS, 0, 1)
+
+
 def mouth_cavity(shot_points: np.ndarray, target_points: np.ndarray, size: int) -> np.ndarray:
     """(T, 4, S, S) float32: a painted mouth interior for each target (T, 68, 2) — RGB in [0, 1]
     (a dark cavity, the upper teeth under the upper lip, a thinner row of lower teeth) and its
@@ -144,7 +150,7 @@ def mouth_cavity(shot_points: np.ndarray, target_points: np.ndarray, size: int) 
     shot's (1 from :data:`MOUTH_OPENS` more). Points in pixels of S-px crops."""
     targets = np.asarray(target_points, np.float64).reshape(-1, 68, 2)
     shot = np.asarray(shot_points, np.float64).reshape(-1, 68, 2)[:1]
-    opens = np.clip((mouth_opening(targets) - mouth_opening(shot)[0]) / MOUTH_OPENS, 0, 1)
+    opens = mouth_opens(shot, targets)
     out = np.zeros((len(targets), 4, size, size), np.float32)
     fine = max(1, -(-256 // size))  # drawn at ≥ 256 px and averaged down: thin rows of teeth stay thin
     for t, p in enumerate(targets):

@@ -51,6 +51,15 @@ def eye_opening(points) -> np.ndarray:
     return eye_gaps(points).mean(1) / interocular(points)
 
 
+def eye_closure(shot_points, target_points) -> np.ndarray:
+    """(T, 2) how much more closed each target eye is than the shot's, in [0, 1]: 1 − target gap
+    / shot gap, each over its face's inter-ocular distance. shot_points: one shot (68, 2) for
+    every target, or one per target (T, 68, 2)."""
+    shots, targets = _points(shot_points), _points(target_points)
+    opened = eye_gaps(shots) / interocular(shots)[:, None]
+    return np.clip(1 - (eye_gaps(targets) / interocular(targets)[:, None]) / np.maximum(opened, 1e-6), 0, 1)
+
+
 def yaw(points) -> np.ndarray:
     """(T,) a head-turn proxy in [-1, 1]: where the nose tip (30) sits between the jaw's ends (0, 16)."""
     p = _points(points)

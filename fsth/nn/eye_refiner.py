@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..landmarks.regions import EYES, eye_gaps, interocular
+from ..landmarks.regions import EYES, eye_closure
 from . import patches as P
 
 # a patch's pixels: 32 x 64, the eye's corners 32 px apart a little below the middle (more of the
@@ -75,9 +75,5 @@ class EyeRefiner(P.PatchRefiner):
         :data:`CLOSING` [0] of the shot's opening, all of it from [1] closed (a smooth ramp): on
         an open eye the warp already shows the shot's own, and a refiner trained on SynthHeads
         eyes would only repaint it in SynthHeads' light."""
-        shots = np.asarray(shot_points, np.float64).reshape(-1, 68, 2)
-        targets = np.asarray(target_points, np.float64).reshape(-1, 68, 2)
-        closure = 1 - (eye_gaps(targets) / interocular(targets)[:, None]) / np.maximum(
-            eye_gaps(shots) / interocular(shots)[:, None], 1e-6)
-        ramp = np.clip((closure - CLOSING[0]) / (CLOSING[1] - CLOSING[0]), 0, 1)
+        ramp = np.clip((eye_closure(shot_points, target_points) - CLOSING[0]) / (CLOSING[1] - CLOSING[0]), 0, 1)
         return (ramp * ramp * (3 - 2 * ramp)).astype(np.float32)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..landmarks.regions import INNER_LIPS, mouth_opening
+from ..landmarks.regions import INNER_LIPS
 from . import patches as P
 
 # the mouth's corners (outer lips 48 and 54) 32 px apart on row 18 of 48: more room below, where the jaw opens
@@ -58,11 +58,8 @@ class MouthRefiner(P.PatchRefiner):
 
     def needed(self, shot_points: np.ndarray, target_points: np.ndarray) -> np.ndarray:
         """(B, 1): the change kept as the lips part wider than the shot's, on the ramp the painted
-        cavity uses (fsth.guardrails.MOUTH_OPENS): a mouth no more open than the shot's is the
+        cavity uses (fsth.guardrails.mouth_opens): a mouth no more open than the shot's is the
         shot's own, which the warp already shows."""
-        from ..guardrails import MOUTH_OPENS
+        from ..guardrails import mouth_opens
 
-        shots = np.asarray(shot_points, np.float64).reshape(-1, 68, 2)
-        targets = np.asarray(target_points, np.float64).reshape(-1, 68, 2)
-        opens = (mouth_opening(targets) - mouth_opening(shots)) / MOUTH_OPENS
-        return np.clip(opens, 0, 1).astype(np.float32)[:, None]
+        return mouth_opens(shot_points, target_points).astype(np.float32)[:, None]

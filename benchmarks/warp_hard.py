@@ -8,7 +8,8 @@ and at its warm start (docs/eval/tiny-guided/warp_hard.md).
 --size renders the SynthHeads pairs at that size (default: the model's own); a model smaller than
 that renders at it as ``fsth animate`` does (texture from the full-resolution shot).
 --ablations adds rows of the trained model with each of its switches off: its refiners
-(``refine_eyes``, ``refine_mouth``) and the full-resolution flow's dead zone (``flow_deadzone``).
+(``refine_eyes``, ``refine_mouth``), the full-resolution flow's dead zone (``flow_deadzone``: off, and
+half a model pixel) and the mask's bounds (``confine_synthesis``, ``cavity_floor``).
 """
 import argparse
 from pathlib import Path
@@ -46,7 +47,9 @@ if args.warm_start:
     models[f"{kind}, warm start (step 0)"] = start
 if args.ablations:
     for switch, off, label in (("refine_eyes", False, "eye refiner off"), ("refine_mouth", False, "mouth refiner off"),
-                               ("flow_deadzone", 0.0, "flow dead zone off")):
+                               ("flow_deadzone", 0.0, "flow dead zone off"), ("flow_deadzone", 0.5, "flow dead zone 0.5"),
+                               ("confine_synthesis", False, "synthesis not confined to the mouth"),
+                               ("cavity_floor", False, "no cavity floor")):
         if hasattr(trained.generator, switch):
             ablated = fsth.load_model(args.trained)
             setattr(ablated.generator, switch, off)

@@ -20,6 +20,7 @@ from .io.video import probe, read_frames, write_video
 from .landmarks.adapt import adapt_landmarks
 from .landmarks.draw import draw_landmarks
 from .landmarks.smooth import smooth_landmarks
+from .render import render_continued
 
 log = logging.getLogger(__name__)
 BATCH = 32  # frames rendered and written together (a multiple of Person.render's batch of 16)
@@ -133,7 +134,7 @@ def _panels(person, targets: np.ndarray, frames, boxes, watermark: bool, kept: l
     size = person.size
     for start in range(0, len(targets), BATCH):
         chunk = targets[start:start + BATCH]
-        rendered = person.render(chunk)
+        rendered = render_continued(person, chunk) if start else person.render(chunk)
         if kept is not None:
             kept.append(rendered)
         panels = rendered

@@ -50,12 +50,16 @@ class Person:
         return int(self.shots.shape[1])
 
     @torch.no_grad()
-    def render(self, landmarks: np.ndarray, batch: int = 16, amp: str = "auto") -> np.ndarray:
-        """Frames for landmarks (T, 68, 2) in crop pixels: uint8 (T, R, R, 3), in the precision
-        this hardware does fastest (``amp``, see fsth.hardware)."""
+    def render(self, landmarks: np.ndarray, batch: int = 16, amp: str = "auto", continues: bool = False) -> np.ndarray:
+        """Frames for landmarks (T, 68, 2) in crop pixels, consecutive frames of a video:
+        uint8 (T, R, R, 3), in the precision this hardware does fastest (``amp``, see
+        fsth.hardware). ``continues``: the frames follow the last call's in the same video (a
+        video rendered in chunks), so what G carries from frame to frame is kept."""
         device = next(self.generator.parameters()).device
         amp = choose(device, amp).amp  # auto: bf16 only where it is native
         self.generator.eval()
+        if not continues:
+            self.generator.reset_motion()
         model_size, size = self.generator.config.image_size, self.size
         small, small_points = resize_frames(self.shots, self.landmarks, model_size)
         shots = to_tensor(small)
@@ -72,6 +76,10 @@ class Person:
                     **inputs)
             out.append(to_uint8(frames))
         return np.concatenate(out)
+
+    def render_continued(self, landmarks: np.ndarray, **kwargs) -> np.ndarray:
+        """``render`` for frames that follow the last call's in the same video (fsth.render)."""
+        return self.render(landmarks, continues=True, **kwargs)
 
 
 def load_model(path: str | os.PathLike, device="cpu", use_ema: bool = True) -> TalkingHeads:

@@ -7,6 +7,7 @@ and the detector study take any of them without asking which one they hold:
 
     frames = renderer.render(points)        # (T, 68, 2) in the renderer's pixels -> uint8 (T, S, S, 3)
     frame = render_one(renderer, points[0])  # one frame of a stream
+    more = render_continued(renderer, points)  # the next frames of the same video (chunk by chunk)
 
 ``shots`` and ``landmarks`` are the pictures the renderer was built from and their points:
 driving landmarks are adapted to ``landmarks[0]`` (fsth.landmarks.adapt) before rendering.
@@ -42,6 +43,16 @@ def render_one(renderer: Renderer, points: np.ndarray) -> np.ndarray:
     if fast is not None:
         return fast(points)
     return renderer.render(np.asarray(points, np.float32)[None])[0]
+
+
+def render_continued(renderer: Renderer, points: np.ndarray) -> np.ndarray:
+    """Frames for points (T, 68, 2) that follow the last call's in the same video (a video
+    rendered in chunks): the renderer's own ``render_continued`` if it carries something from
+    frame to frame (a Person: its generator's smoothed flow), else ``render``."""
+    carried = getattr(renderer, "render_continued", None)
+    if carried is not None:
+        return carried(points)
+    return renderer.render(points)
 
 
 def check_landmarks(landmarks, what: str = "landmarks") -> np.ndarray:

@@ -93,3 +93,84 @@ def test_a_guided_model_meta_learns_resumes_and_round_trips(clip_folder, tmp_pat
     assert frames.shape == (2, 48, 48, 3)
     again = fsth.load_person(fsth.save_person(tmp_path / "guided.pt", person))
     assert np.array_equal(again.render(targets, amp="none"), frames)
+
+
+def test_the_synthesis_share_stays_inside_the_opening_mouth_and_owns_its_cavity():
+    """bound_mask: no synthesis where the mouth prior is 0, at least the cavity's alpha inside,
+    the shots' shares rescaled so every pixel still sums to 1; both rails switch off."""
+    generator = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2).generator
+    torch.manual_seed(0)
+    mask = torch.softmax(torch.randn(2, 3, 1, 8, 8), dim=1)  # two shots and the synthesis path
+    priors = torch.zeros(2, 2, 8, 8)
+    priors[:, 0, 2:6, 2:6] = 1.0
+    painted = torch.zeros(2, 4, 8, 8)
+    painted[:, 3, 3:5, 3:5] = 0.9
+    bounded = generator.bound_mask(mask, priors=priors, painted=painted)
+    synth = bounded[:, -1, 0]
+    assert torch.allclose(bounded.sum(1), torch.ones(2, 1, 8, 8), atol=1e-6)
+    assert synth[:, priors[0, 0] == 0].abs().max() == 0
+    assert (synth[:, 3:5, 3:5] >= 0.9 - 1e-6).all()
+    ring = (priors[0, 0] == 1) & (painted[0, 3] == 0)  # inside the prior, outside the cavity: as learned
+    assert torch.allclose(synth[:, ring], mask[:, -1, 0][:, ring])
+    ratio = bounded[:, 0] / bounded[:, 1]  # the shots keep their proportions
+    assert torch.allclose(ratio, mask[:, 0] / mask[:, 1], rtol=1e-4)
+    generator.confine_synthesis = generator.cavity_floor = False
+    assert generator.bound_mask(mask, priors=priors, painted=painted) is mask
+
+
+def test_the_guided_generator_applies_the_bounds_to_the_mask_it_paints_with():
+    from fsth.landmarks import draw_landmarks
+    from fsth.nn.conditioning import build
+    from fsth.io.tensors import to_tensor
+
+    torch.manual_seed(0)
+    generator = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2).generator.eval()
+    pair = _mouth_pair()
+    target = pair["target_points"][None].astype(np.float32)
+    inputs = build(generator.conditioning, to_tensor(pair["shot"][None]), pair["shot_points"][None], target, 64)
+    with torch.no_grad():
+        synth = generator(to_tensor(draw_landmarks(target, 64)), torch.zeros(1, generator.config.embed_dim),
+                          return_parts=True, **inputs)["mask"][0, -1, 0]
+    alpha = inputs["cavity"][0, 3]
+    assert synth[(inputs["priors"][0, 0] == 0) & (alpha == 0)].max() == 0
+    assert alpha.max() > 0.5 and (synth >= alpha - 1e-6).all()
+
+
+def test_at_full_resolution_the_learned_flow_is_a_moving_average_over_the_videos_frames():
+    generator = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2).generator
+    generator.flow_smoothing = 0.7
+    step = torch.zeros(4, 1, 2, 2, 2)
+    step[1:] = 1.0  # the correction jumps at the second frame
+    base = torch.rand(4, 2, 2, 2)
+    parts = generator._flow_over_time({"delta": step, "grid": base + step[:, 0]})
+    assert torch.allclose(parts["delta"][:, 0, 0, 0, 0], torch.tensor([0.0, 0.3, 0.51, 0.657]))
+    assert torch.allclose(parts["grid"], base + parts["delta"][:, 0])  # the grid moves with it
+    more = generator._flow_over_time({"delta": step[1:2], "grid": base[:1] + step[1:2, 0]})  # the video goes on
+    assert torch.allclose(more["delta"][0, 0, 0, 0, 0], torch.tensor(0.7 * 0.657 + 0.3))
+    generator.reset_motion()  # a new video starts where its first correction is
+    assert torch.allclose(generator._flow_over_time({"delta": step[1:2], "grid": base[:1]})["delta"], step[1:2])
+    generator.flow_smoothing = 0.0
+    assert torch.equal(generator._flow_over_time(parts)["delta"], parts["delta"])
+
+
+def test_a_video_rendered_in_chunks_is_the_video_rendered_at_once():
+    """Person.render starts a new video (the smoothed flow forgets the last call's);
+    fsth.render.render_continued goes on with it, so chunks join up exactly."""
+    from fsth.render import render_continued
+
+    torch.manual_seed(0)
+    model = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2)
+    torch.nn.init.normal_(model.generator.flow_head[-1].weight, std=0.3)  # a flow that moves
+    pair = _mouth_pair()
+    big = np.stack([np.kron(pair["shot"], np.ones((2, 2, 1), np.uint8))])
+    points = (pair["shot_points"][None] + 0.5) * 2 - 0.5
+    rng = np.random.default_rng(0)
+    targets = points + rng.normal(0, 1.5, (6, 68, 2)).astype(np.float32)
+    person = fsth.finetune(model, big, points, steps=0, progress=False)
+    whole = person.render(targets, amp="none")
+    first = person.render(targets[:3], amp="none")
+    assert np.array_equal(np.concatenate([first, person.render_continued(targets[3:], amp="none")]), whole)
+    restarted = person.render(targets[3:], amp="none")
+    assert not np.array_equal(restarted[0], whole[3])
+    warp = fsth.create_baseline("warp", big, points)  # nothing carried: render_continued is render
+    assert np.array_equal(render_continued(warp, targets[3:]), warp.render(targets[3:]))

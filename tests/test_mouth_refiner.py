@@ -142,3 +142,25 @@ def test_the_mouth_refiner_acts_only_as_the_lips_part_wider_than_the_shots():
     assert refiner.needed(shot, shot).ravel() == pytest.approx([0.0])
     assert (refiner.refine(image, image, shot, shot) - image).abs().max() < 1e-6  # the shot's own mouth
     assert (refiner.refine(image, image, shot, target) - image).abs().max() > 0.1
+
+
+def test_the_mouth_refiner_changes_the_lips_and_not_the_chin():
+    """A refiner whose network asks for the same change everywhere: the render changes on the
+    target's lips and between them, and not on the chin or the cheeks (``MouthRefiner.where``)."""
+    from fsth.landmarks.regions import fill_polygon
+
+    pair, image = _mouth_pair()
+    refiner = MouthRefiner()
+    torch.nn.init.constant_(refiner.out.bias, 1.0)  # tanh(1) · 2 · fade: a change across the fade's ellipse
+    shot_points, target = pair["shot_points"][None], pair["target_points"][None]
+    refined = refiner.refine(image, image, shot_points, target)
+    changed = (refined - image).abs().amax(1)[0].detach().numpy()
+    lips = np.zeros(changed.shape, np.float32)
+    fill_polygon(lips, target[0, 48:60], 1.0)
+    span = np.linalg.norm(target[0, 54] - target[0, 48])
+    below = np.round(target[0, 57] + [0, 0.3 * span]).astype(int)  # under the lower lip, inside the fade's ellipse
+    assert changed[lips > 0.5].mean() > 0.5
+    assert changed[below[1], below[0]] < 0.05
+    refiner.where = lambda inputs: 1.0  # without the lips' bound the same network reshades the chin
+    unbound = (refiner.refine(image, image, shot_points, target) - image).abs().amax(1)[0].detach().numpy()
+    assert unbound[below[1], below[0]] > 0.5

@@ -72,6 +72,9 @@ class TalkingHeadGenerator(nn.Module):
     def personalize(self, e_hat: torch.Tensor) -> None:
         raise NotImplementedError
 
+    def reset_motion(self) -> None:
+        """Start a new video: forget any state carried from frame to frame (here none)."""
+
     def full_resolution(self, landmarks: torch.Tensor, e_hat: torch.Tensor | None, size: int,
                         full_shots: torch.Tensor | None = None, **conditioning) -> torch.Tensor:
         """The image at ``size`` px (B, 3, size, size): by default G's output, upsampled (bicubic).

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
+import torch
+import torch.nn.functional as F
+
 from ..landmarks.regions import INNER_LIPS
 from . import patches as P
 
 # the mouth's corners (outer lips 48 and 54) 32 px apart on row 18 of 48: more room below, where the jaw opens
 MOUTH = P.PatchShape(height=48, width=64, span=32, anchor_row=18, fade_axes=(0.78, 0.62, 0.2), fade_width=0.3)
 OUTER_LIPS = np.arange(48, 60)
+LIPS_MARGIN = 4  # patch pixels (1/8 of the corners' distance) around the outer lips where a change is kept
 
 
 def mouth_frames(points: np.ndarray) -> np.ndarray:
@@ -63,3 +67,12 @@ class MouthRefiner(P.PatchRefiner):
         from ..guardrails import mouth_opens
 
         return mouth_opens(shot_points, target_points).astype(np.float32)[:, None]
+
+    def where(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The target's lips (its outer-lip map, input 7), grown by :data:`LIPS_MARGIN` px and
+        softened: the change is kept on the lips and between them. Trained on SynthHeads, the
+        refiner also reshaded the chin and cheeks as SynthHeads' jaws shade, which on real faces
+        left coloured blotches (the Mona Lisa's chin went green)."""
+        lips = (inputs[:, 7:8].float() + 1) / 2
+        grown = F.max_pool2d(lips, 2 * LIPS_MARGIN + 1, 1, LIPS_MARGIN)
+        return F.avg_pool2d(grown, 2 * LIPS_MARGIN + 1, 1, LIPS_MARGIN, count_include_pad=False)

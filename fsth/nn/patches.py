@@ -195,6 +195,11 @@ class PatchRefiner(PatchUNet):
         """``image`` (B, 3, S, S) in [-1, 1] refined: each patch's change, times :meth:`needed`,
         pasted back through its frame (zero outside the patch) and added."""
         inputs, frames = self.patches(image, shot, shot_points, target_points)
-        change = self(inputs.to(next(self.parameters()).dtype))
+        change = self(inputs.to(next(self.parameters()).dtype)) * self.where(inputs)
         keep = torch.from_numpy(np.asarray(self.needed(shot_points, target_points), np.float32))
         return paste(image, change * keep.reshape(-1, 1, 1, 1).to(change.device), frames, self.SHAPE)
+
+    def where(self, inputs: torch.Tensor) -> torch.Tensor | float:
+        """Where in each patch :meth:`refine` keeps the change, (B·P, 1, H, W) in [0, 1] from the
+        patch inputs, or 1: everywhere the network's fade allows."""
+        return 1.0

@@ -85,6 +85,10 @@ class WarpGenerator(TalkingHeadGenerator):
         """A bias on the synthesis path's mask logit (B, 1, S, S), or 0: where it must paint."""
         return 0.0
 
+    def bound_mask(self, mask: torch.Tensor, **conditioning) -> torch.Tensor:
+        """The mask (B, K + 1, 1, S, S) as the image uses it; here as learned."""
+        return mask
+
     def forward(self, landmarks: torch.Tensor, e_hat: torch.Tensor | None = None, shots: torch.Tensor | None = None,
                 grids: torch.Tensor | None = None, return_parts: bool = False, **conditioning):
         """landmarks (B, 3, S, S); e_hat (B, embed_dim) or None after personalize();
@@ -107,7 +111,7 @@ class WarpGenerator(TalkingHeadGenerator):
         refined = sample(flat_shots, grid).unflatten(0, (b, k))
         synth_logit = self.synth_logit(features).float() + self.synth_logit_prior(**conditioning)
         logits = torch.cat([head[:, 2:].unflatten(0, (b, k)).float(), synth_logit[:, None]], 1)
-        mask = torch.softmax(logits, dim=1)  # (B, K + 1, 1, S, S)
+        mask = self.bound_mask(torch.softmax(logits, dim=1), **conditioning)  # (B, K + 1, 1, S, S)
         image = (mask[:, :k] * refined.float()).sum(1) + mask[:, k] * synth.float()
         if return_parts:
             return {"image": image, "mask": mask, "delta": delta.unflatten(0, (b, k)), "warped": refined,
@@ -165,9 +169,16 @@ class LayeredWarpGenerator(WarpGenerator):
 
 # at full resolution, learned flow corrections are shortened by this many model pixels: at 256 px
 # from a 64 px model, 0.5 kept whole-frame SSIM at or above the warp's on held-out SynthHeads
-# pairs that tuned it (seed 2_000_101) while keeping most of what the flow gains where a turn reveals
-FLOW_DEADZONE = 0.5
+# pairs (seed 2_000_101); 1.0 because on real portraits driven by wolfgang (Mona Lisa, Grace
+# Hopper, astronaut) the flow's small corrections trembled (flicker 0.717 -> 0.705 on the Mona Lisa)
+# and blurred identity, at the cost of some of what it gains where a SynthHeads turn reveals
+FLOW_DEADZONE = 1.0
 CAVITY_TRUST = 3.0  # initial logit of the gate that shows the painted cavity: σ(3) ≈ 0.95
+# at full resolution each frame's learned flow correction is an exponential moving average over the
+# video's frames, this much of the previous frame's kept: on real portraits driven by wolfgang the
+# corrections trembled from frame to frame (flicker above the warp's: Grace Hopper 1.143 -> 1.099, the
+# warp's 1.105); SynthHeads pairs are single frames, so what the flow gains on turns stays
+FLOW_SMOOTHING = 0.7
 
 
 @register_generator("guided")
@@ -178,8 +189,11 @@ class GuidedWarpGenerator(WarpGenerator):
     - inside an opening mouth its synthesis path starts from a painted cavity with teeth
       (``cavity``, tinted by the shot's skin), shown through a learned gate (σ(3) at first),
       and its mask logit is raised there by a learned gain, so the paint shows from step 0;
-    - at full resolution the cavity is painted again at that size, so its edges stay sharp, and
-      flow corrections within the model's own resolution are dropped (``flow_deadzone``).
+    - its mask is bounded (``bound_mask``): synthesis only in the opening mouth, and there at least
+      the cavity's alpha — learning chooses what is painted there, not whether;
+    - at full resolution the cavity is painted again at that size, so its edges stay sharp,
+      flow corrections within the model's own resolution are dropped (``flow_deadzone``) and the
+      rest smoothed over the video's frames (``flow_smoothing``).
     """
 
     conditioning = ("shots", "guided_grids", "priors", "cavity", "target_points", "shot_points")
@@ -192,7 +206,9 @@ class GuidedWarpGenerator(WarpGenerator):
         self.cavity_gate = nn.Conv2d(config.width(0), 1, 3, padding=1)
         nn.init.zeros_(self.cavity_gate.weight)
         nn.init.constant_(self.cavity_gate.bias, CAVITY_TRUST)
-        self.flow_deadzone = FLOW_DEADZONE
+        self.flow_deadzone, self.flow_smoothing = FLOW_DEADZONE, FLOW_SMOOTHING
+        self.confine_synthesis, self.cavity_floor = True, True
+        self._flow_before = None  # the last frame's smoothed correction (K, S, S, 2), see reset_motion
 
     def forward(self, landmarks, e_hat=None, shots=None, guided_grids=None, cavity=None, return_parts=False,
                 **conditioning):
@@ -219,6 +235,25 @@ class GuidedWarpGenerator(WarpGenerator):
     def synth_logit_prior(self, priors=None, **_):
         return self.mouth_gain * priors[:, :1].float()
 
+    def bound_mask(self, mask, priors=None, painted=None, **_):
+        """The synthesis path's share held between two guard-rails (each switched by its flag):
+        ``confine_synthesis``: at most the opening mouth's prior (``priors``' first channel) — elsewhere
+        the shots show the person, and synthesis there only blurred who it is; ``cavity_floor``: at
+        least the painted cavity's alpha (``painted``' last channel) — where the lips part wider than
+        the shot's, the shot's stretched lips are the one answer known to be wrong. The shots share
+        the rest in the proportions the mask gave them. (B, K + 1, 1, S, S) in and out."""
+        synth = mask[:, -1]
+        bounded = synth
+        if self.confine_synthesis:
+            bounded = torch.minimum(bounded, priors[:, :1].float().clamp(0, 1))
+        if self.cavity_floor:
+            bounded = torch.maximum(bounded, painted[:, 3:].float())
+        if bounded is synth:
+            return mask
+        shots = mask[:, :-1]
+        shots = shots * ((1 - bounded) / shots.sum(1).clamp(min=1e-6))[:, None]
+        return torch.cat([shots, bounded[:, None]], 1)
+
     def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, **conditioning) -> torch.Tensor:
         """As WarpGenerator's; the cavity painted at ``size`` from the points, tinted by the
         full-resolution shot, shown through the upsampled gate over the upsampled learned paint."""
@@ -228,7 +263,7 @@ class GuidedWarpGenerator(WarpGenerator):
 
         parts = self(landmarks, e_hat, return_parts=True, **conditioning)
         if size > self.config.image_size:
-            parts = self._flow_past_deadzone(parts)
+            parts = self._flow_past_deadzone(self._flow_over_time(parts))
         targets, shots = (_pixels_at(conditioning[name], self.config.image_size, size)
                           for name in ("target_points", "shot_points"))
         scale = size / self.config.image_size
@@ -241,6 +276,29 @@ class GuidedWarpGenerator(WarpGenerator):
         shown = cavity[:, 3:] * gate
         eyes = closing_eyes_layers(full_shots, shots, targets, margin=scale)  # the grid is `scale` px coarse
         return self._compose(parts, full_shots, size, synth=learned + shown * (colour - learned), eyes=eyes)
+
+    def reset_motion(self) -> None:
+        """Start a new video: the next frame's flow is not smoothed with the last one's."""
+        self._flow_before = None
+
+    def _flow_over_time(self, parts: dict) -> dict:
+        """The parts with each frame's learned flow correction replaced by its exponential moving
+        average (``flow_smoothing`` of the previous frame's kept; 0: off). The batch's frames are
+        taken as consecutive frames of one video, continued from the last call's until
+        :meth:`reset_motion` (``Person.render`` resets unless told the video continues)."""
+        keep, delta = self.flow_smoothing, parts["delta"]  # (B, K, S, S, 2)
+        if keep <= 0:
+            return parts
+        before = self._flow_before
+        if before is not None and (before.shape != delta.shape[1:] or before.device != delta.device):
+            before = None
+        smoothed = []
+        for frame in delta:
+            before = frame if before is None else keep * before + (1 - keep) * frame
+            smoothed.append(before)
+        self._flow_before = before.detach()
+        smoothed = torch.stack(smoothed)
+        return {**parts, "grid": parts["grid"] + (smoothed - delta).flatten(0, 1), "delta": smoothed}
 
     def _flow_past_deadzone(self, parts: dict) -> dict:
         """The parts with each learned flow correction shortened by ``flow_deadzone`` model pixels

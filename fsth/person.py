@@ -11,6 +11,8 @@ other way round.
 """
 from __future__ import annotations
 
+import contextlib
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,15 +52,17 @@ class Person:
         return int(self.shots.shape[1])
 
     @torch.no_grad()
-    def render(self, landmarks: np.ndarray, batch: int = 16, amp: str = "auto", continues: bool = False) -> np.ndarray:
-        """Frames for landmarks (T, 68, 2) in crop pixels, consecutive frames of a video:
-        uint8 (T, R, R, 3), in the precision this hardware does fastest (``amp``, see
-        fsth.hardware). ``continues``: the frames follow the last call's in the same video (a
-        video rendered in chunks), so what G carries from frame to frame is kept."""
+    def render(self, landmarks: np.ndarray, batch: int = 16, amp: str = "auto", continues: bool = False,
+               video: bool = True) -> np.ndarray:
+        """Frames for landmarks (T, 68, 2) in crop pixels: uint8 (T, R, R, 3), in the precision
+        this hardware does fastest (``amp``, see fsth.hardware). ``video``: the landmarks are
+        consecutive frames of one video, so G may smooth over time (the guided model's flow);
+        False for independent pictures. ``continues``: they follow the last call's frames in the
+        same video (a video rendered in chunks), so what G carries from frame to frame is kept."""
         device = next(self.generator.parameters()).device
         amp = choose(device, amp).amp  # auto: bf16 only where it is native
         self.generator.eval()
-        if not continues:
+        if not continues or not video:
             self.generator.reset_motion()
         model_size, size = self.generator.config.image_size, self.size
         small, small_points = resize_frames(self.shots, self.landmarks, model_size)
@@ -70,7 +74,7 @@ class Person:
             drawn = to_tensor(draw_landmarks(chunk, model_size)).to(device)
             inputs = build_conditioning(self.generator.conditioning, shots, small_points, chunk, model_size)
             inputs = {k: v.to(device) for k, v in inputs.items()}
-            with autocast(device, amp):
+            with autocast(device, amp), (contextlib.nullcontext() if video else self.generator.stills()):
                 frames = self.generator.full_resolution(
                     drawn, None, size, full_shots=None if full is None else full[None].expand(len(chunk), -1, -1, -1, -1),
                     **inputs)

@@ -88,7 +88,7 @@ def make_fake(model, clip, recipe: FakeRecipe, targets: int = 8, seed: int = 0, 
         drive, _ = split_frames(len(drive_frames), targets, 0, seed)
         wanted = adapt_landmarks(drive_landmarks[drive], landmarks[shots[0]], mode=recipe.adapt, reference="best")
         real = drive_frames[drive]
-    return Fake(person.render(wanted), wanted, real, shots, person)
+    return Fake(person.render(wanted, video=False), wanted, real, shots, person)  # evenly spread frames: stills
 
 
 def fine_tuned_heads(model, frames: np.ndarray, landmarks: np.ndarray, k: int, steps: tuple[int, ...], seed: int,

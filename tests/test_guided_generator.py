@@ -172,5 +172,9 @@ def test_a_video_rendered_in_chunks_is_the_video_rendered_at_once():
     assert np.array_equal(np.concatenate([first, person.render_continued(targets[3:], amp="none")]), whole)
     restarted = person.render(targets[3:], amp="none")
     assert not np.array_equal(restarted[0], whole[3])
+    stills = person.render(targets, amp="none", video=False)  # independent pictures: each as if alone
+    assert np.array_equal(stills[4], person.render(targets[4:5], amp="none")[0])
+    assert not np.array_equal(stills[4], whole[4]) and person.generator.flow_smoothing == 0.7
     warp = fsth.create_baseline("warp", big, points)  # nothing carried: render_continued is render
+
     assert np.array_equal(render_continued(warp, targets[3:]), warp.render(targets[3:]))

@@ -11,6 +11,8 @@ them by keyword, and they personalise it through ``personalize`` (ψ′ = P·ê)
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -74,6 +76,11 @@ class TalkingHeadGenerator(nn.Module):
 
     def reset_motion(self) -> None:
         """Start a new video: forget any state carried from frame to frame (here none)."""
+
+    def stills(self) -> contextlib.AbstractContextManager:
+        """A context in which the frames rendered are independent pictures, not a video: nothing
+        is carried or smoothed from one to the next (here nothing ever is)."""
+        return contextlib.nullcontext()
 
     def full_resolution(self, landmarks: torch.Tensor, e_hat: torch.Tensor | None, size: int,
                         full_shots: torch.Tensor | None = None, **conditioning) -> torch.Tensor:

@@ -16,6 +16,8 @@ training starts from the baseline, which already keeps the person's identity.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -280,6 +282,15 @@ class GuidedWarpGenerator(WarpGenerator):
     def reset_motion(self) -> None:
         """Start a new video: the next frame's flow is not smoothed with the last one's."""
         self._flow_before = None
+
+    @contextlib.contextmanager
+    def stills(self):
+        """Independent pictures (e.g. evenly spread frames of a clip): the flow is not smoothed."""
+        keep, self.flow_smoothing = self.flow_smoothing, 0.0
+        try:
+            yield
+        finally:
+            self.flow_smoothing = keep
 
     def _flow_over_time(self, parts: dict) -> dict:
         """The parts with each frame's learned flow correction replaced by its exponential moving

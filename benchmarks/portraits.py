@@ -261,6 +261,7 @@ def main():
             started = time.perf_counter()
             renderer = make()
             made = time.perf_counter() - started  # fine-tuning, for a model
+            in_mouth = synthesis_in_mouth(renderer, wanted, opened)  # G's own mask: no refiner changes it
             for variant, switches in refiner_variants(renderer, args.refiners_off):
                 for switch, on in switches.items():
                     setattr(renderer.generator, switch, on)
@@ -271,7 +272,7 @@ def main():
                         if args.mesh_python else float("nan"))
                 results.append({"portrait": name, "method": method + variant, "seconds": round(seconds, 1),
                                 **score(scorer, rendered, wanted, reference, drive, crops), "blink_mesh": mesh,
-                                "synth_in_mouth": synthesis_in_mouth(renderer, wanted, opened)})
+                                "synth_in_mouth": in_mouth})
                 print(json.dumps({k: _finite(v) for k, v in results[-1].items()}))
                 if not variant:
                     rows.append([rendered[i] for i in pick])

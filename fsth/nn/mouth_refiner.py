@@ -16,7 +16,6 @@ is learned; untrained it changes nothing.
 from __future__ import annotations
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 

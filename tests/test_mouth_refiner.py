@@ -144,10 +144,10 @@ def test_the_mouth_refiner_acts_only_as_the_lips_part_wider_than_the_shots():
     assert (refiner.refine(image, image, shot, target) - image).abs().max() > 0.1
 
 
-def test_the_mouth_refiner_changes_the_lips_and_not_the_chin():
-    """A refiner whose network asks for the same change everywhere: the render changes on the
-    target's lips and between them, and not on the chin or the cheeks (``MouthRefiner.where``)."""
-    from fsth.landmarks.regions import fill_polygon
+def test_the_mouth_refiner_changes_the_opening_and_not_the_chin():
+    """A refiner whose network asks for the same change everywhere: the render changes between the
+    target's lips, and not on the chin or the cheeks (``MouthRefiner.where``)."""
+    from fsth.landmarks.regions import INNER_LIPS, fill_polygon
 
     pair, image = _mouth_pair()
     refiner = MouthRefiner()
@@ -155,12 +155,54 @@ def test_the_mouth_refiner_changes_the_lips_and_not_the_chin():
     shot_points, target = pair["shot_points"][None], pair["target_points"][None]
     refined = refiner.refine(image, image, shot_points, target)
     changed = (refined - image).abs().amax(1)[0].detach().numpy()
-    lips = np.zeros(changed.shape, np.float32)
-    fill_polygon(lips, target[0, 48:60], 1.0)
+    opening = np.zeros(changed.shape, np.float32)
+    fill_polygon(opening, target[0, INNER_LIPS], 1.0)
     span = np.linalg.norm(target[0, 54] - target[0, 48])
-    below = np.round(target[0, 57] + [0, 0.3 * span]).astype(int)  # under the lower lip, inside the fade's ellipse
-    assert changed[lips > 0.5].mean() > 0.5
+    below = np.round(target[0, 57] + [0, 0.2 * span]).astype(int)  # under the lower lip, inside the fade's ellipse
+    assert changed[opening > 0.5].mean() > 0.5
     assert changed[below[1], below[0]] < 0.05
-    refiner.where = lambda inputs: 1.0  # without the lips' bound the same network reshades the chin
+    refiner.where = lambda inputs: 1.0  # without the bound the same network reshades the chin
     unbound = (refiner.refine(image, image, shot_points, target) - image).abs().amax(1)[0].detach().numpy()
     assert unbound[below[1], below[0]] > 0.5
+
+
+def _random_refiner(balanced: bool) -> MouthRefiner:
+    torch.manual_seed(0)
+    refiner = MouthRefiner()
+    torch.nn.init.normal_(refiner.out.weight, std=0.2)
+    refiner.balanced.fill_(float(balanced))
+    return refiner.eval()
+
+
+def test_a_balanced_refiner_paints_in_the_portraits_own_palette():
+    """White-balanced by the shot's patch, a refiner's change to a recoloured mouth (a varnished
+    painting: less blue, more red) is its change to the original, recoloured the same way — so a
+    refiner trained on SynthHeads' skin can't paint green on a yellow portrait. Without the
+    balance the same network's change does not follow the colours."""
+    pair, image = _mouth_pair()
+    shot, target = pair["shot_points"][None], pair["target_points"][None]
+    inputs, _ = MouthRefiner().patches(image, image, shot, target)
+    gain = torch.tensor([1.3, 1.0, 0.55]).view(1, 3, 1, 1)  # in light ([0, 1]) units
+    recoloured = torch.cat([(inputs[:, :6] + 1) * gain.repeat(1, 2, 1, 1) - 1, inputs[:, 6:]], 1)
+    for balanced in (True, False):
+        refiner = _random_refiner(balanced)
+        with torch.no_grad():
+            change, change_recoloured = refiner(inputs), refiner(recoloured)
+        assert float(change.abs().mean()) > 0.02  # the network does change the patch
+        error = float((change_recoloured - change * gain).abs().mean()) / float(change.abs().mean())
+        assert (error < 1e-4) if balanced else (error > 0.1)
+
+
+def test_refiner_weights_saved_before_the_balance_load_as_they_were_trained():
+    new = MouthRefiner()
+    assert float(new.balanced) == 1.0
+    old = {k: v for k, v in new.state_dict().items() if k != "balanced"}
+    loaded = MouthRefiner()
+    loaded.load_state_dict(old)  # strict: the switch is filled in, as off
+    assert float(loaded.balanced) == 0.0
+    loaded.load_state_dict(new.state_dict())
+    assert float(loaded.balanced) == 1.0
+    model = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided_refined", num_videos=2)
+    without = {k: v for k, v in model.state_dict().items() if not k.startswith("generator.mouth.")}
+    missing, _ = model.load_state_dict(without, strict=False)
+    assert "generator.mouth.balanced" in missing  # a refiner that isn't there is not made up

@@ -120,6 +120,13 @@ def fade(shape: PatchShape) -> torch.Tensor:
     return torch.from_numpy((window * window * (3 - 2 * window)).astype(np.float32))[None, None]
 
 
+def balance_gains(patches: torch.Tensor, grey: float = 0.5, most: float = 4.0) -> torch.Tensor:
+    """(B, 3, 1, 1): per channel, what scales the mean of ``patches`` (B, 3, H, W) in [-1, 1]
+    (as [0, 1] light) to ``grey``, within [1 / most, most]."""
+    light = (patches.float() + 1) / 2
+    return (grey / light.mean((2, 3), keepdim=True).clamp_min(1e-3)).clamp(1 / most, most)
+
+
 def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.LeakyReLU(0.2),
                          nn.Conv2d(cout, cout, 3, 1, 1), nn.LeakyReLU(0.2))
@@ -159,9 +166,30 @@ class PatchRefiner(PatchUNet):
 
     SHAPE: PatchShape
     MAPS: int  # maps of the target's, then the shot's first map
+    BALANCED = False  # what a new refiner does (see :meth:`forward`); a checkpoint says what its weights learned
 
     def __init__(self, width: int = 16):
         super().__init__(6 + self.MAPS + 1, self.SHAPE, width)
+        # 1: see colours white-balanced by the shot's patch (:meth:`forward`); saved with the weights
+        self.register_buffer("balanced", torch.tensor(float(self.BALANCED)))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights saved before the switch existed learned unbalanced colours
+        if prefix + "balanced" not in state_dict and any(key.startswith(prefix) for key in state_dict):
+            state_dict[prefix + "balanced"] = torch.tensor(0.0)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The change (B, 3, H, W) for ``inputs`` (rendered patch, shot's patch, maps). When
+        ``balanced``, the network sees both images white-balanced by the shot's patch — each
+        channel scaled so its mean is mid-grey (von Kries adaptation) — and its change is scaled
+        back: trained on SynthHeads' skin, it then meets a varnished painting's yellow or a cold
+        photo's blue as the colours it knows, and paints in the portrait's own palette."""
+        if not float(self.balanced):
+            return super().forward(inputs)
+        gain = balance_gains(inputs[:, 3:6])
+        seen = torch.cat([(inputs[:, :6].float() + 1) * gain.repeat(1, 2, 1, 1) - 1, inputs[:, 6:].float()], 1)
+        return super().forward(seen.to(inputs.dtype)) / gain
 
     def frames(self, points: np.ndarray) -> np.ndarray:
         """(T, P, 3, 2): the P patch frames of each frame's landmarks (T, 68, 2)."""

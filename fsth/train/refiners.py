@@ -128,7 +128,8 @@ def train_refiner(refiner, inputs: torch.Tensor, targets: torch.Tensor, config,
 def add_refiner(checkpoint: str, out: str, kinds: dict[str, str], part: str, samples, config,
                 progress: bool = True) -> dict:
     """Load ``checkpoint`` (a model whose generator is a key of ``kinds``), make it the generator
-    ``kinds`` names for it, train its refiner ``part`` (the generator's attribute) on
+    ``kinds`` names for it, train its refiner ``part`` (the generator's attribute; from scratch,
+    any weights of it the checkpoint has are dropped) on
     ``samples(model, config, progress)`` -> (inputs, targets), the last tenth held out, and save
     it to ``out`` (atomically, in the checkpoint's precision) with the recipe in
     ``train_config[part]``. Returns the recipe and what was measured."""
@@ -144,7 +145,8 @@ def add_refiner(checkpoint: str, out: str, kinds: dict[str, str], part: str, sam
     generator = kinds[kind]
     model_config = {**state["model_config"], "generator": generator}
     model = create(ModelConfig.from_dict(model_config))
-    missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    weights = {k: v for k, v in state["model"].items() if not k.startswith(f"generator.{part}.")}  # trained anew
+    missing, unexpected = model.load_state_dict(weights, strict=False)
     if unexpected or any(not name.startswith(f"generator.{part}.") for name in missing):
         raise ValueError(f"{checkpoint}: its weights don't fit a {generator} model")
     model.eval()

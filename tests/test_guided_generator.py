@@ -178,3 +178,47 @@ def test_a_video_rendered_in_chunks_is_the_video_rendered_at_once():
     warp = fsth.create_baseline("warp", big, points)  # nothing carried: render_continued is render
 
     assert np.array_equal(render_continued(warp, targets[3:]), warp.render(targets[3:]))
+
+
+def test_composing_at_full_resolution_raises_the_synthesis_share_to_its_floor():
+    """_compose with ``synth_floor``: where the floor is 1 the output is the synthesis, where it is
+    0 the shots as the (upsampled) mask mixed them, however little synthesis the mask gave."""
+    from fsth.nn.warp_generator import GuidedWarpGenerator
+
+    size = 16
+    mask = torch.zeros(1, 2, 1, 8, 8)
+    mask[:, 0] = 0.9  # one shot, and a synthesis path the mask almost ignores
+    mask[:, 1] = 0.1
+    identity = torch.stack(torch.meshgrid(torch.linspace(-1, 1, 8), torch.linspace(-1, 1, 8), indexing="xy"), -1)
+    parts = {"mask": mask, "grid": identity[None]}
+    shot = torch.full((1, 1, 3, size, size), -0.5)
+    synth = torch.full((1, 3, size, size), 0.8)
+    floor = torch.zeros(1, 1, size, size)
+    floor[..., 4:12, 4:12] = 1.0
+    out = GuidedWarpGenerator._compose(parts, shot, size, synth=synth, synth_floor=floor)
+    plain = GuidedWarpGenerator._compose(parts, shot, size, synth=synth)
+    assert torch.allclose(out[..., 4:12, 4:12], synth[..., 4:12, 4:12], atol=1e-5)
+    assert torch.allclose(out[..., :2, :], plain[..., :2, :], atol=1e-6)
+    assert torch.allclose(plain[..., 6, 6], torch.full((1, 3), 0.9 * -0.5 + 0.1 * 0.8), atol=1e-5)
+
+
+def test_a_guided_model_floors_its_synthesis_with_the_cavity_drawn_at_the_outputs_size(monkeypatch):
+    from fsth.nn.warp_generator import GuidedWarpGenerator
+
+    seen = []
+    compose = GuidedWarpGenerator._compose
+    monkeypatch.setattr(GuidedWarpGenerator, "_compose",
+                        staticmethod(lambda *a, **k: seen.append(k.get("synth_floor")) or compose(*a, **k)))
+    torch.manual_seed(0)
+    model = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2)
+    pair = _mouth_pair()
+    big = np.stack([np.kron(pair["shot"], np.ones((2, 2, 1), np.uint8))])
+    points = (pair["shot_points"][None] + 0.5) * 2 - 0.5
+    target = (pair["target_points"][None] + 0.5) * 2 - 0.5
+    person = fsth.finetune(model, big, points, steps=0, progress=False)
+    person.render(target, amp="none")
+    cavity = mouth_cavity(points, target, 128)
+    assert seen[-1].shape == (1, 1, 128, 128) and np.allclose(seen[-1][0, 0].numpy(), cavity[0, 3])
+    person.generator.cavity_floor = False
+    person.render(target, amp="none")
+    assert seen[-1] is None

@@ -75,7 +75,7 @@ class MouthRefiner(P.PatchRefiner):
         jaws shade, which on real faces left coloured blotches: bound to the outer lips (stop 36),
         it still darkened the Mona Lisa's chin under the lower lip by a fifth (194 -> 157 grey
         levels); bound to the opening it leaves it within two (192), and on held-out SynthHeads
-        mouths (256 px) the error inside the mouth is the same either way (0.101)."""
+        mouths (256 px) the error inside the mouth is the same either way."""
         opening = (inputs[:, 6:7].float() + 1) / 2
         grown = F.max_pool2d(opening, 2 * LIPS_MARGIN + 1, 1, LIPS_MARGIN)
         return F.avg_pool2d(grown, 2 * LIPS_MARGIN + 1, 1, LIPS_MARGIN, count_include_pad=False)

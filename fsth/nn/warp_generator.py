@@ -204,9 +204,9 @@ class GuidedWarpGenerator(WarpGenerator):
       and its mask logit is raised there by a learned gain, so the paint shows from step 0;
     - its mask is bounded (``bound_mask``): synthesis only in the opening mouth, and there at least
       the cavity's alpha — learning chooses what is painted there, not whether;
-    - at full resolution the cavity is painted again at that size, and the floor applied there, so its edges stay sharp,
-      flow corrections within the model's own resolution are dropped (``flow_deadzone``) and the
-      rest smoothed over the video's frames (``flow_smoothing``).
+    - at full resolution the cavity is painted again at that size and the floor applied there, so
+      its edges stay sharp; flow corrections within the model's own resolution are dropped
+      (``flow_deadzone``) and the rest smoothed over the video's frames (``flow_smoothing``).
     """
 
     conditioning = ("shots", "guided_grids", "priors", "cavity", "target_points", "shot_points")

@@ -9,7 +9,8 @@ and at its warm start (docs/eval/tiny-guided/warp_hard.md).
 that renders at it as ``fsth animate`` does (texture from the full-resolution shot).
 --ablations adds rows of the trained model with each of its switches off: its refiners
 (``refine_eyes``, ``refine_mouth``), the full-resolution flow's dead zone (``flow_deadzone``: off, and
-half a model pixel) and the mask's bounds (``confine_synthesis``, ``cavity_floor``).
+half a model pixel), the mask's bounds (``confine_synthesis``, ``cavity_floor``) and the painted
+cavity's floor under the learned gate (``cavity_shown`` 0: the gate alone decides).
 """
 import argparse
 from pathlib import Path
@@ -49,10 +50,14 @@ if args.ablations:
     for switch, off, label in (("refine_eyes", False, "eye refiner off"), ("refine_mouth", False, "mouth refiner off"),
                                ("flow_deadzone", 0.0, "flow dead zone off"), ("flow_deadzone", 0.5, "flow dead zone 0.5"),
                                ("confine_synthesis", False, "synthesis not confined to the mouth"),
-                               ("cavity_floor", False, "no cavity floor")):
+                               ("cavity_floor", False, "no cavity floor"),
+                               ("cavity_shown", 0.0, "the painted cavity behind the learned gate alone")):
         if hasattr(trained.generator, switch):
             ablated = fsth.load_model(args.trained)
-            setattr(ablated.generator, switch, off)
+            if isinstance(getattr(ablated.generator, switch), torch.Tensor):  # a switch saved with the weights
+                getattr(ablated.generator, switch).fill_(off)
+            else:
+                setattr(ablated.generator, switch, off)
             models[f"{kind}, trained, {label}"] = ablated
 models[f"{kind}, trained"] = trained
 rows = warp_hard_table(models, pairs)

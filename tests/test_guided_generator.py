@@ -77,11 +77,12 @@ def test_a_guided_model_meta_learns_resumes_and_round_trips(clip_folder, tmp_pat
                          ema=0.9, optim={"amp": "none"}, loss={"regions": 5.0})
     assert train(config, progress=False)["step"] == 1
     first = fsth.load_model(next((tmp_path / "run").glob("step-*.pt")))
-    gate = first.generator.cavity_gate.bias.clone()
+    flow = first.generator.flow_head[-1].weight.clone()
     summary = train(replace(config, steps=3), progress=False)
     assert summary["step"] == 3 and all(np.isfinite(v) for v in summary["losses"].values())
     model = fsth.load_model(sorted((tmp_path / "run").glob("step-*.pt"))[-1])
-    assert model.config.generator == "guided" and not torch.equal(model.generator.cavity_gate.bias, gate)
+    assert model.config.generator == "guided" and not torch.equal(model.generator.flow_head[-1].weight, flow)
+    assert float(model.generator.cavity_shown) == 1.0
     rng = np.random.default_rng(0)
     shots = rng.integers(0, 255, (1, 48, 48, 3), dtype=np.uint8)
     from .helpers import face_points
@@ -138,7 +139,7 @@ def test_the_guided_generator_applies_the_bounds_to_the_mask_it_paints_with():
 
 def test_at_full_resolution_the_learned_flow_is_a_moving_average_over_the_videos_frames():
     generator = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2).generator
-    generator.flow_smoothing = 0.7
+    generator.flow_smoothing, generator.flow_hold = 0.7, 0.0
     step = torch.zeros(4, 1, 2, 2, 2)
     step[1:] = 1.0  # the correction jumps at the second frame
     base = torch.rand(4, 2, 2, 2)
@@ -151,6 +152,53 @@ def test_at_full_resolution_the_learned_flow_is_a_moving_average_over_the_videos
     assert torch.allclose(generator._flow_over_time({"delta": step[1:2], "grid": base[:1]})["delta"], step[1:2])
     generator.flow_smoothing = 0.0
     assert torch.equal(generator._flow_over_time(parts)["delta"], parts["delta"])
+
+
+def test_the_held_flow_ignores_changes_within_its_band_and_follows_larger_ones():
+    """flow_hold (model pixels; a model pixel is 2 / 64 grid units here): a correction that
+    trembles by less than the band stays where it was, a larger move is followed less the band."""
+    generator = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2).generator
+    generator.flow_smoothing, generator.flow_hold = 0.0, 1.0
+    pixel = 2 / 64
+    moves = torch.tensor([0.0, 0.5, -0.4, 0.9, 3.0, 3.2]) * pixel  # along x, in grid units
+    delta = torch.zeros(6, 1, 2, 2, 2)
+    delta[..., 0] = moves.view(6, 1, 1, 1)
+    held = generator._flow_over_time({"delta": delta, "grid": torch.zeros(6, 2, 2, 2) + delta[:, 0]})["delta"]
+    expected = torch.tensor([0.0, 0.0, 0.0, 0.0, 2.0, 2.2]) * pixel
+    assert torch.allclose(held[:, 0, 0, 0, 0], expected, atol=1e-6) and held[..., 1].abs().max() == 0
+    with generator.stills():  # single pictures are not held to one another
+        generator.reset_motion()
+        assert torch.equal(generator._flow_over_time({"delta": delta, "grid": delta[:, 0]})["delta"], delta)
+    assert generator.flow_hold == 1.0 and generator.flow_smoothing == 0.0
+
+
+def test_the_painted_cavity_is_shown_in_full_unless_weights_from_before_say_otherwise():
+    """cavity_shown (a saved buffer): 1 by default, the gate then shows the cavity whatever it
+    learned; guided weights saved before it existed load with 0, the gate as they learned it."""
+    from fsth.nn.conditioning import build
+    from fsth.landmarks import draw_landmarks
+    from fsth.io.tensors import to_tensor
+
+    torch.manual_seed(0)
+    model = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2)
+    generator = model.generator.eval()
+    torch.nn.init.constant_(generator.cavity_gate.bias, -4.0)  # a gate that learned to hide the cavity
+    pair = _mouth_pair()
+    target = pair["target_points"][None].astype(np.float32)
+    inputs = build(generator.conditioning, to_tensor(pair["shot"][None]), pair["shot_points"][None], target, 64)
+
+    def gate():
+        with torch.no_grad():
+            return generator(to_tensor(draw_landmarks(target, 64)), torch.zeros(1, generator.config.embed_dim),
+                             return_parts=True, **inputs)["cavity_gate"]
+    assert float(generator.cavity_shown) == 1.0 and torch.equal(gate(), torch.ones_like(gate()))
+    old = {k: v for k, v in model.state_dict().items() if k != "generator.cavity_shown"}
+    model.load_state_dict(old, strict=False)
+    assert float(generator.cavity_shown) == 0.0 and gate().max() < 0.05
+    generator.cavity_shown.fill_(0.5)
+    again = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2)
+    again.load_state_dict(model.state_dict())
+    assert float(again.generator.cavity_shown) == 0.5
 
 
 def test_a_video_rendered_in_chunks_is_the_video_rendered_at_once():

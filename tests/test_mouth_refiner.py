@@ -88,6 +88,12 @@ def test_add_mouth_writes_a_refined_model_and_refuses_one_without_eyes(tmp_path)
     assert out["samples"] == 4 and np.isfinite(out["loss_last"])
     model = fsth.load_model(tmp_path / "mouth.pt")
     assert model.config.generator == "guided_refined" and "mouth" in model.checkpoint_info["train_config"]
+    assert float(model.generator.cavity_shown) == 1.0  # the recipe's, rendered with and saved
+    add_mouth(fsth.pretrained_path(fsth.GUIDED_MODEL), tmp_path / "learned.pt",
+              MouthTrainConfig(identities=2, frames=3, sizes=(64,), steps=1, cavity_shown=0.0), progress=False)
+    assert float(fsth.load_model(tmp_path / "learned.pt").generator.cavity_shown) == 0.0
+    with pytest.raises(ValueError, match="cavity_shown"):
+        MouthTrainConfig(cavity_shown=1.5)
     with pytest.raises(ValueError, match="not a training checkpoint of a guided_eyes or guided_refined"):
         add_mouth(fsth.pretrained_path(fsth.SHIPPED_MODEL), tmp_path / "no.pt",
                   MouthTrainConfig(identities=1, frames=2, sizes=(64,), steps=1), progress=False)
@@ -125,7 +131,9 @@ def test_the_shipped_mouth_refiner_opens_held_out_mouths_better_than_the_enlarge
     refined = region_errors(render_pairs(model, pairs), pairs, warp)["mouth_l1"]
     model.generator.refine_mouth = False
     plain = region_errors(render_pairs(model, pairs), pairs, warp)["mouth_l1"]
-    assert refined < 0.88 * plain  # measured 0.79x (stop 37, AVX-512 CPU); 0.76x at 64 px, 0.69x at 256 px
+    # measured 0.46x (stop 38: the painted cavity shown in full, the refiner trained on it; AVX-512 CPU);
+    # 0.48x at 64 px, 0.55x at 256 px
+    assert refined < 0.7 * plain
 
 
 def test_the_mouth_refiner_acts_only_as_the_lips_part_wider_than_the_shots():

@@ -187,11 +187,23 @@ class LayeredWarpGenerator(WarpGenerator):
 # and blurred identity, at the cost of some of what it gains where a SynthHeads turn reveals
 FLOW_DEADZONE = 1.0
 CAVITY_TRUST = 3.0  # initial logit of the gate that shows the painted cavity: σ(3) ≈ 0.95
+# the least share of the painted cavity shown inside its alpha, whatever the learned gate says: the gate
+# learned to show it only 0.22-0.34 of the way (SynthHeads and real portraits alike), the rest the
+# synthesis path's 64 px paint, which dlib read as a barely open mouth on real portraits (single_face:
+# Mona Lisa span 0.72 -> 1.07 with 1.0 and the mouth refiner retrained on such renders); 0 gives the
+# learned gate back, as guided weights saved before stop 38 load
+CAVITY_SHOWN = 1.0
 # at full resolution each frame's learned flow correction is an exponential moving average over the
 # video's frames, this much of the previous frame's kept: on real portraits driven by wolfgang the
 # corrections trembled from frame to frame (flicker above the warp's: Grace Hopper 1.143 -> 1.099, the
 # warp's 1.105); SynthHeads pairs are single frames, so what the flow gains on turns stays
 FLOW_SMOOTHING = 0.7
+# and before that average, a frame's correction moves the held one only by what it changes beyond this
+# many model pixels (a dead band in time): the flow's small corrections trembled with the driver's
+# landmarks. With the cavity shown in full, on real portraits (single_face / wolfgang driving) flicker
+# Mona Lisa 1.053 -> 1.026 / 0.707 -> 0.700, Grace Hopper 1.546 -> 1.465 / 1.118 -> 1.089 (the warp's
+# 0.997 / 0.711, 1.439 / 1.105); stills (SynthHeads pairs) are single frames, untouched
+FLOW_HOLD = 1.0
 
 
 @register_generator("guided")
@@ -200,7 +212,8 @@ class GuidedWarpGenerator(WarpGenerator):
 
     - its baseline grids (``guided_grids``) close the eyelids and hold the background still;
     - inside an opening mouth its synthesis path starts from a painted cavity with teeth
-      (``cavity``, tinted by the shot's skin), shown through a learned gate (σ(3) at first),
+      (``cavity``, tinted by the shot's skin), shown through a gate at least ``cavity_shown`` (1 by
+      default: in full; below 1 the rest is learned, σ(3) at first),
       and its mask logit is raised there by a learned gain, so the paint shows from step 0;
     - its mask is bounded (``bound_mask``): synthesis only in the opening mouth, and there at least
       the cavity's alpha — learning chooses what is painted there, not whether;
@@ -219,9 +232,17 @@ class GuidedWarpGenerator(WarpGenerator):
         self.cavity_gate = nn.Conv2d(config.width(0), 1, 3, padding=1)
         nn.init.zeros_(self.cavity_gate.weight)
         nn.init.constant_(self.cavity_gate.bias, CAVITY_TRUST)
-        self.flow_deadzone, self.flow_smoothing = FLOW_DEADZONE, FLOW_SMOOTHING
+        self.flow_deadzone, self.flow_smoothing, self.flow_hold = FLOW_DEADZONE, FLOW_SMOOTHING, FLOW_HOLD
         self.confine_synthesis, self.cavity_floor = True, True
+        # how much of the painted cavity is shown whatever the gate learned: saved with the weights
+        self.register_buffer("cavity_shown", torch.tensor(CAVITY_SHOWN))
         self._flow_before = None  # the last frame's smoothed correction (K, S, S, 2), see reset_motion
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # guided weights saved before the floor existed were trained, and are used, with the gate as learned
+        if prefix + "cavity_shown" not in state_dict and prefix + "cavity_gate.weight" in state_dict:
+            state_dict[prefix + "cavity_shown"] = torch.tensor(0.0)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, landmarks, e_hat=None, shots=None, guided_grids=None, cavity=None, return_parts=False,
                 **conditioning):
@@ -241,7 +262,8 @@ class GuidedWarpGenerator(WarpGenerator):
         return torch.cat([landmarks, mean_warped, priors.to(landmarks.dtype) * 2 - 1, colour.to(landmarks.dtype)], 1)
 
     def paint(self, features, synth, painted=None, **_):
-        gate = torch.sigmoid(self.cavity_gate(features).float())
+        least = self.cavity_shown.float()
+        gate = least + (1 - least) * torch.sigmoid(self.cavity_gate(features).float())
         shown = painted[:, 3:] * gate
         return synth.float() + shown * (painted[:, :3] - synth.float()), {"learned": synth, "cavity_gate": gate}
 
@@ -298,25 +320,32 @@ class GuidedWarpGenerator(WarpGenerator):
     @contextlib.contextmanager
     def stills(self):
         """Independent pictures (e.g. evenly spread frames of a clip): the flow is not smoothed."""
-        keep, self.flow_smoothing = self.flow_smoothing, 0.0
+        keep, self.flow_smoothing, self.flow_hold = (self.flow_smoothing, self.flow_hold), 0.0, 0.0
         try:
             yield
         finally:
-            self.flow_smoothing = keep
+            self.flow_smoothing, self.flow_hold = keep
 
     def _flow_over_time(self, parts: dict) -> dict:
-        """The parts with each frame's learned flow correction replaced by its exponential moving
-        average (``flow_smoothing`` of the previous frame's kept; 0: off). The batch's frames are
-        taken as consecutive frames of one video, continued from the last call's until
-        :meth:`reset_motion` (``Person.render`` resets unless told the video continues)."""
+        """The parts with each frame's learned flow correction held where it changed by less than
+        ``flow_hold`` model pixels since the last frame (and moved by the excess elsewhere), then
+        replaced by its exponential moving average (``flow_smoothing`` of the previous frame's
+        kept); both 0: off. The batch's frames are taken as consecutive frames of one video,
+        continued from the last call's until :meth:`reset_motion` (``Person.render`` resets
+        unless told the video continues)."""
         keep, delta = self.flow_smoothing, parts["delta"]  # (B, K, S, S, 2)
-        if keep <= 0:
+        hold = self.flow_hold * 2 / self.config.image_size  # grid units: a model pixel is 2 / S
+        if keep <= 0 and hold <= 0:
             return parts
         before = self._flow_before
         if before is not None and (before.shape != delta.shape[1:] or before.device != delta.device):
             before = None
         smoothed = []
         for frame in delta:
+            if before is not None and hold > 0:  # move only by what the change exceeds the band
+                change = frame - before
+                length = change.norm(dim=-1, keepdim=True)
+                frame = before + change * (length - hold).clamp(min=0) / length.clamp(min=1e-9)
             before = frame if before is None else keep * before + (1 - keep) * frame
             smoothed.append(before)
         self._flow_before = before.detach()

@@ -6,7 +6,9 @@ The model paints an opening mouth at its own 64 px; at 128 or 256 px that paint 
 Each SynthHeads identity (seeds no other set uses) is drawn with its mouth closed — the one
 shot — and then talking, turning and smiling, at 64, 128 and 256 px; the model (eye refiner on,
 no fine-tuning) renders every target from the shot, and the refiner learns, in a patch around
-the mouth, what turns that render into the target (fsth.train.refiners). OUT is the input
+the mouth, what turns that render into the target (fsth.train.refiners). The model renders with
+its painted cavity shown in full (``--cavity-shown 1``, saved with OUT): the refiner learns to
+refine the guard-rails' sharp cavity, not the learned gate's blend of it. OUT is the input
 checkpoint with generator "guided_refined" and the refiner's weights.
 """
 from __future__ import annotations
@@ -28,6 +30,12 @@ class MouthTrainConfig(RefinerTrainConfig):
     frames: int = 8  # per identity: the shot and 7 targets
     steps: int = 4000
     seed: int = MOUTH_SEED
+    cavity_shown: float = 1.0  # the model's painted cavity shown at least this much, in training and after
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 <= self.cavity_shown <= 1.0:
+            raise ValueError(f"cavity_shown must be in [0, 1], got {self.cavity_shown}")
 
 
 def talking_clip(index: int, config: MouthTrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +58,10 @@ def add_mouth(checkpoint: str, out: str, config: MouthTrainConfig = MouthTrainCo
     """Load ``checkpoint`` (a guided model with its eye refiner), give it a mouth refiner trained
     as above, save it to ``out`` (atomically) as a "guided_refined" model. Returns what was measured."""
     kinds = {"guided_eyes": "guided_refined", "guided_refined": "guided_refined"}
-    return add_refiner(checkpoint, out, kinds, "mouth", mouth_samples, config, progress)
+    def show_cavity(model, config):
+        model.generator.cavity_shown.fill_(config.cavity_shown)
+
+    return add_refiner(checkpoint, out, kinds, "mouth", mouth_samples, config, progress, prepare=show_cavity)
 
 
 def main(argv=None) -> None:

@@ -126,13 +126,14 @@ def train_refiner(refiner, inputs: torch.Tensor, targets: torch.Tensor, config,
 
 
 def add_refiner(checkpoint: str, out: str, kinds: dict[str, str], part: str, samples, config,
-                progress: bool = True) -> dict:
+                progress: bool = True, prepare=None) -> dict:
     """Load ``checkpoint`` (a model whose generator is a key of ``kinds``), make it the generator
     ``kinds`` names for it, train its refiner ``part`` (the generator's attribute; from scratch,
     any weights of it the checkpoint has are dropped) on
     ``samples(model, config, progress)`` -> (inputs, targets), the last tenth held out, and save
     it to ``out`` (atomically, in the checkpoint's precision) with the recipe in
-    ``train_config[part]``. Returns the recipe and what was measured."""
+    ``train_config[part]``. ``prepare(model, config)``, if given, sets the model up before the
+    samples are rendered (what it sets is saved with it). Returns the recipe and what was measured."""
     from ..io.checkpoint import load_checkpoint, save_checkpoint
     from ..nn import create
     from ..nn.config import ModelConfig
@@ -150,6 +151,8 @@ def add_refiner(checkpoint: str, out: str, kinds: dict[str, str], part: str, sam
     if unexpected or any(not name.startswith(f"generator.{part}.") for name in missing):
         raise ValueError(f"{checkpoint}: its weights don't fit a {generator} model")
     model.eval()
+    if prepare is not None:
+        prepare(model, config)
     start = time.time()
     inputs, targets = samples(model, config, progress)
     made = time.time() - start
@@ -182,8 +185,9 @@ def command(argv, description: str, config_type, add, checkpoint_help: str, out_
     defaults = config_type()
     for name in ("identities", "frames", "steps", "batch_size"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("lr", "jitter", "quiet"):
-        parser.add_argument(f"--{name}", type=float, default=getattr(defaults, name))
+    for name in ("lr", "jitter", "quiet", "cavity_shown"):
+        if hasattr(defaults, name):
+            parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     args = vars(parser.parse_args(argv))
     checkpoint, out = args.pop("checkpoint"), args.pop("out")
     recipe = add(checkpoint, out, config_type(**args))

@@ -154,3 +154,27 @@ def test_the_refiner_changes_a_closing_eye_and_leaves_an_open_one_as_the_warp_sh
     changed = (refiner.refine(image.repeat(2, 1, 1, 1), image.repeat(2, 1, 1, 1), np.concatenate([points] * 2),
                               np.concatenate([shut, half])) - image).abs()
     assert changed[0].max() > 0.1 and changed[1].max() > 0.1
+
+
+def test_a_refiners_change_is_averaged_over_a_videos_frames_only_when_asked():
+    """change_smoothing: each frame's change (two patches a frame for the eyes) an exponential
+    moving average of the frames before, continued across calls until reset_motion; the
+    guided generator's stills() and reset_motion() reach its refiners."""
+    refiner = EyeRefiner()
+    change = torch.arange(3.0).view(3, 1, 1, 1, 1).expand(3, 2, 3, 4, 4).flatten(0, 1)  # frames 0, 1, 2
+    assert torch.equal(refiner.over_time(change, 3), change)  # off by default
+    refiner.change_smoothing = 0.5
+    averaged = refiner.over_time(change, 3).unflatten(0, (3, 2))
+    assert torch.allclose(averaged[:, :, 0, 0, 0], torch.tensor([[0.0, 0.0], [0.5, 0.5], [1.25, 1.25]]))
+    more = refiner.over_time(change[-2:], 1)  # the video goes on: 0.5 · 1.25 + 0.5 · 2
+    assert torch.allclose(more, torch.full_like(more, 1.625))
+    refiner.reset_motion()
+    assert torch.equal(refiner.over_time(change[-2:], 1), change[-2:])
+    generator = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided_refined", num_videos=2).generator
+    generator.eyes.change_smoothing = generator.mouth.change_smoothing = 0.5
+    generator.eyes.over_time(change, 3)
+    generator.reset_motion()
+    assert generator.eyes._change_before is None
+    with generator.stills():
+        assert generator.eyes.change_smoothing == 0.0 and generator.mouth.change_smoothing == 0.0
+    assert generator.eyes.change_smoothing == 0.5 and generator.mouth.change_smoothing == 0.5

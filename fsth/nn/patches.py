@@ -167,11 +167,14 @@ class PatchRefiner(PatchUNet):
     SHAPE: PatchShape
     MAPS: int  # maps of the target's, then the shot's first map
     BALANCED = False  # what a new refiner does (see :meth:`forward`); a checkpoint says what its weights learned
+    CHANGE_SMOOTHING = 0.0  # of the previous frame's change kept in a video (:meth:`over_time`); 0: each frame alone
 
     def __init__(self, width: int = 16):
         super().__init__(6 + self.MAPS + 1, self.SHAPE, width)
         # 1: see colours white-balanced by the shot's patch (:meth:`forward`); saved with the weights
         self.register_buffer("balanced", torch.tensor(float(self.BALANCED)))
+        self.change_smoothing = self.CHANGE_SMOOTHING  # over a video's frames (:meth:`over_time`)
+        self._change_before = None  # the last frame's change (P, 3, H, W) in patch coordinates
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # weights saved before the switch existed learned unbalanced colours
@@ -223,9 +226,33 @@ class PatchRefiner(PatchUNet):
         """``image`` (B, 3, S, S) in [-1, 1] refined: each patch's change, times :meth:`needed`,
         pasted back through its frame (zero outside the patch) and added."""
         inputs, frames = self.patches(image, shot, shot_points, target_points)
-        change = self(inputs.to(next(self.parameters()).dtype)) * self.where(inputs)
+        change = self.over_time(self(inputs.to(next(self.parameters()).dtype)), len(image)) * self.where(inputs)
         keep = torch.from_numpy(np.asarray(self.needed(shot_points, target_points), np.float32))
         return paste(image, change * keep.reshape(-1, 1, 1, 1).to(change.device), frames, self.SHAPE)
+
+    def over_time(self, change: torch.Tensor, frames: int) -> torch.Tensor:
+        """The change (B·P, 3, H, W) of ``frames`` consecutive video frames as an exponential moving
+        average, ``change_smoothing`` of the previous frame's kept (0: as it is). The patches are
+        lined up by the landmarks, so the average follows the region as it moves and only what the
+        network trembles on from frame to frame is smoothed; continued from the last call's until
+        :meth:`reset_motion`."""
+        keep = self.change_smoothing
+        if keep <= 0:
+            return change
+        per_frame = change.unflatten(0, (frames, -1))
+        before = self._change_before
+        if before is not None and (before.shape != per_frame.shape[1:] or before.device != change.device):
+            before = None
+        smoothed = []
+        for now in per_frame:
+            before = now if before is None else keep * before + (1 - keep) * now
+            smoothed.append(before)
+        self._change_before = before.detach()
+        return torch.stack(smoothed).flatten(0, 1)
+
+    def reset_motion(self) -> None:
+        """Start a new video: the next frame's change is not averaged with the last one's."""
+        self._change_before = None
 
     def where(self, inputs: torch.Tensor) -> torch.Tensor | float:
         """Where in each patch :meth:`refine` keeps the change, (B·P, 1, H, W) in [0, 1] from the

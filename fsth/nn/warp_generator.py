@@ -409,6 +409,28 @@ class GuidedEyesGenerator(GuidedWarpGenerator):
         self.eyes = EyeRefiner()
         self.refine_eyes = True
 
+    def _refiners(self) -> list:
+        return [getattr(self, part) for part, _ in self.REFINERS]
+
+    def reset_motion(self) -> None:
+        super().reset_motion()
+        for refiner in self._refiners():
+            refiner.reset_motion()
+
+    @contextlib.contextmanager
+    def stills(self):
+        """As GuidedWarpGenerator's; the refiners' changes are not averaged over frames either."""
+        refiners = self._refiners()
+        keep = [refiner.change_smoothing for refiner in refiners]
+        try:
+            for refiner in refiners:
+                refiner.change_smoothing = 0.0
+            with super().stills():
+                yield
+        finally:
+            for refiner, value in zip(refiners, keep):
+                refiner.change_smoothing = value
+
     def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, **conditioning) -> torch.Tensor:
         """As GuidedWarpGenerator's, then refined in each refiner's patches (those switched on)."""
         image = super().full_resolution(landmarks, e_hat, size, full_shots=full_shots, **conditioning)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..landmarks.regions import fill_polygon, trace_polyline
+from .temporal import moving_average
 
 @dataclass(frozen=True)
 class PatchShape:
@@ -239,16 +240,8 @@ class PatchRefiner(PatchUNet):
         keep = self.change_smoothing
         if keep <= 0:
             return change
-        per_frame = change.unflatten(0, (frames, -1))
-        before = self._change_before
-        if before is not None and (before.shape != per_frame.shape[1:] or before.device != change.device):
-            before = None
-        smoothed = []
-        for now in per_frame:
-            before = now if before is None else keep * before + (1 - keep) * now
-            smoothed.append(before)
-        self._change_before = before.detach()
-        return torch.stack(smoothed).flatten(0, 1)
+        smoothed, self._change_before = moving_average(change.unflatten(0, (frames, -1)), self._change_before, keep)
+        return smoothed.flatten(0, 1)
 
     def reset_motion(self) -> None:
         """Start a new video: the next frame's change is not averaged with the last one's."""

@@ -27,6 +27,7 @@ from .base import TalkingHeadGenerator, register_generator
 from .blocks import sn_conv
 from .config import ModelConfig
 from .generator import Generator
+from .temporal import moving_average
 
 SYNTH_PRIOR = -2.0  # initial mask logit of the synthesis path (the shots' logits start at 0)
 
@@ -219,7 +220,8 @@ class GuidedWarpGenerator(WarpGenerator):
       the cavity's alpha — learning chooses what is painted there, not whether;
     - at full resolution the cavity is painted again at that size and the floor applied there, so
       its edges stay sharp; flow corrections within the model's own resolution are dropped
-      (``flow_deadzone``) and the rest smoothed over the video's frames (``flow_smoothing``).
+      (``flow_deadzone``) and the rest held and smoothed over the video's frames (``flow_hold``,
+      ``flow_smoothing``).
     """
 
     conditioning = ("shots", "guided_grids", "priors", "cavity", "target_points", "shot_points")
@@ -337,19 +339,13 @@ class GuidedWarpGenerator(WarpGenerator):
         hold = self.flow_hold * 2 / self.config.image_size  # grid units: a model pixel is 2 / S
         if keep <= 0 and hold <= 0:
             return parts
-        before = self._flow_before
-        if before is not None and (before.shape != delta.shape[1:] or before.device != delta.device):
-            before = None
-        smoothed = []
-        for frame in delta:
-            if before is not None and hold > 0:  # move only by what the change exceeds the band
-                change = frame - before
-                length = change.norm(dim=-1, keepdim=True)
-                frame = before + change * (length - hold).clamp(min=0) / length.clamp(min=1e-9)
-            before = frame if before is None else keep * before + (1 - keep) * frame
-            smoothed.append(before)
-        self._flow_before = before.detach()
-        smoothed = torch.stack(smoothed)
+
+        def past_band(before, frame):  # move only by what the change exceeds the band
+            change = frame - before
+            length = change.norm(dim=-1, keepdim=True)
+            return before + change * (length - hold).clamp(min=0) / length.clamp(min=1e-9)
+
+        smoothed, self._flow_before = moving_average(delta, self._flow_before, keep, past_band if hold > 0 else None)
         return {**parts, "grid": parts["grid"] + (smoothed - delta).flatten(0, 1), "delta": smoothed}
 
     def _flow_past_deadzone(self, parts: dict) -> dict:

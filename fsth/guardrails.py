@@ -177,6 +177,55 @@ def mouth_cavity(shot_points: np.ndarray, target_points: np.ndarray, size: int) 
     return out
 
 
+MOUTH_POINTS = slice(48, 68)
+
+
+def hold_mouth(points: np.ndarray, before: np.ndarray | None, band: float) -> tuple[np.ndarray, np.ndarray]:
+    """The mouth's 20 points (48–67) of consecutive video frames ``points`` (T, 68, 2) held in a
+    dead band: each moves only by what it has moved beyond ``band`` × the eye corners' distance
+    since its last held place (the rest of the face as it is). The painted cavity is dark against
+    the lips, so a sub-pixel tremble of the driver's landmarks shows at its edge far more than at
+    the warp's lips. ``before``: the last held frame (68, 2) of the previous call, or None.
+    Returns the held points (T, 68, 2) and the last frame, to continue from."""
+    out = np.array(points, np.float64).reshape(-1, 68, 2)
+    if band <= 0 or not len(out):
+        return out, (out[-1].copy() if len(out) else before)
+    scales = interocular(out)
+    for t in range(len(out)):
+        if before is not None:
+            change = out[t, MOUTH_POINTS] - before[MOUTH_POINTS]
+            length = np.linalg.norm(change, axis=-1, keepdims=True)
+            past = np.clip(length - band * scales[t], 0, None) / np.maximum(length, 1e-9)
+            out[t, MOUTH_POINTS] = before[MOUTH_POINTS] + change * past
+        before = out[t].copy()
+    return out, before
+
+
+def steady_paint(cavity: torch.Tensor, before: torch.Tensor | None, band: float, keep: float
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The painted cavities (T, 4, S, S) of consecutive video frames held in time, pixel by pixel:
+    the paint (colour times alpha, and alpha) changes only by what it changes beyond ``band``
+    (in [0, 1]) since the last frame, then is averaged with it, ``keep`` of the last kept.
+    ``before``: the last frame of the previous call (premultiplied), or None. Small changes (a
+    tremble of the teeth's edges) are held; large ones (a mouth that opens, a head that moves)
+    pass, less the band. Returns the cavities and the last frame, to continue from."""
+    if band <= 0 and keep <= 0:
+        return cavity, before
+    from .nn.temporal import moving_average
+
+    alpha = cavity[:, 3:]
+    premultiplied = torch.cat([cavity[:, :3] * alpha, alpha], 1)
+
+    def past_band(previous, frame):
+        change = frame - previous
+        length = change.abs().amax(0, keepdim=True)
+        return previous + change * (length - band).clamp(min=0) / length.clamp(min=1e-9)
+
+    held, before = moving_average(premultiplied, before, keep, past_band if band > 0 else None)
+    alpha = held[:, 3:]
+    return torch.cat([held[:, :3] / alpha.clamp(min=1e-6), alpha], 1), before
+
+
 def tint(rgb: torch.Tensor, skin: torch.Tensor) -> torch.Tensor:
     """The painted cavity (B, 3, S, S) in [0, 1] in the light of a portrait whose skin is
     ``skin`` (B, 3) in [0, 1]: teeth and shadow take its hue and brightness (a painting's teeth

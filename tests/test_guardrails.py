@@ -6,8 +6,8 @@ import torch
 
 from fsth.baselines import create_baseline
 from fsth.eyelids import closing_eyes, lash_colour, opened_eyes, shut_eyes
-from fsth.guardrails import (GuidedWarp, close_eyelids, guided_grids, head_mask, hold_background, mouth_cavity,
-                             skin_colour, tint)
+from fsth.guardrails import (GuidedWarp, close_eyelids, guided_grids, head_mask, hold_background, hold_mouth,
+                             mouth_cavity, skin_colour, steady_paint, tint)
 from fsth.landmarks.adapt import adapt_landmarks, lid_gaps
 from fsth.landmarks.regions import EYES, eye_gaps, eye_masks, interocular, mouth_masks
 from fsth.warp import sampling_grids, source_positions
@@ -117,6 +117,45 @@ def test_cavity_is_painted_only_where_the_lips_part_wider_than_the_shots(pairs):
     colour = opened[:3][:, inside]
     assert colour.mean() < 0.6  # mostly a dark cavity …
     assert colour.max() > 0.6  # … with teeth
+
+
+def test_a_held_mouth_ignores_a_tremble_within_its_band_and_follows_larger_moves(pairs):
+    """hold_mouth: the mouth's 20 points move only by what they moved beyond band × the eye
+    corners' distance since their last held place; the other 48 points are left as they are,
+    and a second call continues from the first's last frame."""
+    face = np.asarray(pairs[0]["target_points"], np.float64)
+    band = 0.02 * float(interocular(face)[0])
+    shifts = np.array([0.0, 0.5, -0.5, 0.9, 3.0, 3.0]) * band  # the whole face, along x
+    video = np.repeat(face[None], len(shifts), 0)
+    video[..., 0] += shifts[:, None]
+    held, last = hold_mouth(video, None, 0.02)
+    moved = held[:, 48:68, 0] - face[None, 48:68, 0]
+    assert np.allclose(moved, np.array([0, 0, 0, 0, 2, 2])[:, None] * band)
+    assert np.array_equal(held[:, :48], video[:, :48]) and np.array_equal(last, held[-1])
+    more, _ = hold_mouth(video[:1], last, 0.02)  # the video goes on: back by 3 bands, held 1 band short
+    assert np.allclose(more[0, 48:68, 0] - face[48:68, 0], 1 * band)
+    fresh, _ = hold_mouth(video[1:2], None, 0.02)  # a new video starts where its first frame is
+    assert np.array_equal(fresh, video[1:2])
+    assert np.array_equal(hold_mouth(video, None, 0.0)[0], video)
+
+
+def test_steady_paint_holds_small_changes_follows_large_ones_and_averages():
+    """steady_paint on the premultiplied paint, pixel by pixel: a change within the band is
+    held, a larger one followed less the band, then averaged with the last frame; the colour
+    comes back un-premultiplied."""
+    alpha = torch.tensor([0.0, 0.03, -0.01, 0.6, 0.6]) + 0.2  # one pixel's alpha over five frames
+    cavity = torch.zeros(5, 4, 1, 1)
+    cavity[:, 3, 0, 0] = alpha
+    cavity[:, :3] = 0.5  # a constant colour
+    held, last = steady_paint(cavity, None, band=0.05, keep=0.0)
+    assert torch.allclose(held[:, 3, 0, 0], torch.tensor([0.2, 0.2, 0.2, 0.75, 0.75]))
+    assert torch.allclose(held[:, :3], torch.full_like(held[:, :3], 0.5))
+    averaged, _ = steady_paint(cavity, None, band=0.0, keep=0.5)
+    assert torch.allclose(averaged[:, 3, 0, 0], torch.tensor([0.2, 0.215, 0.2025, 0.50125, 0.650625]))
+    go_on, _ = steady_paint(cavity[4:], last, band=0.05, keep=0.0)  # continues from the last frame
+    assert torch.allclose(go_on[:, 3, 0, 0], torch.tensor([0.75]))
+    same, none = steady_paint(cavity, None, band=0.0, keep=0.0)
+    assert same is cavity and none is None
 
 
 def test_tint_follows_the_portraits_skin():

@@ -205,6 +205,18 @@ FLOW_SMOOTHING = 0.7
 # Mona Lisa 1.053 -> 1.026 / 0.707 -> 0.700, Grace Hopper 1.546 -> 1.465 / 1.118 -> 1.089 (the warp's
 # 0.997 / 0.711, 1.439 / 1.105); stills (SynthHeads pairs) are single frames, untouched
 FLOW_HOLD = 1.0
+# in a video the painted cavity is held still as well (fsth.guardrails.hold_mouth, steady_paint): its
+# dark paint against the lips showed the driver's sub-pixel landmark tremble, and on real portraits driven
+# by single_face the mouth changed twice as much from frame to frame as the driver's own (the warp's lips,
+# of low contrast, hardly at all). The mouth's points are held within CAVITY_HOLD of the eye corners'
+# distance; then the paint, pixel by pixel, changes only beyond CAVITY_PAINT_HOLD and is averaged with the
+# last frame's, CAVITY_SMOOTHING of it kept. Chosen on the dev portraits driven by single_face (stop 39):
+# flicker Mona Lisa 1.020 -> 0.977, Grace Hopper 1.461 -> 1.416, astronaut 0.904 -> 0.884 (the warp's
+# 0.997, 1.439, 0.887); mouth span 0.84 -> 0.76, 0.72 -> 0.70, 0.60 -> 0.61. A wider paint band (0.1)
+# cut flicker as much but lagged the opening (spans 0.76, 0.64, 0.56)
+CAVITY_HOLD = 0.02
+CAVITY_PAINT_HOLD = 0.05
+CAVITY_SMOOTHING = 0.5
 
 
 @register_generator("guided")
@@ -221,7 +233,8 @@ class GuidedWarpGenerator(WarpGenerator):
     - at full resolution the cavity is painted again at that size and the floor applied there, so
       its edges stay sharp; flow corrections within the model's own resolution are dropped
       (``flow_deadzone``) and the rest held and smoothed over the video's frames (``flow_hold``,
-      ``flow_smoothing``).
+      ``flow_smoothing``), and so is the cavity (``cavity_hold``, ``cavity_paint_hold``,
+      ``cavity_smoothing``).
     """
 
     conditioning = ("shots", "guided_grids", "priors", "cavity", "target_points", "shot_points")
@@ -238,7 +251,9 @@ class GuidedWarpGenerator(WarpGenerator):
         self.confine_synthesis, self.cavity_floor = True, True
         # how much of the painted cavity is shown whatever the gate learned: saved with the weights
         self.register_buffer("cavity_shown", torch.tensor(CAVITY_SHOWN))
-        self._flow_before = None  # the last frame's smoothed correction (K, S, S, 2), see reset_motion
+        self.cavity_hold, self.cavity_paint_hold = CAVITY_HOLD, CAVITY_PAINT_HOLD
+        self.cavity_smoothing = CAVITY_SMOOTHING
+        GuidedWarpGenerator.reset_motion(self)  # a subclass's also resets refiners not built yet
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # guided weights saved before the floor existed were trained, and are used, with the gate as learned
@@ -287,8 +302,10 @@ class GuidedWarpGenerator(WarpGenerator):
             bounded = torch.maximum(bounded, painted[:, 3:].float())
         return mask if bounded is synth else with_synthesis_share(mask, bounded)
 
-    def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, **conditioning) -> torch.Tensor:
-        """As WarpGenerator's; the cavity painted at ``size`` from the points, tinted by the
+    def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, held=None,
+                        **conditioning) -> torch.Tensor:
+        """As WarpGenerator's; the cavity painted at ``size`` from the points (``held``: the target
+        and shot points from :meth:`held_points`, if the caller has them), tinted by the
         full-resolution shot, shown through the upsampled gate over the upsampled learned paint;
         with ``cavity_floor``, the synthesis share at least the cavity's alpha at ``size`` too (the
         mask's floor, upsampled from the model's size, blurred the opening's edge: on held-out
@@ -296,16 +313,16 @@ class GuidedWarpGenerator(WarpGenerator):
         portraits dlib reads the mouths as more open)."""
         if full_shots is None:
             return super().full_resolution(landmarks, e_hat, size, **conditioning)
-        from ..guardrails import mouth_cavity, skin_colour, tint
+        from ..guardrails import mouth_cavity, skin_colour, steady_paint, tint
 
         parts = self(landmarks, e_hat, return_parts=True, **conditioning)
         if size > self.config.image_size:
             parts = self._flow_past_deadzone(self._flow_over_time(parts))
-        targets, shots = (_pixels_at(conditioning[name], self.config.image_size, size)
-                          for name in ("target_points", "shot_points"))
+        targets, shots = self.held_points(conditioning, size) if held is None else held
         scale = size / self.config.image_size
         cavity = torch.stack([torch.from_numpy(mouth_cavity(s, t, size)[0]) for s, t in zip(shots, targets)])
-        cavity = cavity.to(full_shots.device)
+        cavity, self._paint_before = steady_paint(cavity.to(full_shots.device), self._paint_before,
+                                                  self.cavity_paint_hold, self.cavity_smoothing)
         colour = tint(cavity[:, :3], skin_colour(full_shots.float())) * 2 - 1
         up = dict(size=(size, size), align_corners=False)
         learned = F.interpolate(parts["learned"].float(), mode="bicubic", **up).clamp(-1, 1)
@@ -316,17 +333,41 @@ class GuidedWarpGenerator(WarpGenerator):
                              synth_floor=cavity[:, 3:] if self.cavity_floor else None)
 
     def reset_motion(self) -> None:
-        """Start a new video: the next frame's flow is not smoothed with the last one's."""
-        self._flow_before = None
+        """Start a new video: the next frame's flow and cavity are not held to the last one's."""
+        self._flow_before = None  # the last frame's smoothed correction (K, S, S, 2)
+        self._mouth_before, self._mouth_size = None, None  # the last frame's held target points (68, 2), its size
+        self._paint_before = None  # the last frame's held cavity (4, size, size), premultiplied
+
+    TEMPORAL = ("flow_smoothing", "flow_hold", "cavity_hold", "cavity_paint_hold", "cavity_smoothing")
 
     @contextlib.contextmanager
     def stills(self):
-        """Independent pictures (e.g. evenly spread frames of a clip): the flow is not smoothed."""
-        keep, self.flow_smoothing, self.flow_hold = (self.flow_smoothing, self.flow_hold), 0.0, 0.0
+        """Independent pictures (e.g. evenly spread frames of a clip): neither the flow nor the
+        cavity is held or smoothed over them."""
+        keep = {name: getattr(self, name) for name in self.TEMPORAL}
         try:
+            for name in keep:
+                setattr(self, name, 0.0)
             yield
         finally:
-            self.flow_smoothing, self.flow_hold = keep
+            for name, value in keep.items():
+                setattr(self, name, value)
+
+    def held_points(self, conditioning: dict, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The target and shot points (B, 68, 2) in pixels of ``size``, the targets' mouth held
+        in time (``cavity_hold``, fsth.guardrails.hold_mouth) for the cavity and the refiners:
+        the batch's frames taken as consecutive frames of one video, continued until
+        :meth:`reset_motion`."""
+        from ..guardrails import hold_mouth
+
+        targets, shots = (_pixels_at(conditioning[name], self.config.image_size, size)
+                          for name in ("target_points", "shot_points"))
+        before = self._mouth_before
+        if before is not None and (before.shape != targets.shape[1:] or self._mouth_size != size):
+            before = None
+        targets, self._mouth_before = hold_mouth(targets, before, self.cavity_hold)
+        self._mouth_size = size
+        return targets, shots
 
     def _flow_over_time(self, parts: dict) -> dict:
         """The parts with each frame's learned flow correction held where it changed by less than
@@ -428,13 +469,14 @@ class GuidedEyesGenerator(GuidedWarpGenerator):
                 refiner.change_smoothing = value
 
     def full_resolution(self, landmarks, e_hat, size: int, full_shots=None, **conditioning) -> torch.Tensor:
-        """As GuidedWarpGenerator's, then refined in each refiner's patches (those switched on)."""
-        image = super().full_resolution(landmarks, e_hat, size, full_shots=full_shots, **conditioning)
+        """As GuidedWarpGenerator's, then refined in each refiner's patches (those switched on), the
+        target's mouth held in time as the cavity's."""
+        targets, shots = self.held_points(conditioning, size)
+        image = super().full_resolution(landmarks, e_hat, size, full_shots=full_shots, held=(targets, shots),
+                                        **conditioning)
         refiners = [getattr(self, part) for part, switch in self.REFINERS if getattr(self, switch)]
         if not refiners:
             return image
-        targets, shots = (_pixels_at(conditioning[name], self.config.image_size, size)
-                          for name in ("target_points", "shot_points"))
         shot = self._shots_at(full_shots, conditioning, size)[:, 0].float()
         for refiner in refiners:
             image = refiner.refine(image, shot, shots[:, 0], targets)

@@ -178,6 +178,18 @@ def mouth_cavity(shot_points: np.ndarray, target_points: np.ndarray, size: int) 
 
 
 MOUTH_POINTS = slice(48, 68)
+# in a video the painted cavity is held still (hold_mouth, steady_paint; the guided generator and GuidedWarp): its
+# dark paint against the lips showed the driver's sub-pixel landmark tremble, and on real portraits driven
+# by single_face the mouth changed twice as much from frame to frame as the driver's own (the warp's lips,
+# of low contrast, hardly at all). The mouth's points are held within CAVITY_HOLD of the eye corners'
+# distance; then the paint, pixel by pixel, changes only beyond CAVITY_PAINT_HOLD and is averaged with the
+# last frame's, CAVITY_SMOOTHING of it kept. Chosen on the dev portraits driven by single_face (stop 39):
+# flicker Mona Lisa 1.020 -> 0.977, Grace Hopper 1.461 -> 1.416, astronaut 0.904 -> 0.884 (the warp's
+# 0.997, 1.439, 0.887); mouth span 0.84 -> 0.76, 0.72 -> 0.70, 0.60 -> 0.61. A wider paint band (0.1)
+# cut flicker as much but lagged the opening (spans 0.76, 0.64, 0.56)
+CAVITY_HOLD = 0.02
+CAVITY_PAINT_HOLD = 0.05
+CAVITY_SMOOTHING = 0.5
 
 
 def hold_mouth(points: np.ndarray, before: np.ndarray | None, band: float) -> tuple[np.ndarray, np.ndarray]:
@@ -256,8 +268,19 @@ class GuidedWarp(WarpedPortrait):
         """The first shot's bare lids (:func:`shut_eyes`) and lash colour, made once per portrait."""
         return shut_eyes(self.shots[0], self.landmarks[0]), lash_colour(self.shots[0], self.landmarks[0])
 
-    def render(self, landmarks: np.ndarray, batch: int = 32) -> np.ndarray:
+    cavity_hold, cavity_paint_hold, cavity_smoothing = CAVITY_HOLD, CAVITY_PAINT_HOLD, CAVITY_SMOOTHING
+    _mouth_before = _paint_before = None  # the last frame's held mouth points and paint (a video's state)
+
+    def render(self, landmarks: np.ndarray, batch: int = 32, continues: bool = False, video: bool = True) -> np.ndarray:
+        """Frames for landmarks (T, 68, 2): uint8 (T, S, S, 3). ``video``: consecutive frames of one
+        video, so the painted cavity is held still from frame to frame (:func:`hold_mouth`,
+        :func:`steady_paint`); False for independent pictures. ``continues``: they follow the last
+        call's frames (a video rendered in chunks, or a live stream frame by frame)."""
         targets = np.asarray(landmarks, np.float64).reshape(-1, 68, 2)
+        if not continues or not video:
+            self._mouth_before = self._paint_before = None
+        hold, paint_hold, keep = ((self.cavity_hold, self.cavity_paint_hold, self.cavity_smoothing) if video
+                                  else (0.0, 0.0, 0.0))
         shot = torch.from_numpy(self.shots[0]).permute(2, 0, 1).float() / 127.5 - 1
         skin = skin_colour(shot[None, None])
         out = []
@@ -269,8 +292,18 @@ class GuidedWarp(WarpedPortrait):
             warped = warp_frames(shot, positions)
             eyes = torch.from_numpy(closing_eyes(self.shots[0], *self.lids, self.landmarks[0], chunk))
             warped = warped + eyes[:, 3:] * (eyes[:, :3] * 2 - 1 - warped)
-            cavity = torch.from_numpy(mouth_cavity(self.landmarks[0], chunk, self.size))
+            mouths, self._mouth_before = hold_mouth(chunk, self._mouth_before, hold)
+            cavity = torch.from_numpy(mouth_cavity(self.landmarks[0], mouths, self.size))
+            cavity, self._paint_before = steady_paint(cavity, self._paint_before, paint_hold, keep)
             colour = tint(cavity[:, :3], skin.expand(len(chunk), 3)) * 2 - 1
             frames = warped + cavity[:, 3:] * (colour - warped)
             out.append(((frames + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy())
         return np.concatenate(out)
+
+    def render_continued(self, landmarks: np.ndarray, **kwargs) -> np.ndarray:
+        """``render`` for frames that follow the last call's in the same video (fsth.render)."""
+        return self.render(landmarks, continues=True, **kwargs)
+
+    def render_one(self, points: np.ndarray) -> np.ndarray:
+        """The next frame (S, S, 3) of a stream (a live camera): it follows the last call's."""
+        return self.render_continued(np.asarray(points, np.float64)[None])[0]

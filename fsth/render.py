@@ -37,8 +37,9 @@ class Renderer(Protocol):
 
 
 def render_one(renderer: Renderer, points: np.ndarray) -> np.ndarray:
-    """One frame (S, S, 3) for points (68, 2): the renderer's own ``render_one`` if it has a
-    faster path for a stream, else ``render`` on a batch of one."""
+    """The next frame (S, S, 3) of a stream for points (68, 2): the renderer's own ``render_one``
+    if it has one (a faster path, or one that carries what it holds still from the last frame, as
+    the guard-rails' cavity), else ``render`` on a batch of one."""
     fast = getattr(renderer, "render_one", None)
     if fast is not None:
         return fast(points)

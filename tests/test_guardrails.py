@@ -158,6 +158,31 @@ def test_steady_paint_holds_small_changes_follows_large_ones_and_averages():
     assert same is cavity and none is None
 
 
+def test_the_guard_rails_hold_their_cavity_still_in_a_video_and_not_across_stills(pairs):
+    """GuidedWarp renders a video with its cavity held (the guided generator's rule): a mouth
+    whose landmarks tremble by a fraction of a pixel changes far less from frame to frame than
+    the same frames as stills; a video rendered in chunks, or frame by frame as a stream,
+    continues the hold; a single frame is rendered as it always was."""
+    pair = next(p for p in pairs if p["kind"] == "mouth")
+    big = np.stack([np.kron(pair["shot"], np.ones((4, 4, 1), np.uint8))])  # 256 px
+    points = (pair["shot_points"][None] + 0.5) * 4 - 0.5
+    target = (pair["target_points"] + 0.5) * 4 - 0.5
+    rng = np.random.default_rng(0)
+    video = np.repeat(target[None], 5, 0)
+    video[:, 48:68] += rng.uniform(-0.5, 0.5, (5, 20, 2))
+    head = create_baseline("guided-warp", big, points)
+    inside = mouth_masks(video, 256).max(0) > 0
+    tremble = lambda frames: np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(-1)[:, inside].mean()
+    as_video, as_stills = head.render(video), head.render(video, video=False)
+    assert tremble(as_video) < 0.5 * tremble(as_stills) and tremble(as_stills) > 1.0
+    in_chunks = np.concatenate([head.render(video[:2]), head.render_continued(video[2:])])
+    assert np.array_equal(in_chunks, as_video)
+    head.render(video[:1])  # a new video starts here
+    streamed = np.stack([as_video[0]] + [head.render_one(p) for p in video[1:]])
+    assert np.array_equal(streamed, as_video)
+    assert np.array_equal(head.render(video[3:4]), as_stills[3:4])
+
+
 def test_tint_follows_the_portraits_skin():
     painted = torch.full((1, 3, 4, 4), 0.7)
     warm, cool = tint(painted, torch.tensor([[0.8, 0.6, 0.3]])), tint(painted, torch.tensor([[0.5, 0.55, 0.6]]))

@@ -27,6 +27,7 @@ from .base import TalkingHeadGenerator, register_generator
 from .blocks import sn_conv
 from .config import ModelConfig
 from .generator import Generator
+from ..guardrails import CAVITY_HOLD, CAVITY_PAINT_HOLD, CAVITY_SMOOTHING  # in a video, the cavity held still
 from .temporal import moving_average
 
 SYNTH_PRIOR = -2.0  # initial mask logit of the synthesis path (the shots' logits start at 0)
@@ -205,18 +206,6 @@ FLOW_SMOOTHING = 0.7
 # Mona Lisa 1.053 -> 1.026 / 0.707 -> 0.700, Grace Hopper 1.546 -> 1.465 / 1.118 -> 1.089 (the warp's
 # 0.997 / 0.711, 1.439 / 1.105); stills (SynthHeads pairs) are single frames, untouched
 FLOW_HOLD = 1.0
-# in a video the painted cavity is held still as well (fsth.guardrails.hold_mouth, steady_paint): its
-# dark paint against the lips showed the driver's sub-pixel landmark tremble, and on real portraits driven
-# by single_face the mouth changed twice as much from frame to frame as the driver's own (the warp's lips,
-# of low contrast, hardly at all). The mouth's points are held within CAVITY_HOLD of the eye corners'
-# distance; then the paint, pixel by pixel, changes only beyond CAVITY_PAINT_HOLD and is averaged with the
-# last frame's, CAVITY_SMOOTHING of it kept. Chosen on the dev portraits driven by single_face (stop 39):
-# flicker Mona Lisa 1.020 -> 0.977, Grace Hopper 1.461 -> 1.416, astronaut 0.904 -> 0.884 (the warp's
-# 0.997, 1.439, 0.887); mouth span 0.84 -> 0.76, 0.72 -> 0.70, 0.60 -> 0.61. A wider paint band (0.1)
-# cut flicker as much but lagged the opening (spans 0.76, 0.64, 0.56)
-CAVITY_HOLD = 0.02
-CAVITY_PAINT_HOLD = 0.05
-CAVITY_SMOOTHING = 0.5
 
 
 @register_generator("guided")

@@ -227,13 +227,8 @@ def steady_paint(cavity: torch.Tensor, before: torch.Tensor | None, band: float,
 
     alpha = cavity[:, 3:]
     premultiplied = torch.cat([cavity[:, :3] * alpha, alpha], 1)
-
-    def past_band(previous, frame):
-        change = frame - previous
-        length = change.abs().amax(0, keepdim=True)
-        return previous + change * (length - band).clamp(min=0) / length.clamp(min=1e-9)
-
-    held, before = moving_average(premultiplied, before, keep, past_band if band > 0 else None)
+    held, before = moving_average(premultiplied, before, keep, band=band,
+                                  size=lambda change: change.abs().amax(0, keepdim=True))  # a pixel's largest change
     alpha = held[:, 3:]
     return torch.cat([held[:, :3] / alpha.clamp(min=1e-6), alpha], 1), before
 

@@ -370,12 +370,8 @@ class GuidedWarpGenerator(WarpGenerator):
         if keep <= 0 and hold <= 0:
             return parts
 
-        def past_band(before, frame):  # move only by what the change exceeds the band
-            change = frame - before
-            length = change.norm(dim=-1, keepdim=True)
-            return before + change * (length - hold).clamp(min=0) / length.clamp(min=1e-9)
-
-        smoothed, self._flow_before = moving_average(delta, self._flow_before, keep, past_band if hold > 0 else None)
+        smoothed, self._flow_before = moving_average(delta, self._flow_before, keep, band=hold,
+                                                     size=lambda change: change.norm(dim=-1, keepdim=True))
         return {**parts, "grid": parts["grid"] + (smoothed - delta).flatten(0, 1), "delta": smoothed}
 
     def _flow_past_deadzone(self, parts: dict) -> dict:

@@ -8,6 +8,9 @@ Realism proxy: on frames with |yaw| <= 20 deg, rendered at 256 px, the fraction 
 HOG frontal detector finds the face (target >= 60 %), and on those frames the mean error of
 dlib's 68 points against the exact landmarks, normalised by the outer-eye-corner distance
 (points 36 and 45; target <= 0.10).
+What open mouths show (``--mouths``): the shares of the opening that are bright (teeth) or dark, its
+brightness over the cheeks' (fsth.metrics.mouth_interior), read by dlib alike on SynthHeads
+frames and on real clips (the sample videos): how far SynthHeads' mouths are from real ones.
 """
 import os
 
@@ -71,11 +74,47 @@ def realism(identities: int, frames: int, max_yaw: float = 20.0) -> dict:
             "by_part": {k: float(np.mean(v)) if v else float("nan") for k, v in by_part.items()}}
 
 
+def mouths(identities: int, frames: int, clips: list[str]) -> dict[str, dict]:
+    """fsth.metrics.mouth_interior of SynthHeads clips (256 px) and of real ``clips`` (sample
+    names), each read by dlib; frames where it finds no face are left out."""
+    from fsth.data import samples
+    from fsth.io.video import read_frames
+    from fsth.metrics import mouth_interior
+
+    detector = create_detector("dlib")
+
+    def read(images):
+        found = [(image, points) for image, points in zip(images, detector.detect_frames(images, on_missing="skip"))
+                 if points is not None]
+        return [image for image, _ in found], [points for _, points in found]
+
+    synth_images, synth_points = [], []
+    for i in range(identities):
+        images, _, _ = render_clip(random_identity(np.random.default_rng([0, i])), frames, 256, seed=i)
+        found = read(list(images))
+        synth_images += found[0]
+        synth_points += found[1]
+    table = {"SynthHeads": mouth_interior(synth_images, synth_points)}
+    for name in clips:
+        table[name] = mouth_interior(*read(list(read_frames(samples.fetch(name)))))
+    return table
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--identities", type=int, default=40, help="identities for the realism proxy")
     parser.add_argument("--frames", type=int, default=32, help="frames per identity for the realism proxy")
+    parser.add_argument("--mouths", nargs="*", metavar="CLIP", help="only compare open mouths: SynthHeads' with "
+                        "these real sample clips' (default wolfgang single_face feat_webcam carphone)")
     args = parser.parse_args()
+    if args.mouths is not None:
+        print("Open mouths (inner-lip gap >= 0.12 eye-corner distances), read by dlib: share of the opening "
+              "brighter than 0.9x the cheeks (bright: teeth), darker than 0.35x (dark), median brightness / cheeks")
+        clips = args.mouths or ["wolfgang", "single_face", "feat_webcam", "carphone"]
+        for name, row in mouths(args.identities, args.frames, clips).items():
+            print(f"  {name:12s} {row['frames']:4d} frames: bright {row['bright']:.2f}, dark {row['dark']:.2f}, "
+                  f"brightness {row['brightness']:.2f}")
+        return
     one_core()
     print("SynthHeads benchmark (one CPU core, cv2 and torch threads = 1)")
     for size in (64, 256):

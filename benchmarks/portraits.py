@@ -31,6 +31,10 @@ where it found a face):
   its shape prior and, on a painting, stay where open lids would be when the eyes are shut.
   The driver's blink frames are still dlib's; the caption says how the mesh reads the driver's
   own blinks, which is how far to trust it;
+- ``bright``, ``dark`` (``fsth.metrics.mouth_interior``, read on dlib's points of the result, as
+  on the driver's): the shares of the open mouth brighter than the cheeks (teeth, mostly) and
+  far darker (a shadowed cavity). Landmarks do not say whether a mouth shows its teeth: the
+  driver's own shares are in the caption, the nearer the better;
 - ``synth_in_mouth``: for a generator with a synthesis path (``return_parts``), its mean
   mask weight inside the target's mouth interior (at the model's size) over the frames where
   the driver's mouth is open (above its median): whether the model paints the inside of the
@@ -55,7 +59,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsth.animation import driving_landmarks
+from fsth.animation import reuse_last_face
 from fsth.data import samples
 from fsth.evaluate import Scorer
 from fsth.io.atomic import atomic_write_text
@@ -66,7 +70,8 @@ from fsth.io.video import probe, read_frames
 from fsth.landmarks import SMOOTHING_METHODS, create_detector, draw_landmarks, smooth_landmarks
 from fsth.landmarks.adapt import adapt_landmarks
 from fsth.landmarks.regions import mouth_masks
-from fsth.metrics import blink_ratio, blink_ratio_of, eye_opening, flicker, mouth_opening, mouth_span_ratio, nme
+from fsth.metrics import (blink_ratio, blink_ratio_of, detected_landmarks, eye_opening, flicker, mouth_interior,
+                          mouth_opening, mouth_span_ratio, nme)
 from fsth.nn.conditioning import build as build_conditioning
 from fsth.person import crop_shots, load_model
 from fsth.train.finetune import finetune
@@ -79,12 +84,12 @@ from benchmarks.mesh_eyes import mesh_eye_opening  # noqa: E402
 
 MOUTH = slice(48, 68)
 
-# (key, header, format) of table.md, in order; ↑ / ↓: which way is better
+# (key, header, format) of table.md, in order; ↑ / ↓: which way is better, ≈: the nearer the driver's the better
 COLUMNS = [("verified", "verified ↑", ".2f"), ("distance", "distance ↓", ".3f"), ("csim", "CSIM ↑", ".3f"),
            ("nme", "NME ↓", ".3f"), ("mouth_nme", "mouth NME ↓", ".3f"), ("detected", "detected ↑", ".2f"),
            ("mouth_span", "mouth span ↑", ".2f"), ("mouth_corr", "mouth corr ↑", ".2f"),
            ("blink", "blink ↓", ".2f"), ("blink_mesh", "blink (mesh) ↓", ".2f"), ("flicker", "flicker ↓", ".2f"),
-           ("synth_in_mouth", "synth in mouth ↑", ".2f")]
+           ("bright", "bright ≈", ".2f"), ("dark", "dark ≈", ".2f"), ("synth_in_mouth", "synth in mouth ↑", ".2f")]
 
 
 def media(name_or_path: str, kind: str) -> Path:
@@ -166,12 +171,14 @@ def score(scorer: Scorer, frames: np.ndarray, wanted: np.ndarray, reference: np.
     def mean(values):
         return float(np.nanmean(values)) if seen.any() else float("nan")
     span, corr = mouth_span_ratio(found, drive)
+    inside = mouth_interior(frames[seen], found[seen])
     return {"verified": float((distance < 0.6).mean()), "distance": float(distance.mean()),
             "csim": float((embeddings @ reference / np.linalg.norm(embeddings, axis=1)
                            / np.linalg.norm(reference)).mean()),
             "nme": mean(nme(found[seen], wanted[seen])), "mouth_nme": mean(mouth_nme(found[seen], wanted[seen])),
             "detected": float(seen.mean()), "mouth_span": span, "mouth_corr": corr,
-            "blink": blink_ratio(found, drive), "flicker": flicker(frames, crops)}
+            "blink": blink_ratio(found, drive), "flicker": flicker(frames, crops),
+            "bright": inside["bright"], "dark": inside["dark"]}
 
 
 def refiner_variants(renderer, ablate: bool) -> list[tuple[str, dict]]:
@@ -236,7 +243,8 @@ def main():
     info = probe(source)
     end = info.frames if args.frames <= 0 else min(args.start + args.frames, info.frames)
     frames = list(read_frames(source, range(args.start, end)))
-    detected = driving_landmarks(frames, detector, args.driving)
+    found = detected_landmarks(frames, detector, args.driving)  # NaN where no face
+    detected = reuse_last_face(found, args.driving)
     drive = smooth_landmarks(detected, args.smooth, fps=info.fps)
     crops = driver_crops(frames, detected, size, info.fps)
     opened = open_mouth_frames(drive)
@@ -244,6 +252,8 @@ def main():
     mesh_driver = None
     if args.mesh_python:  # how the second instrument reads the driver's own blinks (dlib's blink frames)
         mesh_driver = blink_ratio_of(mesh_eye_opening(np.stack(frames), args.mesh_python), eye_opening(detected))
+    seen = np.isfinite(found).all(axis=(1, 2))
+    driver_mouth = mouth_interior([f for f, ok in zip(frames, seen) if ok], found[seen])  # what its open mouth shows
     driver_span = float(np.percentile(opening, 90) - np.percentile(opening, 10))  # near 0: the mouth stays shut
     loaded = {name: load_model(path) for name, path in models.items()}
     pick = np.linspace(0, len(frames) - 1, args.columns).round().astype(int)
@@ -283,6 +293,7 @@ def main():
                "adapt": "relative", "steps": args.ft_steps, "models": models,
                "model_sizes": {name: m.config.image_size for name, m in loaded.items()},
                "mouth_open_frames": len(opened), "driver_mouth_span": driver_span,
+               "driver_bright": _finite(driver_mouth["bright"]), "driver_dark": _finite(driver_mouth["dark"]),
                "driver_blink_by_mesh": _finite(mesh_driver) if mesh_driver is not None else None,
                "rows": [{k: _finite(v) for k, v in r.items()} for r in results]}
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -297,8 +308,10 @@ def main():
                "its median (~1: no blink; – where the driver never blinks)"
                + (f"; blink (mesh): the same read by MediaPipe's Face Mesh instead of dlib (the mesh reads the "
                   f"driver's own blinks at {mesh_driver:.2f} of its median)" if mesh_driver is not None else "")
-               + "; flicker: frame-to-frame change over the "
-               f"driver's (compare methods); synth in mouth: the synthesis mask inside the open mouth "
+               + "; flicker: frame-to-frame change over the driver's (compare methods); bright, dark: shares "
+               "of the open mouth brighter than the cheeks (teeth) and far darker (the driver's: "
+               f"{_cell(driver_mouth['bright'], '.2f')}, {_cell(driver_mouth['dark'], '.2f')})"
+               "; synth in mouth: the synthesis mask inside the open mouth "
                f"({len(opened)} frames; – without a synthesis mask).")
     text = table(results, caption)
     atomic_write_text(out / "table.md", text)

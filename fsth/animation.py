@@ -20,6 +20,7 @@ from .io.video import probe, read_frames, write_video
 from .landmarks.adapt import adapt_landmarks
 from .landmarks.draw import draw_landmarks
 from .landmarks.smooth import smooth_landmarks
+from .metrics import detected_landmarks
 from .render import render_continued
 
 log = logging.getLogger(__name__)
@@ -28,20 +29,20 @@ BATCH = 32  # frames rendered and written together (a multiple of Person.render'
 
 def driving_landmarks(frames, detector, source: str = "driving video") -> np.ndarray:
     """(T, 68, 2) landmarks of a driving video; frames without a face reuse the last face."""
-    points, last, missing = [], None, 0
-    for found in detector.detect_frames(frames, source=source, on_missing="skip"):
-        if found is None:
-            missing += 1
-            found = last
-        points.append(found)
-        last = found if found is not None else last
-    first = next((i for i, p in enumerate(points) if p is not None), None)
-    if first is None:
+    return reuse_last_face(detected_landmarks(frames, detector, source), source)
+
+
+def reuse_last_face(points: np.ndarray, source: str = "driving video") -> np.ndarray:
+    """Detected landmarks (T, 68, 2), NaN rows where no face was found, each such row replaced
+    by the last face before it (the first face for those before any) -> float32."""
+    seen = np.isfinite(points).all(axis=(1, 2))
+    if not seen.any():
         raise ValueError(f"{source}: no face in any frame")
-    points[:first] = [points[first]] * first
-    if missing:
-        log.warning("%s: no face in %d of %d frames (the previous face was reused)", source, missing, len(points))
-    return np.stack(points).astype(np.float32)
+    last = np.maximum.accumulate(np.where(seen, np.arange(len(points)), -1))  # the last face at or before each
+    last[last < 0] = np.flatnonzero(seen)[0]
+    if not seen.all():
+        log.warning("%s: no face in %d of %d frames (the previous face was reused)", source, (~seen).sum(), len(points))
+    return np.asarray(points, np.float32)[last]
 
 
 def animate(person, driving: str | os.PathLike, out: str | os.PathLike, detector, adapt: str = "relative",

@@ -222,8 +222,8 @@ def detected_landmarks(frames, detector, source: str = "frames") -> np.ndarray:
     """68 points of every frame (T, H, W, 3) by ``detector`` (``fsth.landmarks.create_detector``)
     -> (T, 68, 2) float32, a row of NaN where no face was found (the metrics below skip it)."""
     found = detector.detect_frames(frames, source=source, on_missing="skip")
-    return np.stack([np.full((68, 2), np.nan, np.float32) if p is None else np.asarray(p, np.float32)
-                     for p in found]).astype(np.float32)
+    rows = [np.full((68, 2), np.nan, np.float32) if p is None else np.asarray(p, np.float32) for p in found]
+    return np.stack(rows) if rows else np.zeros((0, 68, 2), np.float32)
 
 
 def _frames_of_points(points) -> np.ndarray:
@@ -315,3 +315,40 @@ def flicker(frames, driver_frames) -> float:
     """
     driver = _mean_change(driver_frames)
     return _mean_change(frames) / driver if driver > 0 else float("nan")
+
+
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def mouth_interior(frames, points, min_opening: float = 0.12) -> dict:
+    """What open mouths show, measured on any faces, real or rendered: over the frames whose
+    inner-lip gap is at least ``min_opening`` eye-corner distances, the share of the opening's
+    pixels (inside the inner lips, 1 px in from them) brighter than 0.9x the cheeks' median
+    luminance ("bright": teeth, mostly) and darker than 0.35x ("dark": a shadowed cavity), and
+    the opening's median luminance over the cheeks' ("brightness"; cheeks: discs between the jaw
+    and the nose's wings). Compares SynthHeads' mouths with real ones, or a result's with its
+    driver's. frames: T uint8 (H, W, 3), points (T, 68, 2) in their pixels.
+    {"frames": counted, "bright", "dark", "brightness"} (NaN where none is counted)."""
+    import cv2
+
+    shares = []
+    points = _frames_of_points(points)  # frames: any sequence of images, not stacked (a long clip)
+    scales = regions.interocular(points)
+    for frame, p, scale, gap in zip(frames, points, scales, mouth_opening(points)):
+        if not np.isfinite(p).all() or not gap >= min_opening:
+            continue
+        inside = np.zeros(frame.shape[:2], np.uint8)
+        cv2.fillPoly(inside, [np.round(p[60:68]).astype(np.int32)], 1)
+        inside = cv2.erode(inside, np.ones((3, 3), np.uint8))
+        cheeks = np.zeros_like(inside)
+        for jaw, nose in ((2, 31), (14, 35)):
+            cv2.circle(cheeks, tuple(int(v) for v in np.round((p[jaw] + p[nose]) / 2)), max(2, int(0.08 * scale)), 1, -1)
+        if inside.sum() < 9 or not cheeks.any():
+            continue
+        luma = frame[inside > 0].astype(np.float64) @ LUMA
+        skin = float(np.median(frame[cheeks > 0].astype(np.float64) @ LUMA))
+        if skin <= 0:
+            continue
+        shares.append(((luma > 0.9 * skin).mean(), (luma < 0.35 * skin).mean(), np.median(luma) / skin))
+    values = np.mean(shares, 0) if shares else np.full(3, np.nan)
+    return {"frames": len(shares), **{k: float(v) for k, v in zip(("bright", "dark", "brightness"), values)}}

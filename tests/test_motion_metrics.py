@@ -114,3 +114,29 @@ def test_detected_landmarks_with_dlib_on_a_real_face(samples, dlib_detector):
     points = detected_landmarks(np.stack([photo, np.zeros_like(photo)]), dlib_detector)
     assert np.isfinite(points[0]).all() and np.isnan(points[1]).all()
     assert 0 <= mouth_opening(points)[0] < 0.5 and 0.05 < eye_opening(points)[0] < 0.5
+
+
+def test_mouth_interior_reads_teeth_dark_and_closed_mouths():
+    """Teeth (bright), a dark cavity and a closed mouth, painted inside the inner lips of a
+    canonical face on a uniform skin: each counted as what it is; closed mouths not at all."""
+    import cv2
+
+    from fsth.metrics import mouth_interior
+    from tests.helpers import face_points
+
+    face = face_points(256)
+    closed, opened = face.copy(), face.copy()
+    closed[[65, 66, 67]] = face[[63, 62, 61]]
+    opened[[65, 66, 67]] += [0, 0.3 * np.linalg.norm(face[45] - face[36])]
+
+    def painted(points, inside):
+        frame = np.full((256, 256, 3), 150, np.uint8)
+        cv2.fillPoly(frame, [np.round(points[60:68]).astype(np.int32)], (inside,) * 3)
+        return frame
+
+    teeth = mouth_interior([painted(opened, 240)] * 2, [opened] * 2)
+    assert teeth["frames"] == 2 and teeth["bright"] > 0.95 and teeth["dark"] == 0 and teeth["brightness"] == pytest.approx(1.6)
+    dark = mouth_interior([painted(opened, 20), painted(closed, 20)], [opened, closed])
+    assert dark["frames"] == 1 and dark["dark"] > 0.95 and dark["bright"] == 0
+    shut = mouth_interior([painted(closed, 240)], [closed])  # closed: nothing to read
+    assert shut["frames"] == 0 and np.isnan(shut["bright"])

@@ -97,7 +97,7 @@ def test_scores_table_and_json_with_nan():
     text = portraits.table([row], "caption")
     header, _, line = text.splitlines()[2:5]
     assert header.count("|") == line.count("|") == len(portraits.COLUMNS) + 3
-    assert all(("↑" in h) != ("↓" in h) for _, h, _ in portraits.COLUMNS)
+    assert all(sum(mark in h for mark in "↑↓≈") == 1 for _, h, _ in portraits.COLUMNS)
     assert line.split("|")[-2].strip() == "–" and "nan" not in text
     assert json.loads(json.dumps({k: portraits._finite(v) for k, v in row.items()}, allow_nan=False))["blink"] is None
 

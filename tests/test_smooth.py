@@ -217,3 +217,16 @@ def test_fsth_animate_passes_the_smoothing_flags_through(monkeypatch, tmp_path):
     assert [(c["smooth"], c["smooth_params"]) for c in calls] == [
         ("savgol", {"window": None}), ("one-euro", {"min_cutoff": 0.5, "beta": 2.0}),
         ("savgol", {"window": 9}), ("savgol", {"window": None}), ("none", {})]
+
+
+def test_frames_without_a_face_reuse_the_last_face():
+    """A driving clip's frames where no face was found (NaN rows) take the face before them, those
+    before any face the first one; a clip with no face at all is an error naming it."""
+    from fsth.animation import reuse_last_face
+
+    points = np.stack([np.full((68, 2), float(i)) for i in range(6)])
+    points[[0, 1, 3, 4]] = np.nan
+    filled = reuse_last_face(points, "clip.mp4")
+    assert filled.dtype == np.float32 and [row[0, 0] for row in filled] == [2, 2, 2, 2, 2, 5]
+    with pytest.raises(ValueError, match="clip.mp4: no face in any frame"):
+        reuse_last_face(np.full((3, 68, 2), np.nan), "clip.mp4")

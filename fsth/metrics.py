@@ -342,7 +342,8 @@ def mouth_interior(frames, points, min_opening: float = 0.12) -> dict:
         inside = cv2.erode(inside, np.ones((3, 3), np.uint8))
         cheeks = np.zeros_like(inside)
         for jaw, nose in ((2, 31), (14, 35)):
-            cv2.circle(cheeks, tuple(int(v) for v in np.round((p[jaw] + p[nose]) / 2)), max(2, int(0.08 * scale)), 1, -1)
+            centre = tuple(int(v) for v in np.round((p[jaw] + p[nose]) / 2))
+            cv2.circle(cheeks, centre, max(2, int(0.08 * scale)), 1, -1)
         if inside.sum() < 9 or not cheeks.any():
             continue
         luma = frame[inside > 0].astype(np.float64) @ LUMA

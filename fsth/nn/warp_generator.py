@@ -27,7 +27,8 @@ from .base import TalkingHeadGenerator, register_generator
 from .blocks import sn_conv
 from .config import ModelConfig
 from .generator import Generator
-from ..guardrails import CAVITY_HOLD, CAVITY_PAINT_HOLD, CAVITY_SMOOTHING  # in a video, the cavity held still
+from ..guardrails import (CAVITY_HOLD, CAVITY_PAINT_HOLD, CAVITY_SMOOTHING, hold_mouth, mouth_cavity, skin_colour,
+                          steady_paint, tint)
 from .temporal import moving_average
 
 SYNTH_PRIOR = -2.0  # initial mask logit of the synthesis path (the shots' logits start at 0)
@@ -257,8 +258,6 @@ class GuidedWarpGenerator(WarpGenerator):
         if cavity is None or shots is None:
             raise ValueError("the guided generator needs the shots and the painted cavity "
                              "(fsth.nn.conditioning.build(generator.conditioning, ...))")
-        from ..guardrails import skin_colour, tint
-
         painted = torch.cat([tint(cavity[:, :3].float(), skin_colour(shots)) * 2 - 1, cavity[:, 3:].float()], 1)
         return super().forward(landmarks, e_hat, shots=shots, grids=guided_grids, painted=painted,
                                return_parts=return_parts, **conditioning)
@@ -302,8 +301,6 @@ class GuidedWarpGenerator(WarpGenerator):
         portraits dlib reads the mouths as more open)."""
         if full_shots is None:
             return super().full_resolution(landmarks, e_hat, size, **conditioning)
-        from ..guardrails import mouth_cavity, skin_colour, steady_paint, tint
-
         parts = self(landmarks, e_hat, return_parts=True, **conditioning)
         if size > self.config.image_size:
             parts = self._flow_past_deadzone(self._flow_over_time(parts))
@@ -347,8 +344,6 @@ class GuidedWarpGenerator(WarpGenerator):
         in time (``cavity_hold``, fsth.guardrails.hold_mouth) for the cavity and the refiners:
         the batch's frames taken as consecutive frames of one video, continued until
         :meth:`reset_motion`."""
-        from ..guardrails import hold_mouth
-
         targets, shots = (_pixels_at(conditioning[name], self.config.image_size, size)
                           for name in ("target_points", "shot_points"))
         before = self._mouth_before

@@ -8,8 +8,9 @@ and at its warm start (docs/eval/tiny-guided/warp_hard.md).
 --size renders the SynthHeads pairs at that size (default: the model's own); a model smaller than
 that renders at it as ``fsth animate`` does (texture from the full-resolution shot).
 --ablations adds rows of the trained model with each of its switches off: its refiners
-(``refine_eyes``, ``refine_mouth``), the full-resolution flow's dead zone (``flow_deadzone``: off, and
-half a model pixel), the mask's bounds (``confine_synthesis``, ``cavity_floor``) and the painted
+(``refine_eyes``, ``refine_mouth``), the full-resolution flow's dead zone (``flow_deadzone``: off, one
+model pixel, and so long that no correction is left), its correction inside the inner face
+(``flow_outside_face`` off), the mask's bounds (``confine_synthesis``, ``cavity_floor``) and the painted
 cavity's floor under the learned gate (``cavity_shown`` 0: the gate alone decides).
 """
 import argparse
@@ -48,7 +49,9 @@ if args.warm_start:
     models[f"{kind}, warm start (step 0)"] = start
 if args.ablations:
     for switch, off, label in (("refine_eyes", False, "eye refiner off"), ("refine_mouth", False, "mouth refiner off"),
-                               ("flow_deadzone", 0.0, "flow dead zone off"), ("flow_deadzone", 0.5, "flow dead zone 0.5"),
+                               ("flow_deadzone", 0.0, "flow dead zone off"), ("flow_deadzone", 1.0, "flow dead zone 1"),
+                               ("flow_outside_face", False, "flow corrected inside the face too"),
+                               ("flow_deadzone", 1e9, "no learned flow correction at full resolution"),
                                ("confine_synthesis", False, "synthesis not confined to the mouth"),
                                ("cavity_floor", False, "no cavity floor"),
                                ("cavity_shown", 0.0, "the painted cavity behind the learned gate alone")):

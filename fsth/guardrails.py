@@ -37,6 +37,7 @@ UPPER_TEETH_RGB = np.array([0.78, 0.74, 0.68], np.float32)
 LOWER_TEETH_RGB = np.array([0.62, 0.57, 0.52], np.float32)
 MOUTH_OPENS = 0.06  # the cavity is fully shown once the lips part this much more than the shot's (× eye corners)
 _SHIFT = 4  # sub-pixel bits for OpenCV
+INNER_FACE_GROW, INNER_FACE_FEATHER = 0.1, 0.25  # inner_face_mask's margin, in eye-corner distances
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -103,6 +104,21 @@ def head_mask(target_points: np.ndarray, size: int) -> np.ndarray:
     outside_distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)
     grow, feather = 0.4 * scale, 0.8 * scale
     return _smoothstep(1 - (outside_distance - grow) / feather)
+
+
+def inner_face_mask(target_points: np.ndarray, size: int, grow: float = INNER_FACE_GROW,
+                    feather: float = INNER_FACE_FEATHER) -> np.ndarray:
+    """(S, S) float in [0, 1]: the target's inner face — the hull of brows, eyes, nose and lips
+    (points 17-67) — 1 inside, falling to 0 over ``feather`` beyond ``grow`` (both in eye-corner
+    distances) outside it. Where identity lives: the cheeks, jaw and hair around it are where a
+    turn reveals what the shot doesn't show."""
+    p = np.asarray(target_points, np.float64)
+    scale = float(interocular(p)[0])
+    hull = cv2.convexHull(p[17:68].astype(np.float32))
+    inside = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(inside, np.round(hull[:, 0] * (1 << _SHIFT)).astype(np.int32), 1, cv2.LINE_8, _SHIFT)
+    outside_distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)
+    return _smoothstep(1 - (outside_distance - grow * scale) / max(feather * scale, 1e-6))
 
 
 def hold_background(positions: np.ndarray, target_points: np.ndarray) -> np.ndarray:

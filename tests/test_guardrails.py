@@ -7,7 +7,7 @@ import torch
 from fsth.baselines import create_baseline
 from fsth.eyelids import closing_eyes, lash_colour, opened_eyes, shut_eyes
 from fsth.guardrails import (GuidedWarp, close_eyelids, guided_grids, head_mask, hold_background, hold_mouth,
-                             mouth_cavity, skin_colour, steady_paint, tint)
+                             inner_face_mask, mouth_cavity, skin_colour, steady_paint, tint)
 from fsth.landmarks.adapt import adapt_landmarks, lid_gaps
 from fsth.landmarks.regions import EYES, eye_gaps, eye_masks, interocular, mouth_masks
 from fsth.warp import sampling_grids, source_positions
@@ -105,6 +105,22 @@ def test_background_is_held_outside_the_head_and_free_inside(pairs):
     assert np.allclose(held[0, 0], [0, 0]) and np.allclose(held[0, -1], [size - 1, 0])  # identity there
     assert np.allclose(held[nose], 5.0)  # the head moves as the warp says
     assert held.shape == shifted.shape and np.isfinite(held).all()
+
+
+def test_the_inner_face_mask_covers_brows_eyes_nose_and_lips_and_fades_before_the_chin(pairs):
+    for pair in pairs:
+        points = pair["target_points"] * 2  # 128 px
+        mask = inner_face_mask(points, 2 * SIZE)
+        hull = inner_face_mask(points, 2 * SIZE, grow=0.0, feather=1e-3)  # the bare hull of points 17-67
+        assert hull.sum() > 0 and (mask[hull > 0.5] == 1).all()  # whole inside the hull, and beyond it
+        assert mask.sum() > hull.sum()  # grown and feathered outwards
+        at = lambda p: mask[int(round(p[1])), int(round(p[0]))]  # noqa: E731
+        for feature in (30, 51, 57, 19, 24):  # nose tip, lips, brows
+            assert at(points[feature]) == 1
+        for jaw in (6, 8, 10):  # the chin
+            assert at(points[jaw]) < 0.5
+        assert sum(at(p) < 0.5 for p in points[:17]) >= 10  # most of the jaw: cheeks a turn reveals stay free
+        assert mask[0, 0] == 0 and 0 <= mask.min() and mask.max() <= 1
 
 
 def test_cavity_is_painted_only_where_the_lips_part_wider_than_the_shots(pairs):

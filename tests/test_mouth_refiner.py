@@ -119,6 +119,25 @@ def test_the_flow_dead_zone_shortens_each_correction_by_its_width():
     assert torch.allclose(generator._flow_past_deadzone(parts)["grid"], parts["grid"])
 
 
+def test_the_flow_correction_is_dropped_inside_the_inner_face_and_kept_around_it():
+    from fsth.guardrails import inner_face_mask
+
+    model = fsth.create_model({**SMALL_MODEL, "image_size": 64}, generator="guided", num_videos=2)
+    target = warp_hard_pairs(identities=1, size=64)[0]["target_points"]
+    delta = torch.full((1, 2, 64, 64, 2), 0.05)  # (B, K, S, S, 2): every pixel corrected
+    base = torch.rand(2, 64, 64, 2)
+    parts = {"delta": delta, "grid": base + delta.flatten(0, 1)}
+    out = model.generator._flow_outside_face(parts, (target[None] + 0.5) * 4 - 0.5, 256)  # the points at 256 px
+    kept = out["grid"] - base  # (K, S, S, 2)
+    assert torch.allclose(kept, out["delta"].flatten(0, 1), atol=1e-6)
+    inner = torch.from_numpy(inner_face_mask(target, 64)).float()
+    assert inner.max() == 1 and inner.min() == 0
+    for shot in kept:
+        assert torch.allclose(shot[inner == 1], torch.zeros(2), atol=1e-6)  # the nose, eyes and lips: the warp's alone
+        assert torch.allclose(shot[inner == 0], torch.tensor(0.05), atol=1e-6)  # the cheeks, jaw, hair: kept whole
+        assert torch.allclose(shot, 0.05 * (1 - inner)[..., None], atol=1e-6)
+
+
 def test_the_shipped_mouth_refiner_opens_held_out_mouths_better_than_the_enlarged_paint():
     """The shipped guided model with its mouth refiner on against the same model with it off, on
     held-out SynthHeads mouths (identities no training set used) at 128 px, inside the open mouth."""

@@ -27,8 +27,8 @@ from .base import TalkingHeadGenerator, register_generator
 from .blocks import sn_conv
 from .config import ModelConfig
 from .generator import Generator
-from ..guardrails import (CAVITY_HOLD, CAVITY_PAINT_HOLD, CAVITY_SMOOTHING, hold_mouth, mouth_cavity, skin_colour,
-                          steady_paint, tint)
+from ..guardrails import (CAVITY_HOLD, CAVITY_PAINT_HOLD, CAVITY_SMOOTHING, hold_mouth, inner_face_mask, mouth_cavity,
+                          skin_colour, steady_paint, tint)
 from .temporal import moving_average
 
 SYNTH_PRIOR = -2.0  # initial mask logit of the synthesis path (the shots' logits start at 0)
@@ -183,12 +183,18 @@ class LayeredWarpGenerator(WarpGenerator):
         return (self.prior_gain.view(1, 2, 1, 1) * priors.float()).amax(1, keepdim=True)
 
 
-# at full resolution, learned flow corrections are shortened by this many model pixels: at 256 px
-# from a 64 px model, 0.5 kept whole-frame SSIM at or above the warp's on held-out SynthHeads
-# pairs (seed 2_000_101); 1.0 because on real portraits driven by wolfgang (Mona Lisa, Grace
-# Hopper, astronaut) the flow's small corrections trembled (flicker 0.717 -> 0.705 on the Mona Lisa)
-# and blurred identity, at the cost of some of what it gains where a SynthHeads turn reveals
-FLOW_DEADZONE = 1.0
+# at full resolution, learned flow corrections are shortened by this many model pixels (a 64 px
+# model's sub-pixel wobble, enlarged, misplaced fine texture) and dropped inside the target's inner
+# face (brows, eyes, nose, lips: fsth.guardrails.inner_face_mask), kept around it (cheeks, jaw, hair,
+# what a turn reveals): inside, the landmark warp already places every feature, and on real portraits
+# the correction only blurred who it is — stop 41, fine-tuned 100 steps, single_face driving, identity
+# distance Mona Lisa 0.323 -> 0.282, Grace Hopper 0.292 -> 0.256, astronaut 0.316 -> 0.306 (with no
+# correction at all 0.281, 0.255, 0.306), flicker no higher. Stops 36-40 used a dead zone of 1 pixel everywhere
+# instead. With the face left out, half a pixel was chosen on held-out SynthHeads pairs at 256 px of
+# another seed (2_000_101): whole-frame SSIM 0.815 (dead zone 0: 0.812, 1: 0.814; the warp's 0.806;
+# the face in, 0.5: 0.809), turn L1 0.85x the warp's (0: 0.79x, 1: 0.90x)
+FLOW_DEADZONE = 0.5
+FLOW_OUTSIDE_FACE = True
 CAVITY_TRUST = 3.0  # initial logit of the gate that shows the painted cavity: σ(3) ≈ 0.95
 # the least share of the painted cavity shown inside its alpha, whatever the learned gate says: the gate
 # learned to show it only 0.22-0.34 of the way (SynthHeads and real portraits alike), the rest the
@@ -238,6 +244,7 @@ class GuidedWarpGenerator(WarpGenerator):
         nn.init.zeros_(self.cavity_gate.weight)
         nn.init.constant_(self.cavity_gate.bias, CAVITY_TRUST)
         self.flow_deadzone, self.flow_smoothing, self.flow_hold = FLOW_DEADZONE, FLOW_SMOOTHING, FLOW_HOLD
+        self.flow_outside_face = FLOW_OUTSIDE_FACE
         self.confine_synthesis, self.cavity_floor = True, True
         # how much of the painted cavity is shown whatever the gate learned: saved with the weights
         self.register_buffer("cavity_shown", torch.tensor(CAVITY_SHOWN))
@@ -302,9 +309,11 @@ class GuidedWarpGenerator(WarpGenerator):
         if full_shots is None:
             return super().full_resolution(landmarks, e_hat, size, **conditioning)
         parts = self(landmarks, e_hat, return_parts=True, **conditioning)
+        targets, shots = self.held_points(conditioning, size) if held is None else held
         if size > self.config.image_size:
             parts = self._flow_past_deadzone(self._flow_over_time(parts))
-        targets, shots = self.held_points(conditioning, size) if held is None else held
+            if self.flow_outside_face:
+                parts = self._flow_outside_face(parts, targets, size)
         scale = size / self.config.image_size
         cavity = torch.stack([torch.from_numpy(mouth_cavity(s, t, size)[0]) for s, t in zip(shots, targets)])
         cavity, self._paint_before = steady_paint(cavity.to(full_shots.device), self._paint_before,
@@ -377,12 +386,28 @@ class GuidedWarpGenerator(WarpGenerator):
         length = delta.norm(dim=-1, keepdim=True)
         dead = self.flow_deadzone * 2 / self.config.image_size
         kept = delta * (length - dead).clamp(min=0) / length.clamp(min=1e-9)
-        return {**parts, "grid": parts["grid"] - delta + kept}
+        return {**parts, "grid": parts["grid"] - delta + kept, "delta": kept.unflatten(0, parts["delta"].shape[:2])}
+
+    def _flow_outside_face(self, parts: dict, targets: np.ndarray, size: int) -> dict:
+        """The parts with each learned flow correction faded out inside the target's inner face
+        (fsth.guardrails.inner_face_mask of ``targets`` (B, 68, 2), pixels of ``size``): there the
+        landmark warp already places every feature, and the correction only blurred who it is;
+        around it (cheeks, jaw, hair) it is kept, for what a turn reveals."""
+        b, k, s = *parts["delta"].shape[:2], self.config.image_size
+        inner = np.stack([inner_face_mask(_pixels_at_model(t, size, s), s) for t in targets])
+        inner = torch.from_numpy(inner).to(parts["grid"].device, parts["grid"].dtype)
+        dropped = parts["delta"] * inner[:, None, :, :, None]  # (B, K, S, S, 2)
+        return {**parts, "grid": parts["grid"] - dropped.flatten(0, 1), "delta": parts["delta"] - dropped}
 
 
 def _pixels_at(points: torch.Tensor, model_size: int, size: int) -> np.ndarray:
     """Landmarks in pixels of the model's size -> numpy, in pixels of ``size`` (pixel centres kept)."""
     return (points.float().cpu().numpy() + 0.5) * (size / model_size) - 0.5
+
+
+def _pixels_at_model(points: np.ndarray, size: int, model_size: int) -> np.ndarray:
+    """The inverse of :func:`_pixels_at`: points (68, 2) in pixels of ``size`` -> of the model's size."""
+    return (np.asarray(points, np.float64) + 0.5) * (model_size / size) - 0.5
 
 
 def closing_eyes_layers(full_shots: torch.Tensor, shot_points: np.ndarray, target_points: np.ndarray,

@@ -9,9 +9,10 @@ and at its warm start (docs/eval/tiny-guided/warp_hard.md).
 that renders at it as ``fsth animate`` does (texture from the full-resolution shot).
 --ablations adds rows of the trained model with each of its switches off: its refiners
 (``refine_eyes``, ``refine_mouth``), the full-resolution flow's dead zone (``flow_deadzone``: off, one
-model pixel, and so long that no correction is left), its correction inside the inner face
-(``flow_outside_face`` off), the mask's bounds (``confine_synthesis``, ``cavity_floor``) and the painted
-cavity's floor under the learned gate (``cavity_shown`` 0: the gate alone decides).
+model pixel, and so long that no correction is left) and its correction inside the inner face
+(``flow_outside_face`` off) — these two only above the model's own size, where they act —, the mask's
+bounds (``confine_synthesis``, ``cavity_floor``) and the painted cavity's floor under the learned gate
+(``cavity_shown`` 0: the gate alone decides).
 """
 import argparse
 from pathlib import Path
@@ -47,6 +48,7 @@ if args.warm_start:
     start = create(trained.config.to_dict()).eval()
     warm_start(start, args.warm_start)
     models[f"{kind}, warm start (step 0)"] = start
+FULL_SIZE_ONLY = {"flow_deadzone", "flow_outside_face"}  # switches of the flow at a size above the model's
 if args.ablations:
     for switch, off, label in (("refine_eyes", False, "eye refiner off"), ("refine_mouth", False, "mouth refiner off"),
                                ("flow_deadzone", 0.0, "flow dead zone off"), ("flow_deadzone", 1.0, "flow dead zone 1"),
@@ -55,6 +57,8 @@ if args.ablations:
                                ("confine_synthesis", False, "synthesis not confined to the mouth"),
                                ("cavity_floor", False, "no cavity floor"),
                                ("cavity_shown", 0.0, "the painted cavity behind the learned gate alone")):
+        if switch in FULL_SIZE_ONLY and pairs[0]["target"].shape[0] <= trained.config.image_size:
+            continue  # at the model's own size these change nothing
         if hasattr(trained.generator, switch):
             ablated = fsth.load_model(args.trained)
             if isinstance(getattr(ablated.generator, switch), torch.Tensor):  # a switch saved with the weights

@@ -189,9 +189,9 @@ class LayeredWarpGenerator(WarpGenerator):
 # what a turn reveals): inside, the landmark warp already places every feature, and on real portraits
 # the correction only blurred who it is — stop 41, fine-tuned 100 steps, single_face driving, identity
 # distance Mona Lisa 0.323 -> 0.282, Grace Hopper 0.292 -> 0.256, astronaut 0.316 -> 0.306 (with no
-# correction at all 0.281, 0.255, 0.306), flicker no higher. Stops 36-40 used a dead zone of 1 pixel everywhere
-# instead. With the face left out, half a pixel was chosen on held-out SynthHeads pairs at 256 px of
-# another seed (2_000_101): whole-frame SSIM 0.815 (dead zone 0: 0.812, 1: 0.814; the warp's 0.806;
+# correction at all 0.281, 0.255, 0.306), flicker no higher. Stops 36-40 used a dead zone of 1 pixel
+# everywhere instead. With the face left out, half a pixel was chosen on held-out SynthHeads pairs at
+# 256 px of another seed (2_000_101): whole-frame SSIM 0.815 (dead zone 0: 0.812, 1: 0.814; the warp's 0.806;
 # the face in, 0.5: 0.809), turn L1 0.85x the warp's (0: 0.79x, 1: 0.90x)
 FLOW_DEADZONE = 0.5
 FLOW_OUTSIDE_FACE = True
@@ -393,7 +393,7 @@ class GuidedWarpGenerator(WarpGenerator):
         (fsth.guardrails.inner_face_mask of ``targets`` (B, 68, 2), pixels of ``size``): there the
         landmark warp already places every feature, and the correction only blurred who it is;
         around it (cheeks, jaw, hair) it is kept, for what a turn reveals."""
-        b, k, s = *parts["delta"].shape[:2], self.config.image_size
+        s = self.config.image_size
         inner = np.stack([inner_face_mask(_pixels_at_model(t, size, s), s) for t in targets])
         inner = torch.from_numpy(inner).to(parts["grid"].device, parts["grid"].dtype)
         dropped = parts["delta"] * inner[:, None, :, :, None]  # (B, K, S, S, 2)

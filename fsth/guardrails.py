@@ -90,20 +90,25 @@ def close_eyelids(positions: np.ndarray, shot_points: np.ndarray, target_points:
     return out
 
 
+def _feathered_hull(corners: np.ndarray, points: np.ndarray, size: int, grow: float, feather: float) -> np.ndarray:
+    """(S, S) float in [0, 1]: 1 inside the convex hull of ``corners`` (N, 2), falling to 0 over
+    ``feather`` beyond ``grow`` outside it, both in eye-corner distances of the face ``points``."""
+    scale = float(interocular(points)[0])
+    hull = cv2.convexHull(np.asarray(corners, np.float32))
+    inside = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(inside, np.round(hull[:, 0] * (1 << _SHIFT)).astype(np.int32), 1, cv2.LINE_8, _SHIFT)
+    outside_distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)
+    return _smoothstep(1 - (outside_distance - grow * scale) / max(feather * scale, 1e-6))
+
+
 def head_mask(target_points: np.ndarray, size: int) -> np.ndarray:
     """(S, S) float in [0, 1]: the target's head — jaw and brows, the forehead and hair above
     them (the brows raised by 0.8 of the brow-to-chin height), grown and feathered by a fraction
     of the eye-corner distance. 1 where the warp may move pixels, 0 where they stay."""
     p = np.asarray(target_points, np.float64)
-    scale = float(interocular(p)[0])
     brows = p[17:27]
     lift = (p[8] - brows.mean(0)) * -0.8  # from the chin through the brows, upwards
-    hull = cv2.convexHull(np.concatenate([p[:27], brows + lift]).astype(np.float32))
-    inside = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(inside, np.round(hull[:, 0] * (1 << _SHIFT)).astype(np.int32), 1, cv2.LINE_8, _SHIFT)
-    outside_distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)
-    grow, feather = 0.4 * scale, 0.8 * scale
-    return _smoothstep(1 - (outside_distance - grow) / feather)
+    return _feathered_hull(np.concatenate([p[:27], brows + lift]), p, size, grow=0.4, feather=0.8)
 
 
 def inner_face_mask(target_points: np.ndarray, size: int, grow: float = INNER_FACE_GROW,
@@ -113,12 +118,7 @@ def inner_face_mask(target_points: np.ndarray, size: int, grow: float = INNER_FA
     distances) outside it. Where identity lives: the cheeks, jaw and hair around it are where a
     turn reveals what the shot doesn't show."""
     p = np.asarray(target_points, np.float64)
-    scale = float(interocular(p)[0])
-    hull = cv2.convexHull(p[17:68].astype(np.float32))
-    inside = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(inside, np.round(hull[:, 0] * (1 << _SHIFT)).astype(np.int32), 1, cv2.LINE_8, _SHIFT)
-    outside_distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)
-    return _smoothstep(1 - (outside_distance - grow * scale) / max(feather * scale, 1e-6))
+    return _feathered_hull(p[17:68], p, size, grow, feather)
 
 
 def hold_background(positions: np.ndarray, target_points: np.ndarray) -> np.ndarray:
